@@ -1,0 +1,388 @@
+"""The tabletop Gymnasium env: physics, controllers and observations shared by every task.
+
+A task (``tasks.py``) says which objects exist, how they are randomised, when the task is solved and what
+the dense reward is. This module owns everything else, so that every task has the same action semantics
+and the same observation layout rules.
+
+Controllers (``TabletopConfig.controller``):
+
+* ``ee_delta`` (default, 7-d): ``[dx, dy, dz, drx, dry, drz, gripper]`` in [-1, 1]. The first three scale
+  to a Cartesian displacement of the grip site of at most ``max_ee_step_m`` per control step, in the world
+  frame; the next three to a world-frame rotation vector of at most ``max_ee_rot_rad``. A damped
+  least-squares differential IK step (with a null-space pull towards the home posture) turns the twist into
+  joint position targets for the arm's position servos. IK rather than operational-space torque control:
+  it needs no mass matrix per step and is what runs unchanged on a position-controlled real arm.
+* ``joint_pos`` (8-d): joint position deltas of at most ``max_joint_step_rad`` plus gripper.
+* ``joint_vel`` (8-d): joint velocity targets of at most ``max_joint_vel_rad_s`` (velocity servos) plus gripper.
+
+Gripper: -1 fully open, +1 fully closed (robosuite's convention), linear in between.
+
+Observation (``obs_mode="state"``): one flat float32 vector; ``env.obs_layout`` maps each named field to
+its slice. Robot fields come first and are the same for every task::
+
+    joint_pos (7, rad) | joint_vel (7, rad/s) | eef_pos (3, m, world) | eef_quat (4, wxyz, world)
+    | gripper_qpos (2, m, each finger's opening)
+
+then, per task object in the task's order: free objects ``<name>_pos (3)``, ``<name>_quat (4, wxyz)``,
+``<name>_to_eef (3, eef_pos - object pos)``; regions ``<name>_pos (3)``; drawers ``<name>_opening (1, m)``
+and ``<name>_handle_pos (3)``; tasks with a goal point ``goal_pos (3)``. With ``obs_mode="state+image"``
+the observation is a dict ``{"state": <vector>, "image": uint8 (H, W, 3)}``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import gymnasium as gym
+import mujoco
+import numpy as np
+
+from .scene import FINGER_MAX_OPENING, HOME_QPOS, JOINT_LIMITS, SceneSpec, build_scene_xml
+
+CONTROLLERS = ("ee_delta", "joint_pos", "joint_vel")
+REWARD_TYPES = ("dense", "sparse")
+OBS_MODES = ("state", "state+image")
+ROBOT_FIELDS = (("joint_pos", 7), ("joint_vel", 7), ("eef_pos", 3), ("eef_quat", 4), ("gripper_qpos", 2))
+
+
+@dataclass
+class TabletopConfig:
+    """Settings common to every tabletop task (all SI units)."""
+
+    controller: str = "ee_delta"
+    control_freq: float = 20.0  # Hz
+    physics_timestep: float = 0.002  # s; control_freq * physics_timestep must divide evenly
+    reward_type: str = "dense"
+    obs_mode: str = "state"
+    image_size: int = 64  # square image observation, pixels
+    camera: str = "front"  # camera for image observations and render()
+    render_size: tuple[int, int] = (240, 320)  # (height, width) of render() frames
+    max_episode_steps: int = 200
+    terminate_on_success: bool = False
+    max_ee_step_m: float = 0.05
+    max_ee_rot_rad: float = 0.3
+    max_joint_step_rad: float = 0.1
+    max_joint_vel_rad_s: float = 1.5
+    init_qpos_noise: float = 0.02  # rad, uniform noise on the home posture at reset
+
+    def validate(self) -> None:
+        if self.controller not in CONTROLLERS:
+            raise ValueError(f"controller must be one of {CONTROLLERS}, got {self.controller!r}")
+        if self.reward_type not in REWARD_TYPES:
+            raise ValueError(f"reward_type must be one of {REWARD_TYPES}, got {self.reward_type!r}")
+        if self.obs_mode not in OBS_MODES:
+            raise ValueError(f"obs_mode must be one of {OBS_MODES}, got {self.obs_mode!r}")
+        if self.control_freq <= 0 or self.physics_timestep <= 0:
+            raise ValueError("control_freq and physics_timestep must be positive")
+        n = 1.0 / (self.control_freq * self.physics_timestep)
+        if abs(n - round(n)) > 1e-6 or round(n) < 1:
+            raise ValueError(
+                f"1 / (control_freq * physics_timestep) must be a positive integer (substeps per control step), "
+                f"got {n:.4f} for control_freq={self.control_freq} and physics_timestep={self.physics_timestep}"
+            )
+
+
+class TabletopEnv(gym.Env):
+    """Panda on a table; subclasses are tasks (see ``tasks.py``)."""
+
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 20}
+
+    def __init__(self, task: Any, config: TabletopConfig | None = None, render_mode: str | None = None, **overrides: Any):
+        cfg = config or TabletopConfig()
+        for key, value in overrides.items():
+            if not hasattr(cfg, key):
+                valid = ", ".join(sorted(TabletopConfig.__dataclass_fields__))
+                raise TypeError(f"unknown tabletop env option {key!r}; valid options: {valid}")
+            setattr(cfg, key, value)
+        cfg.validate()
+        if render_mode not in (None, "rgb_array"):
+            raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
+        self.config = cfg
+        self.task = task
+        self.render_mode = render_mode
+        self.metadata = {**self.metadata, "render_fps": int(round(cfg.control_freq))}
+        spec = SceneSpec(
+            objects=tuple(task.objects),
+            timestep=cfg.physics_timestep,
+            joint_actuator="velocity" if cfg.controller == "joint_vel" else "position",
+            image_size=max(cfg.image_size, *cfg.render_size),
+        )
+        self.model = mujoco.MjModel.from_xml_string(build_scene_xml(spec))
+        self.data = mujoco.MjData(self.model)
+        self.n_substeps = int(round(1.0 / (cfg.control_freq * cfg.physics_timestep)))
+        self._ids()
+        self._build_layout()
+        act_dim = 7 if cfg.controller == "ee_delta" else 8
+        self.action_space = gym.spaces.Box(-1.0, 1.0, shape=(act_dim,), dtype=np.float32)
+        state_space = gym.spaces.Box(-np.inf, np.inf, shape=(self.obs_dim,), dtype=np.float32)
+        if cfg.obs_mode == "state":
+            self.observation_space = state_space
+        else:
+            img = gym.spaces.Box(0, 255, shape=(cfg.image_size, cfg.image_size, 3), dtype=np.uint8)
+            self.observation_space = gym.spaces.Dict({"state": state_space, "image": img})
+        self._renderers: dict[tuple[int, int], mujoco.Renderer] = {}
+        self._elapsed = 0
+        self._jacp = np.zeros((3, self.model.nv))
+        self._jacr = np.zeros((3, self.model.nv))
+
+    # ------------------------------------------------------------------ setup
+    def _ids(self) -> None:
+        m = self.model
+        self.grip_site = m.site("grip_site").id
+        self.arm_qadr = np.array([m.jnt_qposadr[m.joint(f"joint{i}").id] for i in range(1, 8)])
+        self.arm_dadr = np.array([m.jnt_dofadr[m.joint(f"joint{i}").id] for i in range(1, 8)])
+        self.finger_qadr = np.array([m.jnt_qposadr[m.joint(n).id] for n in ("finger_joint1", "finger_joint2")])
+        self.gripper_act = m.actuator("gripper").id
+        # Map every geom to a named entity so contacts are reported as entity pairs ("gripper", "cube").
+        names = ["table", "arm", "gripper"] + [o.name for o in self.task.objects]
+        self.entity_names = names
+        ent = np.full(m.ngeom, -1, dtype=np.int64)
+        ent[m.geom("table").id] = 0
+        gripper_bodies = {m.body(n).id for n in ("hand", "left_finger", "right_finger")}
+        arm_bodies = {m.body(f"link{i}").id for i in range(8)}
+        object_bodies: dict[int, int] = {}
+        for k, obj in enumerate(self.task.objects):
+            root = m.body(obj.name).id
+            for b in range(m.nbody):
+                # a body belongs to the object if the object's body is an ancestor of it
+                a = b
+                while a > 0 and a != root:
+                    a = m.body_parentid[a]
+                if a == root:
+                    object_bodies[b] = 3 + k
+        for g in range(m.ngeom):
+            b = m.geom_bodyid[g]
+            if b in gripper_bodies:
+                ent[g] = 2
+            elif b in arm_bodies:
+                ent[g] = 1
+            elif b in object_bodies:
+                ent[g] = object_bodies[b]
+        self.geom_entity = ent
+        self.pad_geoms = (m.geom("left_pad").id, m.geom("right_pad").id)
+
+    def _build_layout(self) -> None:
+        fields: list[tuple[str, int]] = list(ROBOT_FIELDS)
+        for obj in self.task.objects:
+            if obj.kind in ("cube", "cylinder"):
+                fields += [(f"{obj.name}_pos", 3), (f"{obj.name}_quat", 4), (f"{obj.name}_to_eef", 3)]
+            elif obj.kind == "region":
+                fields.append((f"{obj.name}_pos", 3))
+            elif obj.kind == "drawer":
+                fields += [(f"{obj.name}_opening", 1), (f"{obj.name}_handle_pos", 3)]
+        if getattr(self.task, "has_goal_point", False):
+            fields.append(("goal_pos", 3))
+        layout: dict[str, slice] = {}
+        start = 0
+        for name, size in fields:
+            layout[name] = slice(start, start + size)
+            start += size
+        self.obs_layout = layout
+        self.obs_dim = start
+
+    # ------------------------------------------------------------------ state access
+    def eef_pos(self) -> np.ndarray:
+        """Grip-site (between the fingertips) position, world frame, metres."""
+        return self.data.site_xpos[self.grip_site].copy()
+
+    def eef_xmat(self) -> np.ndarray:
+        return self.data.site_xmat[self.grip_site].reshape(3, 3).copy()
+
+    def body_pos(self, name: str) -> np.ndarray:
+        return self.data.xpos[self.model.body(name).id].copy()
+
+    def body_quat(self, name: str) -> np.ndarray:
+        """Body orientation as a wxyz quaternion (MuJoCo's order), world frame."""
+        return self.data.xquat[self.model.body(name).id].copy()
+
+    def gripper_opening(self) -> float:
+        """Distance between the finger pads' inner faces, metres."""
+        return float(self.data.qpos[self.finger_qadr].sum())
+
+    def joint_pos(self, name: str) -> float:
+        m = self.model
+        return float(self.data.qpos[m.jnt_qposadr[m.joint(name).id]])
+
+    def contacts(self) -> set[tuple[str, str]]:
+        """Pairs of entities in contact, each pair sorted by name."""
+        n = self.data.ncon
+        if n == 0:
+            return set()
+        g1 = self.data.contact.geom1[:n]
+        g2 = self.data.contact.geom2[:n]
+        e1, e2 = self.geom_entity[g1], self.geom_entity[g2]
+        keep = (e1 >= 0) & (e2 >= 0) & (e1 != e2)
+        pairs = set()
+        for a, b in zip(e1[keep].tolist(), e2[keep].tolist(), strict=True):
+            na, nb = self.entity_names[a], self.entity_names[b]
+            pairs.add((na, nb) if na < nb else (nb, na))
+        return pairs
+
+    def in_contact(self, a: str, b: str) -> bool:
+        return ((a, b) if a < b else (b, a)) in self._contacts
+
+    def is_grasped(self, obj: str) -> bool:
+        """Both finger pads touch ``obj``: the usual grasp test (robosuite's ``_check_grasp``)."""
+        n = self.data.ncon
+        g1, g2 = self.data.contact.geom1[:n], self.data.contact.geom2[:n]
+        target = self.entity_names.index(obj)
+        touching = set()
+        for pad in self.pad_geoms:
+            hit = ((g1 == pad) & (self.geom_entity[g2] == target)) | ((g2 == pad) & (self.geom_entity[g1] == target))
+            if hit.any():
+                touching.add(pad)
+        return len(touching) == 2
+
+    # ------------------------------------------------------------------ gym API
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        super().reset(seed=seed)
+        m, d = self.model, self.data
+        mujoco.mj_resetData(m, d)
+        noise = self.np_random.uniform(-1.0, 1.0, size=7) * self.config.init_qpos_noise
+        q0 = np.clip(HOME_QPOS + noise, JOINT_LIMITS[:, 0], JOINT_LIMITS[:, 1])
+        d.qpos[self.arm_qadr] = q0
+        d.qpos[self.finger_qadr] = FINGER_MAX_OPENING
+        if self.config.controller == "joint_vel":
+            d.ctrl[:7] = 0.0
+        else:
+            d.ctrl[:7] = q0
+        d.ctrl[self.gripper_act] = FINGER_MAX_OPENING
+        self.task.randomize(self, self.np_random)
+        mujoco.mj_forward(m, d)
+        # Let objects settle onto the table before the first observation.
+        mujoco.mj_step(m, d, nstep=10)
+        mujoco.mj_forward(m, d)
+        self._elapsed = 0
+        self._contacts = self.contacts()
+        return self._observation(), self._info()
+
+    def step(self, action):
+        action = self._check_action(action)
+        self._apply_action(action)
+        mujoco.mj_step(self.model, self.data, nstep=self.n_substeps)
+        # Bring positions and the Jacobian's quantities up to date with the state after the last substep.
+        mujoco.mj_kinematics(self.model, self.data)
+        mujoco.mj_comPos(self.model, self.data)
+        self._elapsed += 1
+        self._contacts = self.contacts()
+        success = bool(self.task.success(self))
+        if self.config.reward_type == "sparse":
+            reward = float(success)
+        else:
+            reward = float(self.task.dense_reward(self))
+        terminated = success and self.config.terminate_on_success
+        truncated = self._elapsed >= self.config.max_episode_steps
+        return self._observation(), reward, terminated, truncated, self._info(success)
+
+    def _check_action(self, action) -> np.ndarray:
+        a = np.asarray(action, dtype=np.float64)
+        expected = self.action_space.shape
+        if a.shape != expected:
+            raise ValueError(
+                f"action has shape {a.shape}, expected {expected} for controller {self.config.controller!r} "
+                f"({'[dx, dy, dz, drx, dry, drz, gripper]' if expected[0] == 7 else '[7 joint values, gripper]'})"
+            )
+        if not np.all(np.isfinite(a)):
+            bad = np.flatnonzero(~np.isfinite(a)).tolist()
+            raise ValueError(f"action contains NaN or inf at indices {bad}: {a.tolist()}; actions must be finite")
+        return np.clip(a, -1.0, 1.0)
+
+    def _apply_action(self, a: np.ndarray) -> None:
+        cfg, d = self.config, self.data
+        q = d.qpos[self.arm_qadr]
+        if cfg.controller == "ee_delta":
+            target = q + self._ik_step(a[:3] * cfg.max_ee_step_m, a[3:6] * cfg.max_ee_rot_rad)
+            d.ctrl[:7] = np.clip(target, JOINT_LIMITS[:, 0], JOINT_LIMITS[:, 1])
+        elif cfg.controller == "joint_pos":
+            d.ctrl[:7] = np.clip(q + a[:7] * cfg.max_joint_step_rad, JOINT_LIMITS[:, 0], JOINT_LIMITS[:, 1])
+        else:
+            d.ctrl[:7] = a[:7] * cfg.max_joint_vel_rad_s
+        d.ctrl[self.gripper_act] = FINGER_MAX_OPENING * (1.0 - a[-1]) / 2.0
+
+    def _ik_step(self, dpos: np.ndarray, drot: np.ndarray, damping: float = 0.05, nullspace_gain: float = 0.1):
+        """Joint displacement that moves the grip site by (dpos, drot): damped least squares, J^T (J J^T + λ²I)^-1."""
+        mujoco.mj_jacSite(self.model, self.data, self._jacp, self._jacr, self.grip_site)
+        jac = np.vstack([self._jacp[:, self.arm_dadr], self._jacr[:, self.arm_dadr]])
+        jjt = jac @ jac.T + (damping**2) * np.eye(6)
+        twist = np.concatenate([dpos, drot])
+        dq = jac.T @ np.linalg.solve(jjt, twist)
+        # Null-space pull towards the home posture keeps the redundant joint from drifting to a limit.
+        pinv = jac.T @ np.linalg.inv(jjt)
+        q = self.data.qpos[self.arm_qadr]
+        dq += (np.eye(7) - pinv @ jac) @ (nullspace_gain * (HOME_QPOS - q))
+        return dq
+
+    def _observation(self):
+        d = self.data
+        parts = [
+            d.qpos[self.arm_qadr],
+            d.qvel[self.arm_dadr],
+            d.site_xpos[self.grip_site],
+            self._eef_quat(),
+            d.qpos[self.finger_qadr],
+        ]
+        eef = d.site_xpos[self.grip_site]
+        for obj in self.task.objects:
+            bid = self.model.body(obj.name).id
+            if obj.kind in ("cube", "cylinder"):
+                pos = d.xpos[bid]
+                parts += [pos, d.xquat[bid], eef - pos]
+            elif obj.kind == "region":
+                parts.append(d.xpos[bid])
+            elif obj.kind == "drawer":
+                parts.append([self.joint_pos(f"{obj.name}_slide")])
+                parts.append(d.site_xpos[self.model.site(f"{obj.name}_handle_site").id])
+        if getattr(self.task, "has_goal_point", False):
+            parts.append(self.task.goal_point)
+        state = np.concatenate(parts).astype(np.float32)
+        if self.config.obs_mode == "state":
+            return state
+        return {"state": state, "image": self._render_camera(self.config.image_size, self.config.image_size)}
+
+    def _eef_quat(self) -> np.ndarray:
+        quat = np.empty(4)
+        mujoco.mju_mat2Quat(quat, self.data.site_xmat[self.grip_site])
+        return quat
+
+    def _info(self, success: bool | None = None) -> dict[str, Any]:
+        if success is None:
+            success = bool(self.task.success(self))
+        poses = {}
+        for obj in self.task.objects:
+            if obj.kind in ("cube", "cylinder", "region"):
+                poses[obj.name] = np.concatenate([self.body_pos(obj.name), self.body_quat(obj.name)])
+        info: dict[str, Any] = {
+            "is_success": success,
+            "object_poses": poses,  # name -> (x, y, z, qw, qx, qy, qz), world frame
+            "contacts": sorted(self._contacts),
+            "eef_pos": self.eef_pos(),
+        }
+        info.update(self.task.extra_info(self))
+        return info
+
+    # ------------------------------------------------------------------ rendering
+    def _render_camera(self, height: int, width: int) -> np.ndarray:
+        key = (height, width)
+        renderer = self._renderers.get(key)
+        if renderer is None:
+            if "MUJOCO_GL" not in os.environ and "DISPLAY" not in os.environ:
+                raise RuntimeError(
+                    "rendering needs an OpenGL backend: set MUJOCO_GL=egl (GPU) or MUJOCO_GL=osmesa (CPU, "
+                    "apt-get install libosmesa6) before importing skill_rl.envs"
+                )
+            renderer = mujoco.Renderer(self.model, height, width)
+            self._renderers[key] = renderer
+        renderer.update_scene(self.data, camera=self.config.camera)
+        return renderer.render().copy()
+
+    def render(self):
+        if self.render_mode != "rgb_array":
+            return None
+        return self._render_camera(*self.config.render_size)
+
+    def close(self) -> None:
+        for r in self._renderers.values():
+            r.close()
+        self._renderers.clear()

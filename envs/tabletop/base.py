@@ -351,8 +351,9 @@ class TabletopEnv(gym.Env):
             success = bool(self.task.success(self))
         poses = {}
         for obj in self.task.objects:
-            if obj.kind in ("cube", "cylinder", "region"):
-                poses[obj.name] = np.concatenate([self.body_pos(obj.name), self.body_quat(obj.name)])
+            names = [obj.name, f"{obj.name}_drawer"] if obj.kind == "drawer" else [obj.name]
+            for name in names:
+                poses[name] = np.concatenate([self.body_pos(name), self.body_quat(name)])
         info: dict[str, Any] = {
             "is_success": success,
             "object_poses": poses,  # name -> (x, y, z, qw, qx, qy, qz), world frame

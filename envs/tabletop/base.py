@@ -183,6 +183,11 @@ class TabletopEnv(gym.Env):
         self.obs_dim = start
 
     # ------------------------------------------------------------------ state access
+    @property
+    def task_name(self) -> str:
+        """Short task name (e.g. "push"); selects the scripted expert."""
+        return self.task.name
+
     def eef_pos(self) -> np.ndarray:
         """Grip-site (between the fingertips) position, world frame, metres."""
         return self.data.site_xpos[self.grip_site].copy()

@@ -151,7 +151,7 @@ def _panda_xml(joint_actuator: str) -> tuple[str, str]:
             raise ValueError(f"joint_actuator must be 'position' or 'velocity', got {joint_actuator!r}")
     # Gripper: one position servo on the finger-average tendon; the equality keeps both fingers symmetric.
     lines.append(
-        f'<general name="gripper" tendon="split" gainprm="400" biasprm="0 -400 -20" biastype="affine" '
+        f'<general name="gripper" tendon="split" gainprm="1500" biasprm="0 -1500 -40" biastype="affine" '
         f'ctrlrange="0 {FINGER_MAX_OPENING}" forcerange="-40 40"/>'
     )
     return arm, "\n    ".join(lines)
@@ -248,7 +248,7 @@ def build_scene_xml(spec: SceneSpec) -> str:
   </asset>
   <worldbody>
     <light name="top" pos="0 0 2" dir="0 0 -1" directional="true"/>
-    <camera name="front" pos="0.9 0 0.55" xyaxes="0 1 0 -0.5 0 0.87"/>
+    <camera name="front" pos="0.62 0 0.52" xyaxes="0 1 0 -0.5 0 0.866" fovy="50"/>
     <camera name="overhead" pos="0 0 1.2" xyaxes="1 0 0 0 1 0"/>
     <camera name="side" pos="0 -1.0 0.5" xyaxes="1 0 0 0 0.45 0.9"/>
     <geom name="table" type="box" size="{tx} {ty} {tz}" pos="0 0 {-tz}" material="table" contype="1" conaffinity="6"/>

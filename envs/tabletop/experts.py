@@ -1,0 +1,309 @@
+"""Scripted experts: phase machines over the observation vector (privileged object state).
+
+An expert reads only the flat observation through the env's ``obs_layout`` and emits ``ee_delta`` actions,
+so the same expert drives the MuJoCo tabletop and its pybullet twin; later issues use them to produce
+demonstrations and play data. Each expert is a small state machine (approach, descend, grasp, carry,
+release) with proportional control on the grip-site position and on the gripper's yaw.
+
+Usage::
+
+    expert = make_expert(env)
+    obs, _ = env.reset(seed=0)
+    expert.reset()
+    action = expert.act(obs)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+# Grip frame when pointing straight down with zero yaw: x -> world x, y -> world -y, z -> world -z.
+_DOWN = np.diag([1.0, -1.0, -1.0])
+
+
+def quat_wxyz_to_mat(q: np.ndarray) -> np.ndarray:
+    w, x, y, z = q / np.linalg.norm(q)
+    return np.array(
+        [
+            [1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)],
+            [2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)],
+            [2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)],
+        ]
+    )
+
+
+def yaw_of(q: np.ndarray) -> float:
+    """Yaw (rotation about world z) of a wxyz quaternion, radians."""
+    w, x, y, z = q
+    return float(np.arctan2(2 * (w * z + x * y), 1 - 2 * (y * y + z * z)))
+
+
+def grasp_yaw(object_quat: np.ndarray) -> float:
+    """Gripper yaw that puts the fingers on a pair of faces of a box: the object's yaw folded into [-45°, 45°]."""
+    yaw = yaw_of(object_quat)
+    return float((yaw + np.pi / 4) % (np.pi / 2) - np.pi / 4)
+
+
+def rotation_error(current: np.ndarray, desired: np.ndarray) -> np.ndarray:
+    """World-frame rotation vector taking ``current`` to ``desired`` (both 3x3)."""
+    r = desired @ current.T
+    angle = np.arccos(np.clip((np.trace(r) - 1) / 2, -1.0, 1.0))
+    if angle < 1e-6:
+        return np.zeros(3)
+    axis = np.array([r[2, 1] - r[1, 2], r[0, 2] - r[2, 0], r[1, 0] - r[0, 1]])
+    if np.sin(angle) < 1e-6:  # 180°: pick the axis from the symmetric part
+        axis = np.sqrt(np.clip((np.diag(r) + 1) / 2, 0, None))
+        return axis * angle
+    return axis / (2 * np.sin(angle)) * angle
+
+
+class ScriptedExpert:
+    """Base: phase bookkeeping and the Cartesian/yaw proportional controller."""
+
+    phases: tuple[str, ...] = ()
+
+    def __init__(self, layout: dict[str, slice], max_step_m: float, max_rot_rad: float):
+        self.layout = layout
+        self.max_step = max_step_m
+        self.max_rot = max_rot_rad
+        self.reset()
+
+    def reset(self) -> None:
+        self.phase = self.phases[0] if self.phases else ""
+        self.timer = 0
+        self.memory: dict[str, Any] = {}
+
+    def get(self, obs: np.ndarray, name: str) -> np.ndarray:
+        return np.asarray(obs[self.layout[name]], dtype=np.float64)
+
+    def goto(self, phase: str) -> None:
+        self.phase, self.timer = phase, 0
+
+    def move(self, obs, target, yaw: float = 0.0, gripper: float = -1.0, gain: float = 1.0, max_speed: float = 1.0):
+        """Action moving the grip site to ``target`` (world, m) with the gripper down at ``yaw``."""
+        eef = self.get(obs, "eef_pos")
+        dpos = np.clip((np.asarray(target) - eef) * gain / self.max_step, -max_speed, max_speed)
+        current = quat_wxyz_to_mat(self.get(obs, "eef_quat"))
+        c, s = np.cos(yaw), np.sin(yaw)
+        desired = np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]]) @ _DOWN
+        drot = np.clip(rotation_error(current, desired) * 0.8 / self.max_rot, -1.0, 1.0)
+        return np.concatenate([dpos, drot, [gripper]]).astype(np.float32)
+
+    def near(self, obs, target, tol: float) -> bool:
+        return bool(np.linalg.norm(self.get(obs, "eef_pos") - np.asarray(target)) < tol)
+
+    def act(self, obs: np.ndarray) -> np.ndarray:
+        self.timer += 1
+        return self._act(np.asarray(obs, dtype=np.float64))
+
+    def _act(self, obs: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+
+class ReachExpert(ScriptedExpert):
+    phases = ("reach",)
+
+    def _act(self, obs):
+        return self.move(obs, self.get(obs, "goal_pos"), gain=0.9)
+
+
+class PickExpert(ScriptedExpert):
+    """Grasp ``obj`` from above, then hand over to :meth:`carry`; subclasses decide where it goes."""
+
+    phases = ("above", "descend", "close", "lift", "carry", "lower", "release", "retreat", "done")
+    obj = "cube"
+    half = 0.02  # object half-height (m)
+    carry_height = 0.15
+
+    def _act(self, obs):
+        pos = self.get(obs, f"{self.obj}_pos")
+        if self.phase in ("above", "descend", "close"):
+            self.memory["yaw"] = grasp_yaw(self.get(obs, f"{self.obj}_quat"))
+        yaw = self.memory.get("yaw", 0.0)
+        eef = self.get(obs, "eef_pos")
+        if self.phase == "above":
+            target = pos + [0, 0, 0.08]
+            if self.near(obs, target, 0.015) or self.timer > 60:
+                self.goto("descend")
+            return self.move(obs, target, yaw)
+        if self.phase == "descend":
+            target = pos + [0, 0, 0.0]
+            if np.linalg.norm(eef[:2] - pos[:2]) > 0.03:
+                self.goto("above")
+            elif abs(eef[2] - target[2]) < 0.008 or self.timer > 40:
+                self.goto("close")
+            return self.move(obs, target, yaw, gain=0.8)
+        if self.phase == "close":
+            if self.timer > 6:
+                self.goto("lift")
+            return self.move(obs, pos, yaw, gripper=1.0, max_speed=0.2)
+        held = self.get(obs, "gripper_qpos").sum() > 0.005  # fingers stopped on the object, not closed on air
+        if self.phase in ("lift", "carry", "lower") and not held:
+            self.goto("above")
+            return self.move(obs, eef + [0, 0, 0.05], yaw, gripper=-1.0)
+        return self.after_grasp(obs, pos, yaw)
+
+    def after_grasp(self, obs, pos, yaw):
+        raise NotImplementedError
+
+
+class LiftExpert(PickExpert):
+    def after_grasp(self, obs, pos, yaw):
+        eef = self.get(obs, "eef_pos")
+        return self.move(obs, [eef[0], eef[1], 0.2], yaw, gripper=1.0, max_speed=0.6)
+
+
+class PlaceExpert(PickExpert):
+    """Carry the grasped object above a place point, lower it, release, retreat."""
+
+    def place_target(self, obs) -> np.ndarray:
+        """Where the grip site should be when the object is let go."""
+        raise NotImplementedError
+
+    def after_grasp(self, obs, pos, yaw):
+        eef = self.get(obs, "eef_pos")
+        place = self.place_target(obs)
+        if self.phase == "lift":
+            target = [eef[0], eef[1], self.carry_height]
+            if eef[2] > self.carry_height - 0.02 or self.timer > 30:
+                self.goto("carry")
+            return self.move(obs, target, yaw, gripper=1.0, max_speed=0.8)
+        if self.phase == "carry":
+            target = [place[0], place[1], max(self.carry_height, place[2] + 0.05)]
+            if np.linalg.norm(eef[:2] - place[:2]) < 0.012 or self.timer > 60:
+                self.goto("lower")
+            return self.move(obs, target, yaw, gripper=1.0, max_speed=0.8)
+        if self.phase == "lower":
+            if np.linalg.norm(eef[:2] - place[:2]) > 0.03:
+                self.goto("carry")
+            elif abs(eef[2] - place[2]) < 0.006 or self.timer > 40:
+                self.goto("release")
+            return self.move(obs, place, yaw, gripper=1.0, gain=0.7, max_speed=0.5)
+        if self.phase == "release":
+            if self.timer > 5:
+                self.goto("retreat")
+            return self.move(obs, eef, yaw, gripper=-1.0)
+        target = [eef[0], eef[1], place[2] + 0.12]
+        return self.move(obs, target, yaw, gripper=-1.0, max_speed=0.6)
+
+
+class PickPlaceExpert(PlaceExpert):
+    def place_target(self, obs):
+        return self.get(obs, "region_pos") + [0, 0, self.half + 0.008]
+
+
+class StackExpert(PlaceExpert):
+    obj = "cube_red"
+    half = 0.02
+    blue_half = 0.025
+
+    def place_target(self, obs):
+        return self.get(obs, "cube_blue_pos") + [0, 0, self.blue_half + self.half + 0.006]
+
+
+class PushExpert(ScriptedExpert):
+    """Close the gripper into a paddle, get behind the cube on the line to the region, push along it."""
+
+    phases = ("above", "descend", "push", "retreat")
+    half = 0.02
+    paddle = 0.012  # half-thickness of the closed fingers along the push direction (m)
+    push_height = 0.015
+
+    def _act(self, obs):
+        cube = self.get(obs, "cube_pos")
+        region = self.get(obs, "region_pos")
+        eef = self.get(obs, "eef_pos")
+        to_goal = region[:2] - cube[:2]
+        dist = np.linalg.norm(to_goal)
+        d = to_goal / (dist + 1e-9)
+        # Yaw so that the closed fingers' broad side (grip y) faces the push direction.
+        yaw = float(np.arctan2(d[1], d[0]))
+        yaw = (yaw + np.pi / 2) % np.pi - np.pi / 2
+        behind = np.array([*(cube[:2] - (self.half + self.paddle + 0.015) * d), self.push_height])
+        if self.phase == "above":
+            target = behind + [0, 0, 0.07]
+            if self.near(obs, target, 0.012) or self.timer > 60:
+                self.goto("descend")
+            return self.move(obs, target, yaw, gripper=1.0)
+        if self.phase == "descend":
+            if np.linalg.norm(eef[:2] - behind[:2]) > 0.025:
+                self.goto("above")
+            elif abs(eef[2] - self.push_height) < 0.008 or self.timer > 30:
+                self.goto("push")
+            return self.move(obs, behind, yaw, gripper=1.0, gain=0.8)
+        if self.phase == "push":
+            if dist < 0.012:
+                self.goto("retreat")
+            rel = cube[:2] - eef[:2]
+            lateral = rel - np.dot(rel, d) * d
+            # Lost the cube (it slid sideways or we are in front of it): lift and approach again.
+            if np.linalg.norm(lateral) > 0.02 or np.dot(rel, d) < 0:
+                self.goto("above")
+                return self.move(obs, eef + [0, 0, 0.06], yaw, gripper=1.0)
+            target_xy = cube[:2] - (self.half + self.paddle) * d + min(dist, 0.04) * d + 0.8 * lateral
+            target = np.array([*target_xy, self.push_height])
+            return self.move(obs, target, yaw, gripper=1.0, gain=0.8, max_speed=0.5)
+        return self.move(obs, [eef[0], eef[1], 0.15], yaw, gripper=1.0, max_speed=0.5)
+
+
+class DrawerExpert(ScriptedExpert):
+    """Grasp the drawer's vertical handle bar from above and pull it out along -x."""
+
+    phases = ("above", "descend", "close", "pull", "release", "retreat")
+    pull_distance = 0.15
+
+    def _act(self, obs):
+        handle = self.get(obs, "cabinet_handle_pos")  # top of the handle bar
+        opening = float(self.get(obs, "cabinet_opening")[0])
+        eef = self.get(obs, "eef_pos")
+        grasp = handle + [0, 0, -0.018]
+        if self.phase == "above":
+            target = grasp + [0, 0, 0.07]
+            if self.near(obs, target, 0.012) or self.timer > 60:
+                self.goto("descend")
+            return self.move(obs, target)
+        if self.phase == "descend":
+            if abs(eef[2] - grasp[2]) < 0.006 or self.timer > 40:
+                self.goto("close")
+            return self.move(obs, grasp, gain=0.8)
+        if self.phase == "close":
+            if self.timer > 6:
+                self.memory["start"] = opening
+                self.goto("pull")
+            return self.move(obs, grasp, gripper=1.0, max_speed=0.2)
+        if self.phase == "pull":
+            if opening > self.pull_distance - 0.005 or self.timer > 60:
+                self.goto("release")
+            if self.get(obs, "gripper_qpos").sum() < 0.004:  # slipped off the handle
+                self.goto("above")
+            target = grasp + [-0.04, 0, 0]
+            return self.move(obs, target, gripper=1.0, max_speed=0.4)
+        if self.phase == "release":
+            if self.timer > 4:
+                self.goto("retreat")
+            return self.move(obs, eef, gripper=-1.0)
+        return self.move(obs, eef + [0, 0, 0.05], gripper=-1.0, max_speed=0.5)
+
+
+EXPERTS: dict[str, type[ScriptedExpert]] = {
+    "reach": ReachExpert,
+    "push": PushExpert,
+    "lift": LiftExpert,
+    "pick_place": PickPlaceExpert,
+    "stack": StackExpert,
+    "drawer": DrawerExpert,
+}
+
+
+def make_expert(env) -> ScriptedExpert:
+    """The scripted expert for ``env``'s task (env may be wrapped). Needs the ``ee_delta`` controller."""
+    base = env.unwrapped
+    task_name = getattr(base, "task_name", None)
+    if task_name not in EXPERTS:
+        raise KeyError(f"no scripted expert for task {task_name!r}; experts exist for: {', '.join(EXPERTS)}")
+    cfg = base.config
+    if getattr(cfg, "controller", "ee_delta") != "ee_delta":
+        raise ValueError(f"scripted experts emit ee_delta actions; this env uses controller={cfg.controller!r}")
+    return EXPERTS[task_name](base.obs_layout, cfg.max_ee_step_m, cfg.max_ee_rot_rad)

@@ -15,8 +15,9 @@ linearly, exactly like the tabletop envs: ``dx, dy, dz`` -> a goal displacement 
 drz`` -> a world-frame rotation vector of at most ``max_ee_rot_rad`` = 0.3 rad applied to the current grip
 orientation (robosuite's default is 0.5 rad; we set 0.3 to match the tabletop envs -- pass
 ``max_ee_rot_rad=0.5`` for robosuite's). These are *goals* for an impedance controller (kp = 150, critically
-damped), not positions reached within the step: holding ``dx = 1`` moves the gripper about 2.3 cm per step
-once under way (~1 cm in the first step), and ``drz = 1`` turns it about 0.1 rad per step.
+damped), not poses reached within the step. Measured (Lift, from the initial pose): holding ``dx``, ``dy`` or
+``dz = 1`` moves the grip site ~0.5 cm in the first step and ~1.1-1.3 cm per step once under way (the
+tabletop envs' IK: ~1.9 cm); holding ``drx``/``dry``/``drz = 1`` turns it ~0.05-0.07 rad per step.
 Gripper: -1 fully open, +1 fully closed, linear in between (finger position targets, as in the tabletop
 envs). robosuite's own Panda gripper instead integrates ``sign(gripper)`` (0.25 of the stroke per control
 step, 0 = hold); ``gripper_mode="robosuite"`` restores that.
@@ -32,16 +33,20 @@ eef_pos - object pos)``):
 * Lift: ``cube``.
 * Stack: ``cube_red`` (robosuite's cubeA, the one to pick up) and ``cube_blue`` (cubeB, rendered green by
   robosuite, the base).
-* PickPlaceCan: ``can``, then ``bin_pos (3)``: the centre of the can's target quarter of the target bin,
-  at the bin floor's height.
+* PickPlaceCan: ``can``, then ``bin_pos (3)``: the centre of the can's quarter of the target bin (robosuite's
+  ``target_bin_placements``; success = the can resting inside that quarter), at the bin's base height.
 * Door: ``door_handle_pos (3)`` (the handle site), ``door_hinge (1, rad, 0 = closed)``.
 
-``eef_pos``/``eef_quat`` are the pose of robosuite's ``grip_site`` (between the fingertips), the frame the
-OSC controller moves; its z axis is the approach direction (down at reset), the fingers open along its y.
-All quaternions are wxyz (MuJoCo's order, read from the simulator; robosuite's observables use xyzw and are
-not used). World frame = robosuite's: origin on the floor at the centre of the arena, x forward (away from
-the robot), y left, z up; the table top is at z = 0.8 m (Lift, Stack, Door: table centre at (0, 0, 0.8)),
-the robot base sits at about (-0.56, 0, 0.91) (PickPlaceCan: (-0.5, -0.1, 0.91)). This differs from the
+``eef_pos`` is robosuite's ``grip_site`` (between the fingertips; robosuite's ``robot0_eef_pos``), the
+point the OSC controller moves. ``eef_quat`` is the orientation of the hand body (robosuite's
+``robot0_eef_quat``, converted from xyzw), whose axes are those of the tabletop envs' grip frame: z is the
+approach direction (down at reset, tilted ~9 deg by robosuite's initial posture), the fingers open along y.
+(robosuite's grip_site frame is turned 90 deg about z from it; world-frame rotation deltas turn both alike.)
+All quaternions are wxyz (MuJoCo's order, read from the simulator; robosuite's own observables use xyzw and
+are not used). World frame = robosuite's: origin on the floor at the centre of the arena, x forward (away from
+the robot), y left, z up. Table tops are at z = 0.8 m (Lift, Stack: table top centred at (0, 0, 0.8); Door:
+at (-0.2, -0.35, 0.8); PickPlaceCan: bins at z = 0.8, the start bin around (0.1, -0.25), the target bin
+around (0.1, 0.28)); the robot base sits at about (-0.56, 0, 0.91) (PickPlaceCan: (-0.5, -0.1, 0.91)). This differs from the
 tabletop envs, whose origin is on the table top; use relative fields (``*_to_eef``) to be frame-agnostic.
 With ``obs_mode="state+image"`` the observation is ``{"state": vector, "image": uint8 (S, S, 3)}``.
 
@@ -66,7 +71,6 @@ soft (``hard_reset=False``: the MuJoCo model is built once).
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import gymnasium as gym
@@ -165,22 +169,31 @@ class RobosuiteEnv(gym.Env):
         cfg["output_min"] = [-max_ee_step_m] * 3 + [-max_ee_rot_rad] * 3
         self.max_ee_step_m, self.max_ee_rot_rad = float(max_ee_step_m), float(max_ee_rot_rad)
         needs_renderer = render_mode == "rgb_array" or obs_mode == "state+image"
-        with _GlobalNumpySeed(0):  # robosuite places objects (global RNG) already while constructing
-            self._env = robosuite.make(
-                task,
-                robots="Panda",
-                controller_configs=cfg,
-                has_renderer=False,
-                has_offscreen_renderer=needs_renderer,
-                use_camera_obs=False,
-                use_object_obs=True,
-                reward_shaping=reward_type == "dense",
-                reward_scale=1.0,
-                control_freq=int(round(control_freq)) if float(control_freq).is_integer() else control_freq,
-                horizon=10**9,
-                ignore_done=True,
-                hard_reset=False,
-            )
+        try:
+            with _GlobalNumpySeed(0):  # robosuite places objects (global RNG) already while constructing
+                self._env = robosuite.make(
+                    task,
+                    robots="Panda",
+                    controller_configs=cfg,
+                    has_renderer=False,
+                    has_offscreen_renderer=needs_renderer,
+                    use_camera_obs=False,
+                    use_object_obs=True,
+                    reward_shaping=reward_type == "dense",
+                    reward_scale=1.0,
+                    control_freq=control_freq,
+                    horizon=10**9,  # never reached: ignore_done=True, we truncate ourselves
+                    ignore_done=True,
+                    hard_reset=False,
+                )
+        except Exception as e:
+            if not needs_renderer:
+                raise
+            raise RuntimeError(
+                f"creating robosuite {task} with an offscreen renderer failed ({type(e).__name__}: {e}). If this is "
+                "an OpenGL error, set MUJOCO_GL=egl (GPU) or MUJOCO_GL=osmesa (CPU, apt-get install libosmesa6) "
+                "before mujoco/robosuite are imported"
+            ) from e
         # We read the state straight from the simulator: robosuite's observables would only cost time.
         for name in list(self._env._observables):
             self._env.modify_observable(name, "enabled", False)
@@ -209,6 +222,9 @@ class RobosuiteEnv(gym.Env):
         # robosuite's finger_joint1 opens towards +, finger_joint2 towards -: sign flips make both openings >= 0.
         self._finger_sign = np.array([1.0, -1.0])
         self._eef_site = robot.eef_site_id
+        # Orientation: the hand body (robosuite's ``robot0_eef_quat``), whose axes are those of the tabletop
+        # envs' grip frame (z = approach, fingers open along y); grip_site itself is turned 90 deg about z.
+        self._hand_body = m.body(robot.robot_model.eef_name).id
 
         # task objects: our name -> body id (free objects), plus per-task extras
         if self.task_name == "Lift":
@@ -235,6 +251,11 @@ class RobosuiteEnv(gym.Env):
         labelled_roots = {m.body(robot.gripper.root_body).id: "gripper", m.body(robot.robot_model.root_body).id: "arm"}
         for name, root in obj_roots.items():
             labelled_roots[m.body(root).id] = name
+        if self.task_name == "PickPlaceCan":
+            # the other PickPlace objects are parked far outside the scene: their contacts are noise
+            for obj in env.objects:
+                if obj.name != env.objects[env.object_id].name:
+                    labelled_roots[m.body(obj.root_body).id] = ""
         for b in range(m.nbody):
             a, label = b, None
             while True:
@@ -247,9 +268,10 @@ class RobosuiteEnv(gym.Env):
             if label is None:
                 label = "world" if a == 0 else m.body(a).name
             body_label[b] = label
-        names = sorted(set(body_label.values()))
+        names = sorted(set(body_label.values()) - {""})
         self._entity_names = names
         index = {n: i for i, n in enumerate(names)}
+        index[""] = -1  # ignored
         self._geom_entity = np.array([index[body_label[int(m.geom_bodyid[g])]] for g in range(m.ngeom)], dtype=np.int64)
 
     def _build_layout(self) -> None:
@@ -283,9 +305,8 @@ class RobosuiteEnv(gym.Env):
         return self._data.site_xpos[self._eef_site].copy()
 
     def _eef_quat(self) -> np.ndarray:
-        quat = np.empty(4)
-        self._mujoco.mju_mat2Quat(quat, self._data.site_xmat[self._eef_site])
-        return quat
+        """Hand orientation, wxyz (MuJoCo's order; robosuite's ``robot0_eef_quat`` is the same in xyzw)."""
+        return self._data.xquat[self._hand_body].copy()
 
     def gripper_qpos(self) -> np.ndarray:
         return self._data.qpos[self._finger_qadr] * self._finger_sign
@@ -310,7 +331,7 @@ class RobosuiteEnv(gym.Env):
         e2 = self._geom_entity[d.contact.geom2[:n]]
         pairs = set()
         for a, b in zip(e1.tolist(), e2.tolist(), strict=True):
-            if a != b:
+            if a != b and a >= 0 and b >= 0:
                 na, nb = self._entity_names[a], self._entity_names[b]
                 pairs.add((na, nb) if na < nb else (nb, na))
         return sorted(pairs)
@@ -384,11 +405,6 @@ class RobosuiteEnv(gym.Env):
 
     # ------------------------------------------------------------------ rendering
     def _render_camera(self, height: int, width: int) -> np.ndarray:
-        if "MUJOCO_GL" not in os.environ and "DISPLAY" not in os.environ:
-            raise RuntimeError(
-                "rendering needs an OpenGL backend: set MUJOCO_GL=egl (GPU) or MUJOCO_GL=osmesa (CPU, "
-                "apt-get install libosmesa6) before importing mujoco/robosuite"
-            )
         frame = self._env.sim.render(width=width, height=height, camera_name=self.camera)
         return np.ascontiguousarray(frame[::-1])  # robosuite renders bottom-up (OpenGL convention)
 

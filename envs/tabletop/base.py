@@ -9,8 +9,9 @@ Controllers (``TabletopConfig.controller``):
 * ``ee_delta`` (default, 7-d): ``[dx, dy, dz, drx, dry, drz, gripper]`` in [-1, 1]. The first three scale
   to a Cartesian displacement of the grip site of at most ``max_ee_step_m`` per control step, in the world
   frame; the next three to a world-frame rotation vector of at most ``max_ee_rot_rad``. A damped
-  least-squares differential IK step (with a null-space pull towards the home posture) turns the twist into
-  joint position targets for the arm's position servos. IK rather than operational-space torque control:
+  least-squares differential IK step (with a null-space pull towards the home posture) moves a persistent
+  Cartesian target by the twist and turns the remaining pose error into joint position targets for the
+  arm's position servos (so linearisation error does not accumulate as drift). IK rather than operational-space torque control:
   it needs no mass matrix per step and is what runs unchanged on a position-controlled real arm.
 * ``joint_pos`` (8-d): joint position deltas of at most ``max_joint_step_rad`` plus gripper.
 * ``joint_vel`` (8-d): joint velocity targets of at most ``max_joint_vel_rad_s`` (velocity servos) plus gripper.
@@ -44,6 +45,8 @@ from .scene import FINGER_MAX_OPENING, HOME_QPOS, JOINT_LIMITS, SceneSpec, build
 CONTROLLERS = ("ee_delta", "joint_pos", "joint_vel")
 REWARD_TYPES = ("dense", "sparse")
 OBS_MODES = ("state", "state+image")
+MAX_TARGET_LAG_M = 0.03
+MAX_TARGET_LAG_RAD = 0.2
 ROBOT_FIELDS = (("joint_pos", 7), ("joint_vel", 7), ("eef_pos", 3), ("eef_quat", 4), ("gripper_qpos", 2))
 
 
@@ -82,6 +85,26 @@ class TabletopConfig:
                 f"1 / (control_freq * physics_timestep) must be a positive integer (substeps per control step), "
                 f"got {n:.4f} for control_freq={self.control_freq} and physics_timestep={self.physics_timestep}"
             )
+
+
+def _rotvec(r: np.ndarray) -> np.ndarray:
+    """Rotation vector (axis * angle, rad) of a 3x3 rotation matrix."""
+    quat = np.empty(4)
+    mujoco.mju_mat2Quat(quat, r.reshape(-1))
+    vel = np.empty(3)
+    mujoco.mju_quat2Vel(vel, quat, 1.0)
+    return vel
+
+
+def _rotmat(rotvec: np.ndarray) -> np.ndarray:
+    angle = float(np.linalg.norm(rotvec))
+    quat = np.empty(4)
+    if angle < 1e-12:
+        return np.eye(3)
+    mujoco.mju_axisAngle2Quat(quat, rotvec / angle, angle)
+    mat = np.empty(9)
+    mujoco.mju_quat2Mat(mat, quat)
+    return mat.reshape(3, 3)
 
 
 class TabletopEnv(gym.Env):
@@ -261,6 +284,7 @@ class TabletopEnv(gym.Env):
         mujoco.mj_forward(m, d)
         self._elapsed = 0
         self._contacts = self.contacts()
+        self._reset_ee_target()
         return self._observation(), self._info()
 
     def step(self, action):
@@ -298,23 +322,40 @@ class TabletopEnv(gym.Env):
         cfg, d = self.config, self.data
         q = d.qpos[self.arm_qadr]
         if cfg.controller == "ee_delta":
-            target = q + self._ik_step(a[:3] * cfg.max_ee_step_m, a[3:6] * cfg.max_ee_rot_rad)
-            d.ctrl[:7] = np.clip(target, JOINT_LIMITS[:, 0], JOINT_LIMITS[:, 1])
+            dq = self._ik_step(a[:3] * cfg.max_ee_step_m, a[3:6] * cfg.max_ee_rot_rad)
+            d.ctrl[:7] = np.clip(q + dq, JOINT_LIMITS[:, 0], JOINT_LIMITS[:, 1])
         elif cfg.controller == "joint_pos":
             d.ctrl[:7] = np.clip(q + a[:7] * cfg.max_joint_step_rad, JOINT_LIMITS[:, 0], JOINT_LIMITS[:, 1])
         else:
             d.ctrl[:7] = a[:7] * cfg.max_joint_vel_rad_s
         d.ctrl[self.gripper_act] = FINGER_MAX_OPENING * (1.0 - a[-1]) / 2.0
 
+    def _reset_ee_target(self) -> None:
+        self._target_pos = self.eef_pos()
+        self._target_rot = self.eef_xmat()
+
     def _ik_step(self, dpos: np.ndarray, drot: np.ndarray, damping: float = 0.05, nullspace_gain: float = 0.1):
-        """Joint displacement that moves the grip site by (dpos, drot): damped least squares, J^T (J J^T + λ²I)^-1."""
+        """Joint displacement towards the updated Cartesian target, by damped least squares J^T (J J^T + λ²I)^-1.
+
+        The target pose persists between steps (each action moves it), so the linearisation error and
+        servo lag of one step are corrected in the next instead of accumulating as drift. It never runs
+        more than ``MAX_TARGET_LAG_M`` / ``MAX_TARGET_LAG_RAD`` ahead of the measured pose, so pushing
+        against the table cannot wind it up.
+        """
+        eef, rot = self.eef_pos(), self.eef_xmat()
+        lag = np.clip(self._target_pos - eef, -MAX_TARGET_LAG_M, MAX_TARGET_LAG_M)
+        self._target_pos = eef + lag + dpos
+        lag_rot = _rotvec(self._target_rot @ rot.T)
+        if np.linalg.norm(lag_rot) > MAX_TARGET_LAG_RAD:
+            lag_rot *= MAX_TARGET_LAG_RAD / np.linalg.norm(lag_rot)
+        self._target_rot = _rotmat(drot) @ _rotmat(lag_rot) @ rot
+        twist = np.concatenate([self._target_pos - eef, _rotvec(self._target_rot @ rot.T)])
         mujoco.mj_jacSite(self.model, self.data, self._jacp, self._jacr, self.grip_site)
         jac = np.vstack([self._jacp[:, self.arm_dadr], self._jacr[:, self.arm_dadr]])
-        jjt = jac @ jac.T + (damping**2) * np.eye(6)
-        twist = np.concatenate([dpos, drot])
-        dq = jac.T @ np.linalg.solve(jjt, twist)
+        jjt_inv = np.linalg.inv(jac @ jac.T + (damping**2) * np.eye(6))
+        pinv = jac.T @ jjt_inv
+        dq = pinv @ twist
         # Null-space pull towards the home posture keeps the redundant joint from drifting to a limit.
-        pinv = jac.T @ np.linalg.inv(jjt)
         q = self.data.qpos[self.arm_qadr]
         dq += (np.eye(7) - pinv @ jac) @ (nullspace_gain * (HOME_QPOS - q))
         return dq

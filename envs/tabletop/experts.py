@@ -84,11 +84,13 @@ class ScriptedExpert:
     def move(self, obs, target, yaw: float = 0.0, gripper: float = -1.0, gain: float = 1.0, max_speed: float = 1.0):
         """Action moving the grip site to ``target`` (world, m) with the gripper down at ``yaw``."""
         eef = self.get(obs, "eef_pos")
-        dpos = np.clip((np.asarray(target) - eef) * gain / self.max_step, -max_speed, max_speed)
+        # The env's Cartesian target persists and already carries the servo lag, so half the error per step
+        # converges without overshoot.
+        dpos = np.clip((np.asarray(target) - eef) * 0.5 * gain / self.max_step, -max_speed, max_speed)
         current = quat_wxyz_to_mat(self.get(obs, "eef_quat"))
         c, s = np.cos(yaw), np.sin(yaw)
         desired = np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]]) @ _DOWN
-        drot = np.clip(rotation_error(current, desired) * 0.8 / self.max_rot, -1.0, 1.0)
+        drot = np.clip(rotation_error(current, desired) * 0.4 / self.max_rot, -1.0, 1.0)
         return np.concatenate([dpos, drot, [gripper]]).astype(np.float32)
 
     def near(self, obs, target, tol: float) -> bool:

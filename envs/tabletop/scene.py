@@ -132,7 +132,7 @@ def _panda_xml(joint_actuator: str) -> tuple[str, str]:
     </body>"""
     # Arm actuators: position servos (kp, kd per joint as on the real Panda's impedance defaults, scaled)
     # or velocity servos; gravity is compensated by the bodies' gravcomp so both track without windup.
-    gains = [(4500, 450, 87), (4500, 450, 87), (3500, 350, 87), (3500, 350, 87), (2000, 200, 12), (2000, 200, 12), (2000, 200, 12)]
+    gains = [(4500, 110, 87), (4500, 110, 87), (3500, 90, 87), (3500, 90, 87), (2000, 50, 12), (2000, 50, 12), (2000, 50, 12)]
     lines = []
     for i, (kp, kd, fmax) in enumerate(gains):
         lo, hi = JOINT_LIMITS[i]

@@ -1,0 +1,128 @@
+"""``skill-rl``: the command line. Thin on purpose: parse, load the config, call one library function, print.
+
+Input errors (a malformed config, an unknown key or env id) print one red line and exit with status 2;
+anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import ctypes.util
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from skill_rl import __version__
+from skill_rl.errors import UserError
+
+app = typer.Typer(
+    name="skill-rl",
+    help="Robot skill learning: tabletop worlds, skill discovery, planning, execution.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+out = Console()
+err = Console(stderr=True)
+
+EXIT_USAGE = 2
+
+
+def fail(message: str) -> typer.Exit:
+    """Print ``error: message`` as one red line on stderr; return the exit to raise (status 2)."""
+    err.print(Text("error: ", style="bold red") + Text(message, style="red"), soft_wrap=True, highlight=False)
+    return typer.Exit(EXIT_USAGE)
+
+
+def ensure_gl_backend() -> None:
+    """Pick MuJoCo's offscreen backend before mujoco is imported: osmesa on a headless Linux with libOSMesa.
+
+    Only the CLI may do this (the library never touches the environment). A MUJOCO_GL already set, a
+    display, or a missing libOSMesa leave things as they are; the demo then skips videos if it cannot render.
+    """
+    if "MUJOCO_GL" in os.environ or not sys.platform.startswith("linux"):
+        return
+    if os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"):
+        return
+    if "mujoco" in sys.modules:  # too late to choose; rendering will report the problem
+        return
+    if ctypes.util.find_library("OSMesa"):
+        os.environ["MUJOCO_GL"] = "osmesa"
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"skill-rl {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """Robot skill learning: tabletop worlds, skill discovery, planning, execution."""
+
+
+@app.command("envs")
+def envs_cmd() -> None:
+    """List the registered environment ids with a one-line description each."""
+    from skill_rl import envs
+
+    table = Table(title="skill_rl environments", title_justify="left")
+    table.add_column("id", style="cyan", no_wrap=True)
+    table.add_column("description")
+    for env_id in envs.list_env_ids():
+        table.add_row(env_id, envs.describe(env_id))
+    out.print(table)
+
+
+@app.command("demo")
+def demo_cmd(
+    overrides: Annotated[
+        list[str] | None,
+        typer.Argument(help="Config overrides key=value, e.g. episodes=2 'tasks=[TabletopLift]' video=false."),
+    ] = None,
+    config: Annotated[
+        Path | None, typer.Option("--config", "-c", help="YAML config (default: built-in defaults, see configs/demo.yaml).")
+    ] = None,
+    debug: Annotated[bool, typer.Option("--debug", help="Tiny mode: one episode per task.")] = False,
+    progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show a progress bar.")] = True,
+) -> None:
+    """Run the scripted experts on the tabletop tasks; log metrics, film one episode per task, summarise."""
+    ensure_gl_backend()
+    from skill_rl.config import load_config
+    from skill_rl.demo import DemoConfig, run_demo
+
+    try:
+        cfg = load_config(DemoConfig, config, [*(overrides or []), *(["debug=true"] if debug else [])])
+        summary = run_demo(cfg, progress=progress)
+    except UserError as exc:
+        raise fail(str(exc)) from None
+
+    table = Table(title=f"demo results ({summary['episodes_per_task']} episode(s) per task)", title_justify="left")
+    for col in ("task", "success", "mean return", "mean length", "video"):
+        table.add_column(col, no_wrap=col in ("task", "video"))
+    for task, r in summary["tasks"].items():
+        table.add_row(
+            task, f"{r['success_rate']:.0%}", f"{r['mean_return']:.1f}", f"{r['mean_length']:.0f}", r["video"] or "-"
+        )
+    out.print(table)
+    if summary["video_error"]:
+        out.print(Text(f"videos skipped: {summary['video_error']}", style="yellow"), soft_wrap=True)
+    out.print(f"run folder: {summary['run_dir']}  (tensorboard --logdir {summary['run_dir']})", soft_wrap=True)
+
+
+def main() -> None:
+    """Console-script entry point (``skill-rl``)."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -60,6 +60,14 @@ def check_determinism(env_fn, steps: int = 20) -> None:
     np.testing.assert_allclose(ra, rb, atol=1e-6)
     c, _ = rollout(8)
     assert not np.allclose(a[0], c[0]), "different seeds should randomise the initial state"
+    # Re-seeding the same instance must give the same start, whatever ran before (no state leaks across resets).
+    env = env_fn()
+    first, _ = env.reset(seed=7)
+    for _ in range(5):
+        env.step(np.ones(env.action_space.shape, dtype=np.float32))
+    again, _ = env.reset(seed=7)
+    np.testing.assert_allclose(np.asarray(first), np.asarray(again), atol=1e-6)
+    env.close()
 
 
 def check_bad_actions(env: gym.Env) -> None:
@@ -91,3 +99,4 @@ def check_info(env: gym.Env) -> None:
     for pose in info["object_poses"].values():
         assert np.asarray(pose).shape == (7,), "object poses are (x, y, z, qw, qx, qy, qz)"
     assert "contacts" in info
+    assert np.asarray(info["eef_pos"]).shape == (3,)

@@ -89,7 +89,8 @@ class Push(Task):
     name = "push"
     objects = (ObjectSpec("cube", "cube", (0.02,), "red", 0.05), ObjectSpec("region", "region", (0.04, 0.04), "region"))
 
-    def randomize(self, env, rng):
+    def sample(self, rng: np.random.Generator) -> dict[str, Any]:
+        """Initial placement from the seed alone, so every simulator (MuJoCo, pybullet twin) starts alike."""
         cube = rng.uniform([-0.12, -0.12], [0.05, 0.12])
         for _ in range(1000):
             angle = rng.uniform(-np.pi, np.pi)
@@ -97,15 +98,20 @@ class Push(Task):
             region = cube + dist * np.array([np.cos(angle), np.sin(angle)])
             if np.all(region >= [-0.15, -0.2]) and np.all(region <= [0.15, 0.2]):
                 break
-        _place_free(env, "cube", cube, 0.02, rng.uniform(-np.pi / 4, np.pi / 4))
-        _place_static(env, "region", region)
+        return {"cube_xy": cube, "cube_yaw": rng.uniform(-np.pi / 4, np.pi / 4), "region_xy": region}
 
-    def _cube_in_region(self, env) -> bool:
-        delta = np.abs(env.body_pos("cube")[:2] - env.body_pos("region")[:2])
-        return bool(np.all(delta < 0.04))
+    def randomize(self, env, rng):
+        p = self.sample(rng)
+        _place_free(env, "cube", p["cube_xy"], 0.02, p["cube_yaw"])
+        _place_static(env, "region", p["region_xy"])
+
+    @staticmethod
+    def solved(cube_pos: np.ndarray, region_pos: np.ndarray) -> bool:
+        """Cube centre inside the 8 cm square region and still on the table."""
+        return bool(np.all(np.abs(cube_pos[:2] - region_pos[:2]) < 0.04) and cube_pos[2] < 0.03)
 
     def success(self, env):
-        return self._cube_in_region(env) and env.body_pos("cube")[2] < 0.03
+        return self.solved(env.body_pos("cube"), env.body_pos("region"))
 
     def dense_reward(self, env):
         cube = env.body_pos("cube")
@@ -150,17 +156,25 @@ class PickPlace(Task):
         ObjectSpec("region", "region", (0.05, 0.05), "region"),
     )
 
-    def randomize(self, env, rng):
+    def sample(self, rng: np.random.Generator) -> dict[str, Any]:
+        """Initial placement from the seed alone, so every simulator (MuJoCo, pybullet twin) starts alike."""
         cube = rng.uniform([-0.12, -0.18], [0.12, 0.18])
         region = _sample_apart(rng, [-0.12, -0.18], [0.12, 0.18], [cube], 0.15)
-        _place_free(env, "cube", cube, 0.02, rng.uniform(-np.pi / 4, np.pi / 4))
-        _place_static(env, "region", region)
+        return {"cube_xy": cube, "cube_yaw": rng.uniform(-np.pi / 4, np.pi / 4), "region_xy": region}
+
+    def randomize(self, env, rng):
+        p = self.sample(rng)
+        _place_free(env, "cube", p["cube_xy"], 0.02, p["cube_yaw"])
+        _place_static(env, "region", p["region_xy"])
+
+    @staticmethod
+    def solved(cube_pos: np.ndarray, region_pos: np.ndarray, grasped: bool) -> bool:
+        """Cube centre inside the 10 cm square region, resting on the table, and let go."""
+        inside = np.all(np.abs(cube_pos[:2] - region_pos[:2]) < 0.05)
+        return bool(inside and cube_pos[2] < 0.03 and not grasped)
 
     def success(self, env):
-        cube = env.body_pos("cube")
-        inside = np.all(np.abs(cube[:2] - env.body_pos("region")[:2]) < 0.05)
-        resting = cube[2] < 0.03
-        return bool(inside and resting and not env.is_grasped("cube"))
+        return self.solved(env.body_pos("cube"), env.body_pos("region"), env.is_grasped("cube"))
 
     def dense_reward(self, env):
         cube = env.body_pos("cube")

@@ -1,0 +1,57 @@
+"""Run import-linter (`lint-imports`) on skill_rl, including skill_rl.envs and skill_rl.hardware.
+
+Why a wrapper: envs/ and hardware/ ship as skill_rl.envs and skill_rl.hardware through setuptools'
+package-dir mapping (setup.py). In an editable install that mapping lives in an import hook, but grimp
+(import-linter's graph builder) finds submodules by walking the skill_rl/ folder on disk, where envs/ and
+hardware/ are not, and fails with "Module 'skill_rl.envs' does not exist". So this script copies the
+sources into a temporary tree laid out as installed (skill_rl/, skill_rl/envs/, skill_rl/hardware/), puts it
+first on PYTHONPATH and runs `lint-imports` in the repository root
+(contracts: pyproject.toml, [tool.importlinter]). In a regular
+(non-editable) install the layout is already right and the copy is harmless.
+
+Usage: python scripts/lint_imports.py [extra lint-imports args, e.g. --verbose]
+Exit status: lint-imports' own (0 = all contracts kept).
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def package_dirs() -> dict[str, str]:
+    """The package -> folder mapping, read from setup.py's ``ROOTS = {...}`` (one source of truth)."""
+    tree = ast.parse((REPO / "setup.py").read_text(encoding="utf-8"))
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "ROOTS" for t in node.targets):
+            return ast.literal_eval(node.value)
+    raise SystemExit("scripts/lint_imports.py: no ROOTS = {...} mapping found in setup.py")
+
+
+def stage(dest: Path) -> None:
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info")
+    # Parents before children, so skill_rl/ exists before skill_rl/envs is copied into it.
+    for package, folder in sorted(package_dirs().items(), key=lambda kv: kv[0].count(".")):
+        shutil.copytree(REPO / folder, dest.joinpath(*package.split(".")), ignore=ignore, dirs_exist_ok=True)
+
+
+def main(argv: list[str]) -> int:
+    exe = shutil.which("lint-imports")
+    cmd = [exe] if exe else [sys.executable, "-m", "importlinter.cli"]
+    with tempfile.TemporaryDirectory(prefix="skill-rl-lint-") as tmp:
+        stage(Path(tmp))
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (tmp, env.get("PYTHONPATH", "")) if p)
+        # cwd=REPO: lint-imports reads the contracts from ./pyproject.toml.
+        return subprocess.call([*cmd, "--no-cache", "--no-logo", *argv], cwd=REPO, env=env)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

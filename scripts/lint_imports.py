@@ -5,9 +5,9 @@ package-dir mapping (setup.py). In an editable install that mapping lives in an 
 (import-linter's graph builder) finds submodules by walking the skill_rl/ folder on disk, where envs/ and
 hardware/ are not, and fails with "Module 'skill_rl.envs' does not exist". So this script copies the
 sources into a temporary tree laid out as installed (skill_rl/, skill_rl/envs/, skill_rl/hardware/), puts it
-first on PYTHONPATH and runs `lint-imports` in the repository root
-(contracts: pyproject.toml, [tool.importlinter]). In a regular
-(non-editable) install the layout is already right and the copy is harmless.
+first on PYTHONPATH and runs `lint-imports` with
+the repository's pyproject.toml ([tool.importlinter]). In a regular (non-editable) install the layout is
+already right and the copy is harmless.
 
 Usage: python scripts/lint_imports.py [extra lint-imports args, e.g. --verbose]
 Exit status: lint-imports' own (0 = all contracts kept).
@@ -49,8 +49,10 @@ def main(argv: list[str]) -> int:
         stage(Path(tmp))
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (tmp, env.get("PYTHONPATH", "")) if p)
-        # cwd=REPO: lint-imports reads the contracts from ./pyproject.toml.
-        return subprocess.call([*cmd, "--no-cache", "--no-logo", *argv], cwd=REPO, env=env)
+        # cwd=tmp, not the repository: lint-imports puts its working directory first on sys.path, and the
+        # repository's own skill_rl/ (without envs/ and hardware/) would shadow the staged tree.
+        config = str(REPO / "pyproject.toml")
+        return subprocess.call([*cmd, config, "--no-cache", "--no-logo", *argv], cwd=tmp, env=env)
 
 
 if __name__ == "__main__":

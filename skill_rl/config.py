@@ -11,7 +11,7 @@ defaults, applies the YAML file, then the overrides, and checks every key and ty
 
 Override values are parsed as YAML scalars/flow collections (``episodes=3``, ``video=false``,
 ``tasks=[TabletopReach,TabletopLift]``, ``max_steps=null``). For fields that accept ``str``, a value that
-YAML would read as a number or bool is kept as the text typed (``run_name=2024`` gives ``"2024"``).
+YAML would read as something else is kept as the text typed (``run_name=2024`` gives ``"2024"``).
 Floats in exponent notation without a dot (``1e-3``) are read as floats, unlike plain PyYAML.
 
 Every failure raises ``ConfigError`` (a ``ValueError`` and a ``skill_rl.errors.UserError``).
@@ -338,7 +338,7 @@ def _override_value(value: Any, raw: str, tp: Any, key: str) -> Any:
     try:
         _convert(value, tp, key)
     except ConfigError:
-        if _admits_str(tp) and not isinstance(value, list | dict):
+        if _admits_str(tp):
             return raw.strip()
         raise
     return value
@@ -377,8 +377,8 @@ def config_to_dict(cfg: Any) -> Any:
         return cfg.name
     if isinstance(cfg, PurePath):
         return str(cfg)
-    if hasattr(cfg, "item") and callable(cfg.item):  # numpy scalars
-        return cfg.item()
+    if hasattr(cfg, "tolist") and callable(cfg.tolist):  # numpy scalars and arrays
+        return config_to_dict(cfg.tolist())
     return cfg
 
 

@@ -17,7 +17,7 @@ orientation (robosuite's default is 0.5 rad; we set 0.3 to match the tabletop en
 ``max_ee_rot_rad=0.5`` for robosuite's). These are *goals* for an impedance controller (kp = 150, critically
 damped), not poses reached within the step. Measured (Lift, from the initial pose): holding ``dx``, ``dy`` or
 ``dz = 1`` moves the grip site ~0.5 cm in the first step and ~1.1-1.3 cm per step once under way (the
-tabletop envs' IK: ~1.9 cm); holding ``drx``/``dry``/``drz = 1`` turns it ~0.05-0.07 rad per step.
+tabletop envs, whose IK tracks a persistent target: ~4.7 cm); holding ``drx``/``dry``/``drz = 1`` turns it ~0.05-0.07 rad per step.
 Gripper: -1 fully open, +1 fully closed, linear in between (finger position targets, as in the tabletop
 envs). robosuite's own Panda gripper instead integrates ``sign(gripper)`` (0.25 of the stroke per control
 step, 0 = hold); ``gripper_mode="robosuite"`` restores that.

@@ -43,14 +43,15 @@ def stage(dest: Path) -> None:
 
 
 def main(argv: list[str]) -> int:
-    exe = shutil.which("lint-imports")
-    cmd = [exe] if exe else [sys.executable, "-m", "importlinter.cli"]
+    # lint-imports of *this* interpreter (a venv's, not whichever is first on PATH).
+    entry = "import sys; from importlinter.cli import lint_imports_command as m; sys.argv[0] = 'lint-imports'; sys.exit(m())"
+    cmd = [sys.executable, "-c", entry]
     with tempfile.TemporaryDirectory(prefix="skill-rl-lint-") as tmp:
         stage(Path(tmp))
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (tmp, env.get("PYTHONPATH", "")) if p)
-        # cwd=tmp, not the repository: lint-imports puts its working directory first on sys.path, and the
-        # repository's own skill_rl/ (without envs/ and hardware/) would shadow the staged tree.
+        # cwd=tmp, not the repository: lint-imports (and `python -c`) put the working directory first on
+        # sys.path, and the repository's own skill_rl/ (without envs/ and hardware/) would shadow the staged tree.
         config = str(REPO / "pyproject.toml")
         return subprocess.call([*cmd, config, "--no-cache", "--no-logo", *argv], cwd=tmp, env=env)
 

@@ -237,6 +237,9 @@ class PushExpert(ScriptedExpert):
             return self.move(obs, behind, yaw, gripper=1.0, gain=0.8)
         if self.phase == "push":
             if dist < 0.012:
+                # Freeze the yaw: near the goal the cube-to-region direction is noise, and turning the hand
+                # at push height could knock the cube out again.
+                self.memory["retreat_yaw"] = yaw
                 self.goto("retreat")
             rel = cube[:2] - eef[:2]
             lateral = rel - np.dot(rel, d) * d
@@ -247,7 +250,7 @@ class PushExpert(ScriptedExpert):
             target_xy = cube[:2] - (self.half + self.paddle) * d + min(dist, 0.04) * d + 0.8 * lateral
             target = np.array([*target_xy, self.push_height])
             return self.move(obs, target, yaw, gripper=1.0, gain=0.8, max_speed=0.5)
-        return self.move(obs, [eef[0], eef[1], 0.15], yaw, gripper=1.0, max_speed=0.5)
+        return self.move(obs, [eef[0], eef[1], 0.15], self.memory.get("retreat_yaw", yaw), gripper=1.0, max_speed=0.5)
 
 
 class DrawerExpert(ScriptedExpert):

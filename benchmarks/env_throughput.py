@@ -24,8 +24,8 @@ Measured (env steps/s, one env step = 1/20 s of simulated time = 25 physics step
   substep, so this replays, per env step, the recorded state and last torques, then ``nstep=25``.
 * ``sync_N`` / ``async_N``: ``skill_rl.envs.vector.make_vec_env(..., mode=...)`` with N = 2, 4 sub-envs,
   total env steps/s (N per vector step), same-step autoreset (so resets are counted as in ``ours``).
-  ``async_N`` workers run with 1 OpenBLAS thread (``make_vec_env``'s default); ``async_N_blas_inherited``
-  keeps the parent's BLAS threads in the workers, for comparison.
+  ``async_N`` workers keep the parent's OpenBLAS thread count (``make_vec_env``'s default, bit-identical
+  to sync); ``async_N_blas1`` run their workers with 1 BLAS thread (``worker_blas_threads=1``).
 
 A ``mujoco.rollout`` path is not measured: rollout runs open-loop control sequences in C, but our
 ``ee_delta`` controller computes new joint targets from the state after every env step (differential IK),
@@ -58,6 +58,9 @@ RESULTS = Path(__file__).resolve().parent / "results" / "env_throughput.json"
 ENV_ID = "TabletopLift-v0"
 EPISODE_STEPS = 200  # our env's max_episode_steps; robosuite is reset at the same interval
 TARGETS = {"ours_vs_robosuite": 5.0, "ours_vs_raw_bound": 0.6}
+# Pause before each measurement: OpenBLAS worker threads spin for ~0.1 s after a BLAS call, which would
+# otherwise steal a core from the start of the next measurement.
+SETTLE_S = 0.15
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -325,7 +328,7 @@ class RawRobosuite(Measurement):
 
 
 class Vector(Measurement):
-    def __init__(self, mode: str, num_envs: int, worker_blas_threads: int | None = 1, suffix: str = ""):
+    def __init__(self, mode: str, num_envs: int, worker_blas_threads: int | str | None = "parent", suffix: str = ""):
         from skill_rl.envs.vector import make_vec_env
 
         self.name = f"{mode}_{num_envs}{suffix}"
@@ -504,9 +507,9 @@ def main(argv: list[str] | None = None) -> int:
     for mode in ("sync", "async"):
         for n in (2, 4):
             measurements.append(Vector(mode, n))
-    if blas.library is not None:  # async workers keeping the inherited BLAS threads (make_vec_env sets 1)
+    if blas.library is not None:  # async workers with 1 BLAS thread each
         for n in (2, 4):
-            measurements.append(Vector("async", n, worker_blas_threads=None, suffix="_blas_inherited"))
+            measurements.append(Vector("async", n, worker_blas_threads=1, suffix="_blas1"))
 
     for meas in measurements:  # warm-up: caches, lazy allocations, worker start-up
         meas.run(min(0.3, budget))
@@ -516,6 +519,7 @@ def main(argv: list[str] | None = None) -> int:
     for r in range(args.rounds):
         k = (r * 5) % len(measurements)
         for meas in measurements[k:] + measurements[:k]:
+            time.sleep(SETTLE_S)
             steps, secs, cpu = meas.run(budget)
             per_round[meas.name].append(steps / secs)
             if meas.name in per_cpu:

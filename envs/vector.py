@@ -5,29 +5,35 @@ Modes:
 * ``"sync"``: all sub-envs step one after another in this process (``SyncVectorEnv``).
 * ``"async"``: one worker process per sub-env (``AsyncVectorEnv``); observations come back through shared
   memory, actions and infos through pipes.
-* ``"auto"``: ``"async"`` when ``num_envs >= 2`` and this process may use at least 2 CPU cores, else
-  ``"sync"``. Measured with ``benchmarks/env_throughput.py`` (``benchmarks/results/env_throughput.json``)
-  on the 2-core dev machine (AMD EPYC, shared and noisy, numpy's OpenBLAS with 2 threads), TabletopLift-v0,
-  total env steps/s, median of 3 interleaved rounds (single env: ~1.5-1.9k steps/s):
+* ``"auto"``: ``"sync"`` unless ``num_envs >= 2`` and this process may use at least 4 CPU cores, then
+  ``"async"``.
 
-  ============  ========  =========
-  num_envs      sync      async
-  ============  ========  =========
-  2             ~1.0x     ~1.5x
-  4             ~1.0x     ~1.6x
-  ============  ========  =========
+Why, measured with ``benchmarks/env_throughput.py`` on the 2-core dev machine (AMD EPYC VM, shared with
+other jobs), TabletopLift-v0, total env steps/s relative to one env, median of 7 interleaved 1-s rounds,
+four runs between 05:10 and 05:32 UTC on 2026-11-25 (``benchmarks/results/env_throughput.json`` has the last):
 
-  Sync is never faster than one env (it is the same loop plus a little batching); async wins by 1.4-1.7x
-  once two cores are free, despite the pipe round-trip per step (~100 us) and more workers than cores.
-  With a single usable core async only adds that round-trip, so ``auto`` picks sync there.
+  ========  ===============  ================
+  num_envs  sync             async
+  ========  ===============  ================
+  2         0.90 - 1.11x     0.88 - 1.20x
+  4         0.87 - 1.13x     0.98 - 1.07x
+  ========  ===============  ================
 
-Seeding: with ``seed=s`` sub-env ``i`` is seeded with ``s + i`` on its first ``reset()`` (whether or not
-``reset`` is given a seed then; an explicit ``vec.reset(seed=t)`` seeds sub-env ``i`` with ``t + i``, as
-gymnasium does), its action and observation spaces with ``s + i``, and the batched action space with ``s``.
+Neither wins beyond the machine's noise on 2 cores, so ``auto`` takes sync there: no worker processes, no
+extra memory, tracebacks in-process. Async cannot gain much on 2 cores: its parent spends ~180 us of CPU per
+vector step (pickling actions and infos, merging infos) and each pipe round trip costs ~30-200 us in this
+VM, against ~500 us of work per env step; with a 400-us dummy env it reached 1.3x sync with 2 workers
+and 1.16x with our env's info dict. With 4 or more cores the workers no longer compete with the parent
+and async scales with the cores (not measured here: no such machine was available).
+
+Seeding: with ``seed=s`` sub-env ``i`` is seeded with ``s + i`` on its first ``reset()`` unless that reset
+brings its own seed (``vec.reset(seed=t)`` seeds sub-env ``i`` with ``t + i``, as gymnasium does); its
+action and observation spaces get ``s + i``, and the batched action space ``s``.
 So two vector envs made with the same seed return the same first observation and sample the same actions,
 and sub-envs start from different states. ``seed=None`` leaves everything unseeded.
 
-Sync and async run the same env code, so for the same seed and actions they give identical trajectories.
+Sync and async run the same env code, so for the same seed and actions they give identical trajectories
+(async workers keep the parent's BLAS thread count by default, see ``make_vec_env``).
 """
 
 from __future__ import annotations
@@ -58,7 +64,7 @@ def resolve_mode(num_envs: int, mode: str = "auto") -> str:
         raise ValueError(f"unknown vector env mode {mode!r}; valid modes: {', '.join(VEC_MODES)}")
     if mode != "auto":
         return mode
-    return "async" if num_envs >= 2 and usable_cpus() >= 2 else "sync"
+    return "async" if num_envs >= 2 and usable_cpus() >= 4 else "sync"
 
 
 @lru_cache(maxsize=1)
@@ -94,11 +100,12 @@ def blas_threads() -> int | None:
 def set_blas_threads(n: int) -> int | None:
     """Set numpy's OpenBLAS thread count at run time (as threadpoolctl does); returns the previous count.
 
-    Why: the tabletop IK inverts a 6x6 matrix every step, and OpenBLAS runs even that multi-threaded.
-    Measured on the 2-core dev machine (benchmarks/env_throughput.json, ``ours`` vs ``ours_blas1``), the
-    step is up to ~3x slower with 2 BLAS threads whenever another process is busy on the other core, and
-    one worker process per sub-env with 2 BLAS threads each oversubscribes the cores. So async workers
-    run with 1 BLAS thread (``worker_blas_threads``); the parent process is left alone.
+    Why it matters here: the tabletop IK inverts a 6x6 matrix with LAPACK every step, and OpenBLAS runs
+    even that on all its threads. Measured on the 2-core dev machine (``benchmarks/env_throughput.json``):
+    with 2 BLAS threads one env burns ~2 cores of CPU (the second thread spin-waits), and its step slows
+    down by up to 3x whenever another process is busy on the other core; with 1 thread it uses one core.
+    The thread count also changes LAPACK's rounding (results differ in the last bit), so processes that
+    must reproduce each other's trajectories bit for bit need the same count.
     """
     import numpy  # noqa: F401
 
@@ -126,13 +133,14 @@ class _SeedFirstReset(gym.Wrapper):
         return self.env.reset(seed=seed, options=options)
 
 
-def _env_factory(
-    env_id: str, seed: int | None, env_kwargs: dict[str, Any], blas: int | None = None
-) -> Callable[[], gym.Env]:
+def _env_factory(env_id: str, seed: int | None, env_kwargs: dict[str, Any], blas: int | None) -> Callable[[], gym.Env]:
+    parent = os.getpid()
+
     def make_one() -> gym.Env:
         from skill_rl.envs import make  # imported in the worker, so the factory pickles by reference
 
-        if blas is not None:
+        # AsyncVectorEnv also calls the first factory in the parent (for the spaces): leave that one alone.
+        if blas is not None and os.getpid() != parent:
             set_blas_threads(blas)
         env = make(env_id, **env_kwargs)
         return env if seed is None else _SeedFirstReset(env, seed)
@@ -147,7 +155,7 @@ def make_vec_env(
     seed: int | None = None,
     *,
     vector_kwargs: dict[str, Any] | None = None,
-    worker_blas_threads: int | None = 1,
+    worker_blas_threads: int | str | None = "parent",
     **env_kwargs: Any,
 ) -> VectorEnv:
     """``num_envs`` copies of ``env_id`` (made with ``skill_rl.envs.make``) as one gymnasium ``VectorEnv``.
@@ -159,14 +167,24 @@ def make_vec_env(
         seed: base seed; sub-env ``i`` gets ``seed + i`` on its first reset. ``None``: unseeded.
         vector_kwargs: extra keyword arguments for ``SyncVectorEnv`` / ``AsyncVectorEnv`` (for example
             ``{"autoreset_mode": "SameStep"}`` or ``{"context": "spawn"}`` for async).
-        worker_blas_threads: OpenBLAS threads in each async worker process (see ``set_blas_threads``);
-            ``None`` leaves them as inherited. Ignored in sync mode.
+        worker_blas_threads: OpenBLAS threads in each async worker process (see ``set_blas_threads``):
+            ``"parent"`` (default) the parent's count now, so async reproduces sync bit for bit; an int sets
+            it (``1`` is ~20% faster with 2-4 workers on 2 cores but changes results in the last bit
+            while the tabletop IK uses LAPACK); ``None`` leaves whatever the worker starts with. Ignored in
+            sync mode.
         **env_kwargs: passed to every sub-env (for example ``controller="joint_pos"``).
     """
     if not isinstance(num_envs, int) or isinstance(num_envs, bool) or num_envs < 1:
         raise ValueError(f"num_envs must be a positive int, got {num_envs!r}")
     concrete = resolve_mode(num_envs, mode)
-    blas = worker_blas_threads if concrete == "async" else None
+    blas: int | None = None
+    if concrete == "async":
+        if worker_blas_threads == "parent":
+            blas = blas_threads()
+        elif worker_blas_threads is not None:
+            if not isinstance(worker_blas_threads, int) or worker_blas_threads < 1:
+                raise ValueError(f"worker_blas_threads must be 'parent', None or an int >= 1, got {worker_blas_threads!r}")
+            blas = worker_blas_threads
     fns = [_env_factory(env_id, None if seed is None else seed + i, dict(env_kwargs), blas) for i in range(num_envs)]
     kwargs = dict(vector_kwargs or {})
     vec: VectorEnv = SyncVectorEnv(fns, **kwargs) if concrete == "sync" else AsyncVectorEnv(fns, **kwargs)

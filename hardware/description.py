@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -112,10 +112,14 @@ class DHKinematics:
     flange_d: float
     tool_offset: np.ndarray  # (3,) m, in the (rotated) flange frame
     tool_rot_z: float  # rad
+    _A: list[np.ndarray] = field(init=False, repr=False)
+    _D: list[np.ndarray] = field(init=False, repr=False)
+    _flange: np.ndarray = field(init=False, repr=False)
+    _tool: np.ndarray = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         # Constant parts of each link transform, precomputed: T_i = A_i @ RotZ(q_i) @ D_i.
-        object.__setattr__(self, "_A", [_rot_x(al) @ _trans(a, 0, 0) for a, al in zip(self.a, self.alpha)])
+        object.__setattr__(self, "_A", [_rot_x(al) @ _trans(a, 0, 0) for a, al in zip(self.a, self.alpha, strict=True)])
         object.__setattr__(self, "_D", [_trans(0, 0, d) for d in self.d])
         tool = _trans(0, 0, self.flange_d) @ _rot_z(self.tool_rot_z) @ _trans(*self.tool_offset)
         object.__setattr__(self, "_flange", _trans(0, 0, self.flange_d))

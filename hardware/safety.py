@@ -40,8 +40,11 @@ One cycle, in order (the survey's section B; references in brackets):
 9. Runaway guard. The setpoint never goes more than ``max_relative_target_rad`` from the measured position
    (JUMP).
 10. Workspace. Forward kinematics of the tool points (flange and grip point) must stay in the workspace
-    box; a step that would leave it is cut back to the boundary (bisection on the step), or held if the arm
-    is already outside and the step goes further out (WORKSPACE) [polymetis cartesian box, frankapy walls].
+    box [polymetis cartesian box, frankapy walls]. Lookahead: if a synchronised stop from the next setpoint
+    would end outside the box, the filter starts braking now, so the arm does not reach the wall at speed
+    (an acceleration discontinuity is a reflex on a real Franka). Net: a step that would still leave the
+    box is cut back to the boundary (bisection on the step), or held if the arm is already outside and the
+    step goes further out. Both are WORKSPACE clamps.
 11. Violations. JUMP, JOINT_LIMIT, VELOCITY_LIMIT and WORKSPACE clamps are violations: in ``strict`` mode
     the first one faults (nothing is sent); otherwise the same violation on ``max_consecutive_violations``
     cycles in a row faults, with the joint named.
@@ -58,7 +61,7 @@ import enum
 import math
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
@@ -294,12 +297,16 @@ class FilterReport:
 
 # ---------------------------------------------------------------- the filter
 def _brake_speed(room: np.ndarray, accel: np.ndarray, dt: float) -> np.ndarray:
-    """Largest speed (>= 0) from which decelerating by accel*dt per cycle stops within ``room`` (>= 0).
+    """Largest speed (>= 0) from which slowing by ``u = accel*dt`` per cycle stops within ``room`` (>= 0).
 
-    Discrete: distance = v^2/(2a) + v*dt/2 <= room  ->  v = a*dt*(sqrt(1/4 + 2*room/(a*dt^2)) - 1/2).
+    Exact in discrete time: from v in [n*u, (n+1)*u) the cycles move dt * ((n+1)*v - u*n*(n+1)/2), so for a
+    given room n = floor((sqrt(1 + 8*room/(dt*u)) - 1)/2) and v = room/(dt*(n+1)) + n*u/2. Following it
+    lands exactly on the target, with no overshoot.
     """
     room = np.maximum(room, 0.0)
-    return accel * dt * (np.sqrt(0.25 + 2.0 * room / (accel * dt * dt)) - 0.5)
+    u = accel * dt
+    n = np.floor((np.sqrt(1.0 + 8.0 * room / (dt * u)) - 1.0) / 2.0)
+    return room / (dt * (n + 1.0)) + n * u / 2.0
 
 
 class SafetyFilter:
@@ -443,18 +450,19 @@ class SafetyFilter:
             self._stop_at = None  # stamps before and after a jump are not comparable
         self._last_now = now
         self._t += elapsed
-        base = {"stamp": now, "cycle": self._cycle, "command_kind": self._kind, "clock_jump": jump}
+        base: dict[str, Any] = {"stamp": now, "cycle": self._cycle, "clock_jump": jump}
 
         if self._fault is not None:
-            return FilterReport(send=False, positions=None, velocities=None, motion=self._motion,
+            return FilterReport(send=False, positions=None, velocities=None, motion=self._motion, command_kind=self._kind,
                                 rejected=Rejection.FAULTED, reject_message=str(self._fault), fault=self._fault, **base)
         if not self._active:
-            return FilterReport(send=False, positions=None, velocities=None, motion=self._motion,
+            return FilterReport(send=False, positions=None, velocities=None, motion=self._motion, command_kind=self._kind,
                                 rejected=Rejection.NOT_ACTIVE, reject_message="the arm is not ACTIVE", **base)
 
         def fail(fault: Fault, rejected: Rejection | None = None, **extra) -> FilterReport:
             latched = self.latch(Fault(fault.code, fault.message, fault.joint, fault.value, fault.limit, now))
             return FilterReport(send=False, positions=None, velocities=None, motion=self._motion, fault=latched,
+                                command_kind=self._kind,
                                 rejected=rejected, reject_message=fault.message if rejected else "", **base, **extra)
 
         # -- measured state and tracking
@@ -524,13 +532,13 @@ class SafetyFilter:
                 v_des = self._velocity_command(values, clamps)
                 limit_push = ((v_des > 0) & (q >= self.upper - EPS)) | ((v_des < 0) & (q <= self.lower + EPS))
         elif np.any(v):
-            # Decelerate all joints in sync (keeps the path): each at |v_i| / T, T = max_i |v_i| / a_i.
-            t_stop = float(np.max(np.abs(v) / self.amax))
-            v_des = v * max(0.0, 1.0 - dt / t_stop) if t_stop > dt else np.zeros(self.n)
+            v_des = self._sync_decel(v)  # all joints in sync, so the path is kept (JTC decelerate_on_cancel)
         else:
             v_des = np.zeros(self.n)
 
         v_new = self._rate_limit(v_des, v, q, vlim)
+        if self._motion is Motion.TRACK and np.any(v_new):
+            v_new = self._workspace_lookahead(q, v, v_new, clamps)
         if self._motion is Motion.TRACK:
             for i in np.flatnonzero(np.abs(v_new - v_des) > 1e-9):
                 braked_by_limit = (v_des[i] > v_new[i] and q[i] + v_new[i] * dt >= self.upper[i] - 1e-6) or (
@@ -565,12 +573,12 @@ class SafetyFilter:
                         speed_scale=scale)
         seen = {(c.kind, c.joint or "workspace") for c in violations}
         self._violation_count = {key: self._violation_count.get(key, 0) + 1 for key in seen}
-        for (kind, joint), count in self._violation_count.items():
+        for (vkind, joint), count in self._violation_count.items():
             if count >= cfg.max_consecutive_violations:
-                c = next(c for c in violations if c.kind is kind and (c.joint or "workspace") == joint)
+                c = next(c for c in violations if c.kind is vkind and (c.joint or "workspace") == joint)
                 return fail(Fault(
-                    _FAULT_OF[kind],
-                    f"{kind.value} clamped on {count} consecutive cycles (max {cfg.max_consecutive_violations}); last: {c.message}",
+                    _FAULT_OF[vkind],
+                    f"{vkind.value} clamped on {count} consecutive cycles (max {cfg.max_consecutive_violations}); last: {c.message}",
                     joint=c.joint, value=c.requested, limit=c.limit,
                 ), clamps=tuple(clamps), tracking_error=track_err, speed_scale=scale)
 
@@ -580,6 +588,7 @@ class SafetyFilter:
             self._motion = Motion.HOLD
         return FilterReport(
             send=True, positions=q_new.copy(), velocities=v_new.copy(), motion=self._motion, fresh=fresh,
+            command_kind=self._kind,
             rejected=rejected, reject_message=reject_message, clamps=tuple(clamps), speed_scale=scale,
             watchdog=watchdog, tracking_error=track_err, **base,
         )
@@ -675,6 +684,28 @@ class SafetyFilter:
                 bound = ws.lower[j] + margin if p[j] < ws.lower[j] + margin else ws.upper[j] - margin
                 msg = f"{point} {'xyz'[j]} = {p[j]:.4f} m would pass the workspace bound {bound:.4f} m"
         return total, msg
+
+    def _sync_decel(self, v: np.ndarray) -> np.ndarray:
+        """Next velocity of a synchronised stop: every joint slows by |v_i| * dt / T, T = max_i |v_i| / a_i."""
+        t_stop = float(np.max(np.abs(v) / self.amax))
+        return v * (1.0 - self.period / t_stop) if t_stop > self.period else np.zeros(self.n)
+
+    def _workspace_lookahead(self, q: np.ndarray, v: np.ndarray, v_new: np.ndarray, clamps: list[Clamp]) -> np.ndarray:
+        """Brake now if stopping from the next setpoint would take a tool point out of the workspace box, so
+        the arm does not hit the box wall at speed (the hard cut in ``_workspace`` is the net)."""
+        dt = self.period
+        q_next = q + v_new * dt
+        t_stop = float(np.max(np.abs(v_new) / self.amax))
+        q_stop = q_next + v_new * (0.5 * t_stop)  # a synchronised stop covers ~ v * T / 2
+        viol_stop, msg = self._workspace_violation(q_stop)
+        if viol_stop <= 0.0 or viol_stop <= self._workspace_violation(q)[0]:
+            return v_new
+        braked = self._sync_decel(v)
+        if np.all(np.abs(braked) >= np.abs(v_new)) and np.all(np.sign(braked) == np.sign(v_new)):
+            return v_new  # already slower than braking would make it
+        clamps.append(Clamp(ClampKind.WORKSPACE, None, float(np.max(np.abs(v_new))), float(np.max(np.abs(braked))), 0.0,
+                            f"workspace: braking, a stop from here would leave the box ({msg})"))
+        return braked
 
     def _workspace(self, q: np.ndarray, q_new: np.ndarray, clamps: list[Clamp]) -> np.ndarray:
         """Cut the step q -> q_new back so the tool points stay in the workspace box (or do not go further out)."""

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from typing import Union
 
 import numpy as np
 
@@ -167,7 +166,7 @@ class JointVelocityCommand:
         return self.velocities
 
 
-JointCommand = Union[JointPositionCommand, JointVelocityCommand]
+JointCommand = JointPositionCommand | JointVelocityCommand
 
 
 @dataclass(frozen=True)

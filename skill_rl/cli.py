@@ -106,9 +106,11 @@ def demo_cmd(
     except UserError as exc:
         raise fail(str(exc)) from None
 
-    table = Table(title=f"demo results ({summary['episodes_per_task']} episode(s) per task)", title_justify="left")
-    for col in ("task", "success", "mean return", "mean length", "video"):
-        table.add_column(col, no_wrap=col in ("task", "video"))
+    n = summary["episodes_per_task"]
+    table = Table(title=f"demo results ({n} episode{'s' if n != 1 else ''} per task; return and steps are means)",
+                  title_justify="left")
+    for col in ("task", "success", "return", "steps", "video"):
+        table.add_column(col, no_wrap=True)
     for task, r in summary["tasks"].items():
         table.add_row(
             task, f"{r['success_rate']:.0%}", f"{r['mean_return']:.1f}", f"{r['mean_length']:.0f}", r["video"] or "-"

@@ -16,7 +16,6 @@ import pytest
 pytest.importorskip("robosuite", reason="robosuite envs need the sim extra: pip install 'skill-rl[sim]'")
 
 import skill_rl.envs as envs  # noqa: E402
-
 from tests.conformance import (  # noqa: E402
     check_api,
     check_bad_actions,

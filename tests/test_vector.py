@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from skill_rl.envs.vector import VEC_MODES, make_vec_env, resolve_mode
+from skill_rl.envs.vector import VEC_MODES, blas_threads, make_vec_env, resolve_mode
 
 ENV = "TabletopLift-v0"
 
@@ -55,6 +55,8 @@ def test_bad_arguments():
         make_vec_env(ENV, 2, mode="threads")
     with pytest.raises(ValueError, match="num_envs"):
         make_vec_env(ENV, 0)
+    with pytest.raises(ValueError, match="worker_blas_threads"):
+        make_vec_env(ENV, 2, mode="async", worker_blas_threads=0)
     with pytest.raises(KeyError, match="unknown env id"):
         make_vec_env("NoSuchEnv-v0", 1, mode="sync").reset()
 
@@ -126,3 +128,15 @@ def test_sync_and_async_trajectories_identical():
                 np.testing.assert_array_equal(x, y, err_msg=f"step {step}")
     # the run did cross episode boundaries
     assert any(t[3].any() for t in ts[1:])
+
+
+def test_async_leaves_parent_blas_threads_alone():
+    before = blas_threads()
+    if before is None:
+        pytest.skip("numpy is not linked against OpenBLAS here")
+    vec = make_vec_env(ENV, 2, mode="async", seed=0)  # workers drop to 1 BLAS thread; the parent must not
+    try:
+        vec.reset()
+        assert blas_threads() == before
+    finally:
+        vec.close()

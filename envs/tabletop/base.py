@@ -45,6 +45,7 @@ from .scene import FINGER_MAX_OPENING, HOME_QPOS, JOINT_LIMITS, SceneSpec, build
 CONTROLLERS = ("ee_delta", "joint_pos", "joint_vel")
 REWARD_TYPES = ("dense", "sparse")
 OBS_MODES = ("state", "state+image")
+_Q_LOW, _Q_HIGH = JOINT_LIMITS[:, 0].copy(), JOINT_LIMITS[:, 1].copy()
 MAX_TARGET_LAG_M = 0.03
 MAX_TARGET_LAG_RAD = 0.2
 ROBOT_FIELDS = (("joint_pos", 7), ("joint_vel", 7), ("eef_pos", 3), ("eef_quat", 4), ("gripper_qpos", 2))
@@ -149,6 +150,7 @@ class TabletopEnv(gym.Env):
         self._elapsed = 0
         self._jacp = np.zeros((3, self.model.nv))
         self._jacr = np.zeros((3, self.model.nv))
+        self._eye7 = np.eye(7)
 
     # ------------------------------------------------------------------ setup
     def _ids(self) -> None:
@@ -156,6 +158,9 @@ class TabletopEnv(gym.Env):
         self.grip_site = m.site("grip_site").id
         self.arm_qadr = np.array([m.jnt_qposadr[m.joint(f"joint{i}").id] for i in range(1, 8)])
         self.arm_dadr = np.array([m.jnt_dofadr[m.joint(f"joint{i}").id] for i in range(1, 8)])
+        # The arm's joints come first in the model, so its qpos/dof indices are a slice (cheaper than fancy indexing).
+        assert list(self.arm_qadr) == list(range(7)) and list(self.arm_dadr) == list(range(7))
+        self._jac = np.zeros((6, m.nv))
         self.finger_qadr = np.array([m.jnt_qposadr[m.joint(n).id] for n in ("finger_joint1", "finger_joint2")])
         self.gripper_act = m.actuator("gripper").id
         # Map every geom to a named entity so contacts are reported as entity pairs ("gripper", "cube").
@@ -183,8 +188,11 @@ class TabletopEnv(gym.Env):
                 ent[g] = 1
             elif b in object_bodies:
                 ent[g] = object_bodies[b]
-        self.geom_entity = ent
+        self.geom_entity = ent.tolist()
+        self._touches: list[tuple[int, int]] = []
         self.pad_geoms = (m.geom("left_pad").id, m.geom("right_pad").id)
+        self._body_ids = {m.body(i).name: i for i in range(m.nbody)}
+        self._grasp_cache: dict[str, bool] = {}
 
     def _build_layout(self) -> None:
         fields: list[tuple[str, int]] = list(ROBOT_FIELDS)
@@ -219,11 +227,11 @@ class TabletopEnv(gym.Env):
         return self.data.site_xmat[self.grip_site].reshape(3, 3).copy()
 
     def body_pos(self, name: str) -> np.ndarray:
-        return self.data.xpos[self.model.body(name).id].copy()
+        return self.data.xpos[self._body_ids[name]].copy()
 
     def body_quat(self, name: str) -> np.ndarray:
         """Body orientation as a wxyz quaternion (MuJoCo's order), world frame."""
-        return self.data.xquat[self.model.body(name).id].copy()
+        return self.data.xquat[self._body_ids[name]].copy()
 
     def gripper_opening(self) -> float:
         """Distance between the finger pads' inner faces, metres."""
@@ -234,34 +242,47 @@ class TabletopEnv(gym.Env):
         return float(self.data.qpos[m.jnt_qposadr[m.joint(name).id]])
 
     def contacts(self) -> set[tuple[str, str]]:
-        """Pairs of entities in contact, each pair sorted by name."""
+        """Pairs of entities in contact, each pair sorted by name.
+
+        Also keeps the raw (geom, entity) pairs of this step for :meth:`is_grasped`; plain Python lists
+        beat numpy here because a tabletop scene has only a handful of contacts.
+        """
         n = self.data.ncon
-        if n == 0:
-            return set()
-        g1 = self.data.contact.geom1[:n]
-        g2 = self.data.contact.geom2[:n]
-        e1, e2 = self.geom_entity[g1], self.geom_entity[g2]
-        keep = (e1 >= 0) & (e2 >= 0) & (e1 != e2)
-        pairs = set()
-        for a, b in zip(e1[keep].tolist(), e2[keep].tolist(), strict=True):
-            na, nb = self.entity_names[a], self.entity_names[b]
-            pairs.add((na, nb) if na < nb else (nb, na))
+        pairs: set[tuple[str, str]] = set()
+        touches: list[tuple[int, int]] = []  # (geom, entity it touches) for both sides of each contact
+        if n:
+            g1 = self.data.contact.geom1[:n].tolist()
+            g2 = self.data.contact.geom2[:n].tolist()
+            ent = self.geom_entity
+            names = self.entity_names
+            for a, b in zip(g1, g2, strict=True):
+                ea, eb = ent[a], ent[b]
+                if ea < 0 or eb < 0 or ea == eb:
+                    continue
+                touches.append((a, eb))
+                touches.append((b, ea))
+                na, nb = names[ea], names[eb]
+                pairs.add((na, nb) if na < nb else (nb, na))
+        self._touches = touches
         return pairs
 
     def in_contact(self, a: str, b: str) -> bool:
         return ((a, b) if a < b else (b, a)) in self._contacts
 
     def is_grasped(self, obj: str) -> bool:
-        """Both finger pads touch ``obj``: the usual grasp test (robosuite's ``_check_grasp``)."""
-        n = self.data.ncon
-        g1, g2 = self.data.contact.geom1[:n], self.data.contact.geom2[:n]
+        """Both finger pads touch ``obj``: the usual grasp test (robosuite's ``_check_grasp``).
+
+        Memoised until the next physics step: success, reward and info all ask.
+        """
+        cached = self._grasp_cache.get(obj)
+        if cached is None:
+            cached = self._grasp_cache[obj] = self._pads_touch(obj)
+        return cached
+
+    def _pads_touch(self, obj: str) -> bool:
         target = self.entity_names.index(obj)
-        touching = set()
-        for pad in self.pad_geoms:
-            hit = ((g1 == pad) & (self.geom_entity[g2] == target)) | ((g2 == pad) & (self.geom_entity[g1] == target))
-            if hit.any():
-                touching.add(pad)
-        return len(touching) == 2
+        pads = {geom for geom, other in self._touches if other == target and geom in self.pad_geoms}
+        return len(pads) == 2
 
     # ------------------------------------------------------------------ gym API
     def reset(self, *, seed: int | None = None, options: dict | None = None):
@@ -283,6 +304,7 @@ class TabletopEnv(gym.Env):
         mujoco.mj_step(m, d, nstep=10)
         mujoco.mj_forward(m, d)
         self._elapsed = 0
+        self._grasp_cache.clear()
         self._contacts = self.contacts()
         self._reset_ee_target()
         return self._observation(), self._info()
@@ -294,6 +316,7 @@ class TabletopEnv(gym.Env):
         # Bring positions and the Jacobian's quantities up to date with the state after the last substep.
         mujoco.mj_kinematics(self.model, self.data)
         mujoco.mj_comPos(self.model, self.data)
+        self._grasp_cache.clear()
         self._elapsed += 1
         self._contacts = self.contacts()
         success = bool(self.task.success(self))
@@ -320,10 +343,10 @@ class TabletopEnv(gym.Env):
 
     def _apply_action(self, a: np.ndarray) -> None:
         cfg, d = self.config, self.data
-        q = d.qpos[self.arm_qadr]
+        q = d.qpos[:7]
         if cfg.controller == "ee_delta":
             dq = self._ik_step(a[:3] * cfg.max_ee_step_m, a[3:6] * cfg.max_ee_rot_rad)
-            d.ctrl[:7] = np.clip(q + dq, JOINT_LIMITS[:, 0], JOINT_LIMITS[:, 1])
+            d.ctrl[:7] = np.minimum(np.maximum(q + dq, _Q_LOW), _Q_HIGH)
         elif cfg.controller == "joint_pos":
             d.ctrl[:7] = np.clip(q + a[:7] * cfg.max_joint_step_rad, JOINT_LIMITS[:, 0], JOINT_LIMITS[:, 1])
         else:
@@ -343,21 +366,35 @@ class TabletopEnv(gym.Env):
         against the table cannot wind it up.
         """
         eef, rot = self.eef_pos(), self.eef_xmat()
-        lag = np.clip(self._target_pos - eef, -MAX_TARGET_LAG_M, MAX_TARGET_LAG_M)
+        lag = np.minimum(np.maximum(self._target_pos - eef, -MAX_TARGET_LAG_M), MAX_TARGET_LAG_M)
         self._target_pos = eef + lag + dpos
         lag_rot = _rotvec(self._target_rot @ rot.T)
-        if np.linalg.norm(lag_rot) > MAX_TARGET_LAG_RAD:
-            lag_rot *= MAX_TARGET_LAG_RAD / np.linalg.norm(lag_rot)
-        self._target_rot = _rotmat(drot) @ _rotmat(lag_rot) @ rot
-        twist = np.concatenate([self._target_pos - eef, _rotvec(self._target_rot @ rot.T)])
-        mujoco.mj_jacSite(self.model, self.data, self._jacp, self._jacr, self.grip_site)
-        jac = np.vstack([self._jacp[:, self.arm_dadr], self._jacr[:, self.arm_dadr]])
-        jjt_inv = np.linalg.inv(jac @ jac.T + (damping**2) * np.eye(6))
-        pinv = jac.T @ jjt_inv
-        dq = pinv @ twist
-        # Null-space pull towards the home posture keeps the redundant joint from drifting to a limit.
-        q = self.data.qpos[self.arm_qadr]
-        dq += (np.eye(7) - pinv @ jac) @ (nullspace_gain * (HOME_QPOS - q))
+        lag_angle = float(np.sqrt(lag_rot @ lag_rot))
+        if lag_angle > MAX_TARGET_LAG_RAD:
+            lag_rot *= MAX_TARGET_LAG_RAD / lag_angle
+            self._target_rot = _rotmat(lag_rot) @ rot
+        if drot.any():
+            self._target_rot = _rotmat(drot) @ self._target_rot
+            lag_rot = _rotvec(self._target_rot @ rot.T)
+        twist = np.concatenate([self._target_pos - eef, lag_rot])
+        mujoco.mj_jacSite(self.model, self.data, self._jac[:3], self._jac[3:], self.grip_site)
+        jac = self._jac[:, :7]
+        # Solve (J J^T + λ²I) x = [twist | J] with MuJoCo's Cholesky routines: for a 6x6 system they cost
+        # microseconds, where numpy's LAPACK path (multithreaded OpenBLAS) cost up to a millisecond per step.
+        jjt = jac @ jac.T
+        jjt[np.diag_indices(6)] += damping**2
+        mujoco.mju_cholFactor(jjt, 0.0)
+        rhs = np.empty((8, 6))
+        rhs[0] = twist
+        rhs[1:] = jac.T
+        sol = np.empty((8, 6))
+        for i in range(8):
+            mujoco.mju_cholSolve(sol[i], jjt, rhs[i])
+        dq = jac.T @ sol[0]
+        # Null-space pull towards the home posture keeps the redundant joint from drifting to a limit:
+        # (I - J^+ J) with J^+ J = J^T (J J^T + λ²I)^-1 J.
+        q = self.data.qpos[:7]
+        dq += (self._eye7 - jac.T @ sol[1:].T) @ (nullspace_gain * (HOME_QPOS - q))
         return dq
 
     def _observation(self):
@@ -371,7 +408,7 @@ class TabletopEnv(gym.Env):
         ]
         eef = d.site_xpos[self.grip_site]
         for obj in self.task.objects:
-            bid = self.model.body(obj.name).id
+            bid = self._body_ids[obj.name]
             if obj.kind in ("cube", "cylinder"):
                 pos = d.xpos[bid]
                 parts += [pos, d.xquat[bid], eef - pos]

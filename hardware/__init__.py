@@ -4,7 +4,7 @@
   ``JointState`` and command dataclasses, errors.
 - ``safety``: ``SafetyFilter``, which every backend's ``write()`` goes through, its ``SafetyConfig`` and the
   per-cycle ``FilterReport``.
-- ``description``: ``RobotDescription`` from ``configs/robots/<name>.yaml`` (limits, workspace, gripper, DH
+- ``description``: ``RobotDescription`` from ``robots/<name>.yaml`` (package data) (limits, workspace, gripper, DH
   forward kinematics).
 - ``backends``: ``make_backend("fake" | "mujoco" | "pybullet", ...)``.
 

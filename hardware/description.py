@@ -1,6 +1,6 @@
 """Robot description: joints, limits, workspace, gripper and kinematics, loaded from YAML (numpy + yaml).
 
-``load_description("panda")`` reads ``configs/robots/panda.yaml``; ``load_description(path)`` any file.
+``load_description("panda")`` reads ``robots/panda.yaml`` (shipped in this package); ``load_description(path)`` any file.
 Every value is validated on load; a malformed file raises ``DescriptionError`` naming the file and the key
 (``joints.position_limits must have shape (7, 2) ...``), unknown keys included (typos fail loudly).
 
@@ -35,9 +35,8 @@ __all__ = [
     "load_description",
 ]
 
-# hardware/ sits next to configs/ in the repository (editable install); see description_path().
-REPO_ROOT = Path(__file__).resolve().parent.parent
-ROBOTS_DIR = REPO_ROOT / "configs" / "robots"
+# Robot descriptions ship inside the package (package data), so a wheel install finds them too.
+ROBOTS_DIR = Path(__file__).resolve().parent / "robots"
 
 
 def _frozen(arr: np.ndarray) -> np.ndarray:
@@ -321,12 +320,12 @@ class _Parser:
 
 # ---------------------------------------------------------------- files
 def available_descriptions() -> list[str]:
-    """Names of the descriptions shipped in ``configs/robots/``."""
+    """Names of the descriptions shipped in ``skill_rl/hardware/robots/``."""
     return sorted(p.stem for p in ROBOTS_DIR.glob("*.yaml")) if ROBOTS_DIR.is_dir() else []
 
 
 def description_path(name_or_path: str | os.PathLike[str]) -> Path:
-    """A description file: an existing path as given, else ``configs/robots/<name>.yaml`` of the repository."""
+    """A description file: an existing path as given, else ``robots/<name>.yaml`` shipped in this package."""
     p = Path(name_or_path)
     if p.suffix in (".yaml", ".yml") or p.exists():
         if not p.is_file():

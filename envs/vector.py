@@ -9,22 +9,25 @@ Modes:
   ``"async"``.
 
 Why, measured with ``benchmarks/env_throughput.py`` on the 2-core dev machine (AMD EPYC VM, shared with
-other jobs), TabletopLift-v0, total env steps/s relative to one env, median of 7 interleaved 1-s rounds,
-four runs between 05:10 and 05:32 UTC on 2026-11-25 (``benchmarks/results/env_throughput.json`` has the last):
+other jobs), TabletopLift-v0: total env steps/s relative to one env, median of 7 interleaved 1-s rounds;
+ranges over the runs of 2026-11-25 05:36-05:45 UTC, with the env of commit e0d8131 (``results/
+env_throughput.json`` has the last run; runs with the older LAPACK-based IK, 05:10-05:32, gave 0.87-1.13x
+for sync and 0.88-1.20x for async):
 
   ========  ===============  ================
   num_envs  sync             async
   ========  ===============  ================
-  2         0.90 - 1.11x     0.88 - 1.20x
-  4         0.87 - 1.13x     0.98 - 1.07x
+  2         0.89 - 0.92x     0.84 - 0.98x
+  4         0.90 - 0.94x     0.94 - 0.98x
   ========  ===============  ================
 
-Neither wins beyond the machine's noise on 2 cores, so ``auto`` takes sync there: no worker processes, no
-extra memory, tracebacks in-process. Async cannot gain much on 2 cores: its parent spends ~180 us of CPU per
-vector step (pickling actions and infos, merging infos) and each pipe round trip costs ~30-200 us in this
-VM, against ~500 us of work per env step; with a 400-us dummy env it reached 1.3x sync with 2 workers
-and 1.16x with our env's info dict. With 4 or more cores the workers no longer compete with the parent
-and async scales with the cores (not measured here: no such machine was available).
+Neither beats the other beyond the machine's ~10% noise, and neither beats one plain env (gymnasium's
+info merging costs ~10%), so on 2 cores ``auto`` takes sync: no worker processes, no extra memory,
+tracebacks in-process. Async cannot gain much on 2 cores: its parent spends ~180 us of CPU per vector step
+(pickling actions and infos, merging infos) and each pipe round trip costs ~30-200 us in this VM, against
+~450 us of work per env step; with a dummy env of 400 us per step it reached 1.3x sync with 2 workers, and
+1.16x with our env's info dict. With 4 or more cores the workers no longer compete with the parent for
+cores and async scales with them (not measured: no such machine was available).
 
 Seeding: with ``seed=s`` sub-env ``i`` is seeded with ``s + i`` on its first ``reset()`` unless that reset
 brings its own seed (``vec.reset(seed=t)`` seeds sub-env ``i`` with ``t + i``, as gymnasium does); its
@@ -100,12 +103,12 @@ def blas_threads() -> int | None:
 def set_blas_threads(n: int) -> int | None:
     """Set numpy's OpenBLAS thread count at run time (as threadpoolctl does); returns the previous count.
 
-    Why it matters here: the tabletop IK inverts a 6x6 matrix with LAPACK every step, and OpenBLAS runs
-    even that on all its threads. Measured on the 2-core dev machine (``benchmarks/env_throughput.json``):
-    with 2 BLAS threads one env burns ~2 cores of CPU (the second thread spin-waits), and its step slows
-    down by up to 3x whenever another process is busy on the other core; with 1 thread it uses one core.
-    The thread count also changes LAPACK's rounding (results differ in the last bit), so processes that
-    must reproduce each other's trajectories bit for bit need the same count.
+    Why it matters: OpenBLAS runs even a 6x6 LAPACK call on all its threads. Until commit e0d8131 the
+    tabletop IK inverted its 6x6 matrix with numpy's LAPACK every step; measured on the 2-core dev machine,
+    one env then burnt ~2 cores of CPU (the second BLAS thread spin-waits) and its step slowed down by up to
+    3x whenever another process was busy on the other core. The thread count also changes LAPACK's
+    rounding (last-bit differences), so processes that must reproduce each other bit for bit need the same
+    count. The IK now uses MuJoCo's Cholesky routines and no longer depends on it; other envs may.
     """
     import numpy  # noqa: F401
 
@@ -168,10 +171,9 @@ def make_vec_env(
         vector_kwargs: extra keyword arguments for ``SyncVectorEnv`` / ``AsyncVectorEnv`` (for example
             ``{"autoreset_mode": "SameStep"}`` or ``{"context": "spawn"}`` for async).
         worker_blas_threads: OpenBLAS threads in each async worker process (see ``set_blas_threads``):
-            ``"parent"`` (default) the parent's count now, so async reproduces sync bit for bit; an int sets
-            it (``1`` is ~20% faster with 2-4 workers on 2 cores but changes results in the last bit
-            while the tabletop IK uses LAPACK); ``None`` leaves whatever the worker starts with. Ignored in
-            sync mode.
+            ``"parent"`` (default) the parent's count now, so async reproduces sync bit for bit whatever
+            LAPACK an env calls; an int sets it (``1`` avoids oversubscribing cores with BLAS-heavy envs);
+            ``None`` leaves whatever the worker starts with. Ignored in sync mode.
         **env_kwargs: passed to every sub-env (for example ``controller="joint_pos"``).
     """
     if not isinstance(num_envs, int) or isinstance(num_envs, bool) or num_envs < 1:

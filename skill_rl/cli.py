@@ -121,6 +121,45 @@ def demo_cmd(
     out.print(f"run folder: {summary['run_dir']}  (tensorboard --logdir {summary['run_dir']})", soft_wrap=True)
 
 
+play_app = typer.Typer(help="Play data: collect unsegmented play with the scripted player.", no_args_is_help=True)
+app.add_typer(play_app, name="play")
+
+
+@play_app.command("collect")
+def play_collect_cmd(
+    overrides: Annotated[
+        list[str] | None, typer.Argument(help="Config overrides key=value, e.g. seed=1 episode_steps=500.")
+    ] = None,
+    config: Annotated[
+        Path | None, typer.Option("--config", "-c", help="YAML config (default: built-in, see configs/play_collect.yaml).")
+    ] = None,
+    hours_of_play: Annotated[
+        float | None, typer.Option("--hours-of-play", help="Simulated hours of play at 20 Hz (0.01 h = 720 steps).")
+    ] = None,
+    debug: Annotated[bool, typer.Option("--debug", help="Tiny mode: 200 steps in 2 episodes.")] = False,
+    progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show a progress bar.")] = True,
+) -> None:
+    """Run the scripted player in the play scene; write robomimic-layout HDF5 and summary.json to a run folder."""
+    ensure_gl_backend()
+    from skill_rl.config import load_config
+    from skill_rl.play.collect import PlayCollectConfig, collect_play
+
+    extra = [*([f"hours_of_play={hours_of_play}"] if hours_of_play is not None else []), *(["debug=true"] if debug else [])]
+    try:
+        cfg = load_config(PlayCollectConfig, config, [*(overrides or []), *extra])
+        summary = collect_play(cfg, progress=progress)
+    except UserError as exc:
+        raise fail(str(exc)) from None
+    table = Table(title=f"play: {summary['steps']} steps, {summary['episodes']} episodes, "
+                        f"{summary['steps_per_s']:.0f} steps/s", title_justify="left")
+    for col in ("primitive", "started", "timed out"):
+        table.add_column(col, no_wrap=True)
+    for name, n in summary["primitive_counts"].items():
+        table.add_row(name, str(n), str(summary["primitive_timeouts"][name]))
+    out.print(table)
+    out.print(f"dataset: {summary['dataset']}", soft_wrap=True)
+
+
 def main() -> None:
     """Console-script entry point (``skill-rl``)."""
     app()

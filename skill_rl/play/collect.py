@@ -1,0 +1,171 @@
+"""Collect play data: the scripted player in the play scene for N hours of simulated time, to HDF5.
+
+``skill-rl play collect --hours-of-play N`` is a thin wrapper around :func:`collect_play`. N hours at the
+env's control rate (20 Hz) is ``round(N * 3600 * 20)`` steps (0.01 h = 720 steps), cut into episodes of
+``episode_steps`` (the last one may be shorter; each starts from a fresh random scene, seed ``seed + i``).
+
+The run folder (``<run_root>/<run_name>-<timestamp>/``) gets ``config.yaml``, ``play.hdf5`` (robomimic
+layout, see :mod:`skill_rl.play.dataset`) and ``summary.json``: steps, episodes, steps/s, primitive counts
+and timeouts, per-object displacement statistics (metres) and the drawer's opening range.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from skill_rl.errors import UserError
+from skill_rl.runs import start_run
+
+from .dataset import PlayDatasetWriter, layout_to_json
+from .player import PRIMITIVES, Player, PlayerConfig
+
+__all__ = ["PlayCollectConfig", "PlayCollectError", "collect_play"]
+
+ENV_ID = "skill_rl/TabletopPlay-v0"
+
+
+@dataclass
+class PlayCollectConfig:
+    """Settings of ``skill-rl play collect`` (``configs/play_collect.yaml`` writes these defaults out)."""
+
+    hours_of_play: float = 0.1  # simulated time; steps = hours * 3600 * control_freq (20 Hz)
+    episode_steps: int = 1000  # steps per episode (50 s at 20 Hz); a fresh random scene each episode
+    seed: int = 0  # episode i resets with seed + i; the player's rng is seeded with seed too
+    action_noise: float = 0.1  # std of Gaussian noise on the player's motion commands
+    weights: dict[str, float] = field(default_factory=dict)  # primitive -> weight; {} = the player's defaults
+    env_options: dict[str, Any] = field(default_factory=dict)  # passed to the env (TabletopConfig fields)
+    output: str = "play.hdf5"  # file name inside the run folder
+    compression: str | None = "gzip"  # "gzip", "lzf" or null
+    run_root: str = "runs"
+    run_name: str = "play"
+    debug: bool = False  # tiny mode: 200 steps in 2 episodes
+
+    def __post_init__(self) -> None:
+        if not self.hours_of_play > 0:
+            raise ValueError(f"hours_of_play must be > 0, got {self.hours_of_play}")
+        if self.episode_steps < 2:
+            raise ValueError(f"episode_steps must be >= 2, got {self.episode_steps}")
+        if self.compression not in (None, "gzip", "lzf"):
+            raise ValueError(f"compression must be 'gzip', 'lzf' or null, got {self.compression!r}")
+
+
+class PlayCollectError(UserError, ValueError):
+    """Play collection cannot start with this config."""
+
+
+def _stats(values: list[float]) -> dict[str, float]:
+    if not values:
+        return {"mean": 0.0, "max": 0.0, "min": 0.0}
+    a = np.asarray(values, dtype=np.float64)
+    return {"mean": float(a.mean()), "max": float(a.max()), "min": float(a.min())}
+
+
+def collect_play(cfg: PlayCollectConfig, *, progress: bool = True) -> dict[str, Any]:
+    """Collect play data as ``cfg`` says; return the summary (also written to ``<run>/summary.json``)."""
+    from tqdm.auto import tqdm
+
+    from skill_rl import envs
+    from skill_rl.envs.tabletop import TabletopConfig
+    from skill_rl.envs.tabletop.play import FREE_OBJECTS
+
+    if cfg.debug:
+        cfg = dataclasses.replace(cfg, hours_of_play=200 / (3600 * 20), episode_steps=100)
+    try:
+        player_cfg = PlayerConfig(weights=dict(cfg.weights) or None, action_noise=cfg.action_noise)
+    except ValueError as exc:
+        raise PlayCollectError(f"play config: {exc}") from None
+    try:
+        # Through TabletopConfig: gymnasium.make would take max_episode_steps for its own TimeLimit wrapper.
+        env_config = TabletopConfig(**{**cfg.env_options, "max_episode_steps": cfg.episode_steps})
+        env = envs.make(ENV_ID, config=env_config)
+    except (TypeError, ValueError) as exc:
+        raise PlayCollectError(f"cannot make {ENV_ID} with env_options={cfg.env_options}: {exc}") from None
+    base = env.unwrapped
+    control_freq = base.config.control_freq
+    total_steps = max(1, int(round(cfg.hours_of_play * 3600 * control_freq)))
+    n_episodes = math.ceil(total_steps / cfg.episode_steps)
+    rng = np.random.default_rng(cfg.seed)
+    player = Player.for_env(env, rng, player_cfg)
+    layout = base.obs_layout
+    model, data = base.model, base.data
+    env_args = {
+        "env_id": ENV_ID, "env_name": "TabletopPlay-v0", "type": "skill_rl",
+        # constructor kwargs of TabletopPlayEnv (skill_rl.envs.tabletop.play), i.e. TabletopConfig fields
+        "env_kwargs": {**cfg.env_options, "max_episode_steps": cfg.episode_steps},
+        "obs_layout": layout_to_json(layout), "control_freq": control_freq,
+        "state_layout": {"qpos": [0, int(model.nq)], "qvel": [int(model.nq), int(model.nq + model.nv)]},
+    }
+    counts = {p: 0 for p in PRIMITIVES}
+    timeouts = {p: 0 for p in PRIMITIVES}
+    displacement: dict[str, list[float]] = {o: [] for o in FREE_OBJECTS}
+    path_length: dict[str, list[float]] = {o: [] for o in FREE_OBJECTS}
+    fallen: dict[str, int] = {o: 0 for o in FREE_OBJECTS}
+    drawer_min, drawer_max = math.inf, -math.inf
+    drawer_travel = 0.0
+    t0 = time.perf_counter()
+    steps_done = 0
+    with start_run(cfg.run_root, cfg.run_name, cfg, tensorboard=False) as run:
+        out_path = run.path / cfg.output
+        bar = tqdm(total=total_steps, desc="play", unit="step", disable=not progress, leave=True)
+        try:
+            with PlayDatasetWriter(out_path, env_args, compression=cfg.compression,
+                                   compression_opts=4 if cfg.compression == "gzip" else None) as writer:
+                for ep in range(n_episodes):
+                    length = min(cfg.episode_steps, total_steps - steps_done)
+                    seed = cfg.seed + ep
+                    obs, _ = env.reset(seed=seed)
+                    player.reset()
+                    obs_buf = np.empty((length, base.obs_dim), np.float32)
+                    act_buf = np.empty((length, env.action_space.shape[0]), np.float32)
+                    state_buf = np.empty((length, model.nq + model.nv), np.float64)
+                    for t in range(length):
+                        obs_buf[t] = obs
+                        state_buf[t, : model.nq] = data.qpos
+                        state_buf[t, model.nq :] = data.qvel
+                        action = player.act(obs)
+                        act_buf[t] = action
+                        obs, _, _, _, _ = env.step(action)
+                    writer.add_episode(obs_buf, act_buf, states=state_buf,
+                                       attrs={"seed": seed, "primitives": player.log})
+                    for k in PRIMITIVES:
+                        counts[k] += player.counts[k]
+                        timeouts[k] += player.timeouts[k]
+                    for o in FREE_OBJECTS:
+                        pos = obs_buf[:, layout[f"{o}_pos"]].astype(np.float64)
+                        displacement[o].append(float(np.linalg.norm(pos[-1] - pos[0])))
+                        path_length[o].append(float(np.linalg.norm(np.diff(pos, axis=0), axis=1).sum()))
+                        fallen[o] += int(pos[-1, 2] < -0.05)
+                    opening = obs_buf[:, layout["cabinet_opening"]][:, 0].astype(np.float64)
+                    drawer_min, drawer_max = min(drawer_min, opening.min()), max(drawer_max, opening.max())
+                    drawer_travel += float(np.abs(np.diff(opening)).sum())
+                    steps_done += length
+                    bar.update(length)
+        finally:
+            bar.close()
+            env.close()
+        elapsed = time.perf_counter() - t0
+        summary = {
+            "run_dir": str(run.path),
+            "dataset": str(out_path),
+            "env_id": ENV_ID,
+            "hours_of_play": steps_done / control_freq / 3600,
+            "steps": steps_done,
+            "episodes": n_episodes,
+            "episode_steps": cfg.episode_steps,
+            "steps_per_s": steps_done / elapsed if elapsed > 0 else None,
+            "elapsed_s": round(elapsed, 2),
+            "primitive_counts": counts,
+            "primitive_timeouts": timeouts,
+            "object_displacement_m": {o: _stats(v) for o, v in displacement.items()},
+            "object_path_length_m": {o: _stats(v) for o, v in path_length.items()},
+            "objects_fallen_off_table": fallen,
+            "drawer_opening_m": {"min": drawer_min, "max": drawer_max, "total_travel": drawer_travel},
+        }
+        run.write_summary(summary)
+    return summary

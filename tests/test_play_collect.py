@@ -1,0 +1,139 @@
+"""The play scene, the scripted player and collect_play (HDF5 + summary in a run folder)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import mujoco
+import numpy as np
+import pytest
+
+import skill_rl.envs as E
+from skill_rl.config import config_to_dict, load_config
+from skill_rl.envs.tabletop.play import FREE_OBJECTS, cabinet_keepout
+from skill_rl.play.collect import PlayCollectConfig, PlayCollectError, collect_play
+from skill_rl.play.dataset import read_play_dataset
+from skill_rl.play.player import Player, PlayerConfig
+from tests import conformance
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def test_play_env_conformance():
+    env = E.make("TabletopPlay-v0")
+    conformance.check_api(env)
+    conformance.check_layout(env)
+    conformance.check_info(env)
+    conformance.check_bad_actions(env)
+    conformance.check_determinism(lambda: E.make("TabletopPlay-v0"))
+    names = list(env.unwrapped.obs_layout)
+    # Robot fields, then objects in order: red cube, blue cube, cylinder, region, cabinet.
+    assert names[5:] == [
+        "cube_red_pos", "cube_red_quat", "cube_red_to_eef", "cube_blue_pos", "cube_blue_quat", "cube_blue_to_eef",
+        "cylinder_pos", "cylinder_quat", "cylinder_to_eef", "region_pos", "cabinet_opening", "cabinet_handle_pos",
+    ]
+    assert env.unwrapped.config.max_episode_steps == 1000
+
+
+def test_play_scene_layout_no_overlap():
+    env = E.make("TabletopPlay-v0")
+    for seed in range(30):
+        _, info = env.reset(seed=seed)
+        poses = info["object_poses"]
+        xy = {n: np.asarray(poses[n][:2]) for n in (*FREE_OBJECTS, "region")}
+        names = list(xy)
+        for i, a in enumerate(names):
+            for b in names[i + 1 :]:
+                assert np.linalg.norm(xy[a] - xy[b]) >= 0.09 - 1e-6, (seed, a, b)
+        low, high = cabinet_keepout(np.asarray(poses["cabinet"][:2]))
+        for n, p in xy.items():
+            assert not (np.all(p >= low) and np.all(p <= high)), (seed, n, "inside the cabinet's footprint")
+        for n in FREE_OBJECTS:  # resting on the table, upright enough
+            assert 0.0 < poses[n][2] < 0.04
+
+
+def _play(seed, steps, config=None):
+    env = E.make("TabletopPlay-v0", max_episode_steps=steps)
+    obs, _ = env.reset(seed=seed)
+    player = Player.for_env(env, np.random.default_rng(seed), config)
+    obs_list = [obs]
+    for _ in range(steps):
+        action = player.act(obs)
+        assert action.shape == (7,) and action.dtype == np.float32 and np.all(np.abs(action) <= 1.0)
+        obs, reward, terminated, truncated, info = env.step(action)
+        assert reward == 0.0 and not info["is_success"] and not terminated
+        obs_list.append(obs)
+    return np.asarray(obs_list), env.unwrapped.obs_layout, player
+
+
+def test_player_moves_objects_and_the_drawer():
+    obs, layout, player = _play(seed=0, steps=600)
+    moved = [o for o in FREE_OBJECTS if np.linalg.norm(obs[-1, layout[f"{o}_pos"]] - obs[0, layout[f"{o}_pos"]]) > 0.03]
+    assert len(moved) >= 2, f"only {moved} moved by > 3 cm"
+    opening = obs[:, layout["cabinet_opening"]][:, 0]
+    assert opening.max() - opening.min() > 0.03
+    assert sum(player.counts.values()) >= 5  # it chained several primitives
+    assert all(start >= 0 and name in player.counts for start, name, _ in player.log)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_player_runs_on_several_seeds(seed):
+    obs, _, player = _play(seed=seed, steps=300, config=PlayerConfig(action_noise=0.2))
+    assert np.isfinite(obs).all()
+    assert len({name for _, name, _ in player.log}) >= 2
+
+
+def test_player_config_rejects_unknown_primitive():
+    with pytest.raises(ValueError, match="unknown primitive"):
+        PlayerConfig(weights={"juggle": 1.0})
+
+
+def test_collect_play_writes_dataset_and_summary(tmp_path):
+    cfg = PlayCollectConfig(hours_of_play=0.005, episode_steps=200, run_root=str(tmp_path), seed=3)
+    summary = collect_play(cfg, progress=False)
+    run = Path(summary["run_dir"])
+    assert (run / "config.yaml").is_file() and (run / "play.hdf5").is_file()
+    on_disk = json.loads((run / "summary.json").read_text())
+    assert on_disk["steps"] == summary["steps"] == 360  # 0.005 h * 3600 s * 20 Hz
+    assert summary["episodes"] == 2 and sum(summary["primitive_counts"].values()) > 0
+    assert set(summary["object_displacement_m"]) == set(FREE_OBJECTS)
+    data = read_play_dataset(run / "play.hdf5")
+    assert data.episode_lengths.tolist() == [200, 160]
+    assert data.env_args["env_id"] == "skill_rl/TabletopPlay-v0"
+    assert data.rewards.sum() == 0.0 and data.dones.sum() == 2
+
+    # states are exact: reset with the episode's seed, restore qpos/qvel, get the recorded observation.
+    env = E.make("TabletopPlay-v0").unwrapped
+    env.reset(seed=cfg.seed + 1)
+    nq = env.model.nq
+    flat = data.flat_obs()
+    for t in (200, 250, 359):
+        env.data.qpos[:] = data.states[t, :nq]
+        env.data.qvel[:] = data.states[t, nq:]
+        mujoco.mj_forward(env.model, env.data)
+        np.testing.assert_allclose(env._observation(), flat[t], atol=1e-5)
+
+
+def test_collect_play_bad_config(tmp_path):
+    with pytest.raises(PlayCollectError, match="unknown primitive"):
+        collect_play(PlayCollectConfig(weights={"juggle": 1.0}, run_root=str(tmp_path)), progress=False)
+    with pytest.raises(PlayCollectError, match="cannot make"):
+        collect_play(PlayCollectConfig(env_options={"nope": 1}, run_root=str(tmp_path)), progress=False)
+    with pytest.raises(ValueError, match="hours_of_play"):
+        PlayCollectConfig(hours_of_play=0)
+
+
+def test_config_file_matches_defaults():
+    assert config_to_dict(load_config(PlayCollectConfig, REPO / "configs" / "play_collect.yaml")) == config_to_dict(
+        PlayCollectConfig()
+    )
+
+
+def test_collect_play_debug_is_tiny_and_deterministic(tmp_path):
+    a = collect_play(PlayCollectConfig(debug=True, run_root=str(tmp_path)), progress=False)
+    b = collect_play(PlayCollectConfig(debug=True, run_root=str(tmp_path)), progress=False)
+    assert a["steps"] == 200 and a["episodes"] == 2 and a["run_dir"] != b["run_dir"]
+    da, db = read_play_dataset(a["dataset"]), read_play_dataset(b["dataset"])
+    np.testing.assert_array_equal(da.actions, db.actions)
+    np.testing.assert_array_equal(da.flat_obs(), db.flat_obs())

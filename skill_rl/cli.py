@@ -121,7 +121,44 @@ def demo_cmd(
     out.print(f"run folder: {summary['run_dir']}  (tensorboard --logdir {summary['run_dir']})", soft_wrap=True)
 
 
-play_app = typer.Typer(help="Play data: collect unsegmented play with the scripted player.", no_args_is_help=True)
+@app.command("discover")
+def discover_cmd(
+    overrides: Annotated[
+        list[str] | None, typer.Argument(help="Config overrides key=value, e.g. algo=naive_sum total_steps=50000.")
+    ] = None,
+    config: Annotated[
+        Path | None, typer.Option("--config", "-c", help="YAML config (default: built-in defaults, see configs/slim_push.yaml).")
+    ] = None,
+    debug: Annotated[bool, typer.Option("--debug", help="Tiny mode: 300 steps, small nets, 50-step episodes.")] = False,
+    resume: Annotated[
+        Path | None, typer.Option("--resume", help="Run folder (latest checkpoint) or checkpoint .zip to continue.")
+    ] = None,
+    progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show a progress bar.")] = True,
+) -> None:
+    """Learn skills with SLIM (multi-critic SAC) or a baseline (naive_sum, lsd, diayn); checkpoint, evaluate, summarise."""
+    from skill_rl.config import load_config
+    from skill_rl.discovery.train import DiscoveryConfig, run_discovery
+
+    extra = [*(["debug=true"] if debug else []), *([f"resume={resume}"] if resume else [])]
+    try:
+        cfg = load_config(DiscoveryConfig, config, [*(overrides or []), *extra])
+        summary = run_discovery(cfg, progress=progress)
+    except UserError as exc:
+        raise fail(str(exc)) from None
+    table = Table(title=f"{summary['algo']}: {summary['num_timesteps']} steps"
+                        f"{'' if summary['completed'] else ' (stopped early)'}", title_justify="left")
+    table.add_column("metric", no_wrap=True)
+    table.add_column("value", no_wrap=True)
+    for key, value in summary["eval"].items():
+        table.add_row(f"eval/{key}", f"{value:.3g}")
+    for term, value in summary["episode_returns"].items():
+        table.add_row(f"return/{term}", f"{value:.3g}")
+    out.print(table)
+    out.print(f"skill policy: {summary['skill_policy']}", soft_wrap=True)
+    out.print(f"run folder: {summary['run_dir']}  (tensorboard --logdir {summary['run_dir']})", soft_wrap=True)
+
+
+play_app = typer.Typer(help="Play: collect unsegmented play data, train Play-LMP / Play-GCBC, evaluate.", no_args_is_help=True)
 app.add_typer(play_app, name="play")
 
 
@@ -158,6 +195,61 @@ def play_collect_cmd(
         table.add_row(name, str(n), str(summary["primitive_timeouts"][name]))
     out.print(table)
     out.print(f"dataset: {summary['dataset']}", soft_wrap=True)
+
+
+@play_app.command("train")
+def play_train_cmd(
+    overrides: Annotated[
+        list[str] | None, typer.Argument(help="Config overrides key=value, e.g. dataset=runs/play-.../play.hdf5 steps=5000.")
+    ] = None,
+    config: Annotated[
+        Path | None, typer.Option("--config", "-c", help="YAML config (default: built-in, see configs/lmp.yaml).")
+    ] = None,
+    debug: Annotated[bool, typer.Option("--debug", help="Tiny mode: tiny nets, 50 steps, a tiny collected play set.")] = False,
+    progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show a progress bar.")] = True,
+) -> None:
+    """Train Play-LMP or Play-GCBC (algo=lmp|gcbc) on play data; write policy.pt, checkpoints and summary.json."""
+    ensure_gl_backend()
+    from skill_rl.config import load_config
+    from skill_rl.play.train import PlayTrainConfig, train_play
+
+    try:
+        cfg = load_config(
+            PlayTrainConfig, config,
+            [*(overrides or []), *(["debug=true"] if debug else []), f"progress={str(progress).lower()}"],
+        )
+        summary = train_play(cfg)
+    except UserError as exc:
+        raise fail(str(exc)) from None
+    out.print(f"{summary['algo']}: {summary['steps']} steps, {summary['steps_per_s']:.1f} steps/s, "
+              f"nll {summary['first']['nll']:.3f} -> {summary['final']['nll']:.3f}, "
+              f"kl {summary['first']['kl']:.3f} -> {summary['final']['kl']:.3f}")
+    out.print(f"policy: {summary['policy']}", soft_wrap=True)
+
+
+@play_app.command("eval")
+def play_eval_cmd(
+    overrides: Annotated[
+        list[str] | None, typer.Argument(help="Config overrides key=value, e.g. policy=runs/lmp-.../policy.pt trials=50.")
+    ] = None,
+    config: Annotated[
+        Path | None, typer.Option("--config", "-c", help="YAML config (default: built-in, see configs/lmp_eval.yaml).")
+    ] = None,
+    debug: Annotated[bool, typer.Option("--debug", help="Tiny mode: 2 trials of 10 steps.")] = False,
+) -> None:
+    """Reach end-effector positions taken from play with a trained policy, against a random policy."""
+    ensure_gl_backend()
+    from skill_rl.config import load_config
+    from skill_rl.play.train import PlayEvalConfig, eval_play
+
+    try:
+        cfg = load_config(PlayEvalConfig, config, [*(overrides or []), *(["debug=true"] if debug else [])])
+        summary = eval_play(cfg)
+    except UserError as exc:
+        raise fail(str(exc)) from None
+    out.print(f"reach from play: success {summary['success_rate']:.0%} (random {summary['random_success_rate']:.0%}), "
+              f"final distance {summary['final_distance_m']:.3f} m (random {summary['random_final_distance_m']:.3f} m)")
+    out.print(f"run: {summary['run_dir']}", soft_wrap=True)
 
 
 def main() -> None:

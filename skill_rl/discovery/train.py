@@ -1,0 +1,408 @@
+"""``run_discovery(cfg)``: train SLIM or a baseline on a tabletop env, in its own run folder.
+
+The run folder (``<run_root>/<run_name>-<timestamp>/``) holds ``config.yaml``, ``metrics.csv`` + ``tb/``
+(each reward term's episode return, training losses, evaluation metrics), ``ckpt/step_<n>.zip`` (SB3
+checkpoints, written to a temporary file and renamed, with the replay buffer beside them as
+``step_<n>.buffer.pkl``; the last ``keep_checkpoints`` are kept), ``skill_policy.pt`` (the actor alone, see
+:mod:`skill_rl.discovery.policy`) and ``summary.json``.
+
+Algorithms (one code path, :class:`~skill_rl.discovery.slim.SLIM`, chosen by ``algo``):
+
+* ``slim``: one critic per term of ``terms`` (default discovery, reach, safety), actor weights ``weights``.
+* ``naive_sum``: the same terms summed with ``weights`` into ONE critic.
+* ``lsd`` / ``diayn``: the discovery term alone (LSD or DIAYN), one critic.
+
+Resume: ``resume=<run folder>`` continues that run from its latest checkpoint (or ``resume=<ckpt .zip>``
+from that one) up to ``total_steps``. A checkpoint that cannot be read raises :class:`CheckpointError`
+naming the file; older checkpoints are never overwritten by a newer one, so the previous one stays usable.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import re
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from skill_rl.errors import UserError
+from skill_rl.fileio import atomic_path
+from skill_rl.runs import RunDir, start_run
+
+__all__ = ["ALGOS", "CheckpointError", "DiscoveryConfig", "DiscoveryError", "build_model", "evaluate_skills",
+           "find_checkpoints", "load_checkpoint", "run_discovery"]
+
+log = logging.getLogger(__name__)
+ALGOS = ("slim", "naive_sum", "lsd", "diayn")
+CKPT_RE = re.compile(r"^step_(\d+)\.zip$")
+
+
+class DiscoveryError(UserError, ValueError):
+    """The discovery config cannot be run (unknown term, bad sizes)."""
+
+
+class CheckpointError(UserError, RuntimeError):
+    """A checkpoint is missing, corrupted or unreadable; the message names the file."""
+
+
+@dataclass
+class DiscoveryConfig:
+    """Settings of ``skill-rl discover`` (``configs/slim_push.yaml`` and ``configs/discovery_*.yaml``)."""
+
+    algo: Literal["slim", "naive_sum", "lsd", "diayn"] = "slim"
+    env_id: str = "TabletopPush-v0"
+    env_options: dict[str, Any] = field(default_factory=dict)  # tabletop options, e.g. {max_episode_steps: 100}
+    # skills
+    n_skills: int = 4  # discrete: number of skills; continuous: dimension of z
+    discrete_skills: bool = True
+    discovery: Literal["lsd", "diayn"] = "lsd"  # the MI term used by slim / naive_sum
+    discovery_keys: list[str] | None = None  # obs_layout fields the MI term sees; null: object positions
+    # reward terms (slim / naive_sum); lsd / diayn use the discovery term alone
+    terms: list[str] = field(default_factory=lambda: ["discovery", "reach", "safety"])
+    weights: dict[str, float] = field(default_factory=lambda: {"discovery": 1.0, "reach": 1.0, "safety": 1.0})
+    normalize: Literal["ema_std", "batch_std", "none"] = "ema_std"
+    entropy_heads: Literal["first", "all", "none"] = "first"
+    reach_contact_bonus: float = 0.0
+    # SAC
+    total_steps: int = 200_000
+    learning_starts: int = 5_000
+    batch_size: int = 256
+    buffer_size: int = 1_000_000
+    learning_rate: float = 3e-4
+    gamma: float = 0.99
+    tau: float = 0.005
+    train_freq: int = 1
+    gradient_steps: int = 1
+    ent_coef: str | float = "auto"
+    net_arch: list[int] = field(default_factory=lambda: [256, 256])
+    phi_hidden: list[int] = field(default_factory=lambda: [256, 256])
+    phi_lr: float = 1e-4
+    device: str = "cpu"
+    # run
+    checkpoint_every: int = 10_000  # env steps
+    keep_checkpoints: int = 3
+    save_replay_buffer: bool = True
+    eval_episodes_per_skill: int = 2  # continuous skills: 2 * n_skills random z, this many each
+    log_every: int = 1_000  # env steps between training-loss rows
+    seed: int = 0
+    run_root: str = "runs"
+    run_name: str = "discovery"
+    resume: str | None = None  # a run folder (latest checkpoint) or a checkpoint .zip
+    debug: bool = False  # tiny: 300 steps, small nets, 50-step episodes
+
+
+def _debug(cfg: DiscoveryConfig) -> DiscoveryConfig:
+    return dataclasses.replace(
+        cfg, total_steps=min(cfg.total_steps, 300), learning_starts=min(cfg.learning_starts, 100),
+        batch_size=min(cfg.batch_size, 32), buffer_size=min(cfg.buffer_size, 10_000), net_arch=[32, 32],
+        phi_hidden=[32, 32], checkpoint_every=min(cfg.checkpoint_every, 100), eval_episodes_per_skill=1,
+        log_every=min(cfg.log_every, 100), n_skills=min(cfg.n_skills, 2),
+        env_options={**cfg.env_options, "max_episode_steps": min(cfg.env_options.get("max_episode_steps", 50), 50)},
+    )
+
+
+def _check(cfg: DiscoveryConfig) -> None:
+    if cfg.algo in ("slim", "naive_sum"):
+        if "discovery" not in cfg.terms:
+            raise DiscoveryError(f"terms must include 'discovery' for algo {cfg.algo!r}, got {cfg.terms}")
+        unknown = [t for t in cfg.terms if t not in ("discovery", "reach", "safety")]
+        if unknown:
+            raise DiscoveryError(f"unknown reward terms {unknown}; valid: discovery, reach, safety")
+        if len(set(cfg.terms)) != len(cfg.terms):
+            raise DiscoveryError(f"terms lists a term twice: {cfg.terms}")
+    for name, v in (("total_steps", cfg.total_steps), ("n_skills", cfg.n_skills), ("batch_size", cfg.batch_size),
+                    ("checkpoint_every", cfg.checkpoint_every), ("keep_checkpoints", cfg.keep_checkpoints)):
+        if v < 1:
+            raise DiscoveryError(f"{name} must be >= 1, got {v}")
+
+
+def terms_for(cfg: DiscoveryConfig) -> list[str]:
+    # discovery first: SLIM's "first" entropy head is the discovery critic
+    terms = ["discovery"] if cfg.algo in ("lsd", "diayn") else list(cfg.terms)
+    return ["discovery"] + [t for t in terms if t != "discovery"]
+
+
+def make_env(cfg: DiscoveryConfig):
+    from .env import make_discovery_env
+
+    terms = terms_for(cfg)
+    try:
+        return make_discovery_env(cfg.env_id, cfg.n_skills, cfg.discrete_skills, terms, cfg.weights,
+                                  cfg.env_options, reach_contact_bonus=cfg.reach_contact_bonus)
+    except (KeyError, TypeError, ValueError) as exc:
+        msg = exc.args[0] if exc.args else exc
+        raise DiscoveryError(f"cannot make {cfg.env_id} with env_options={cfg.env_options}: {msg}") from None
+
+
+def build_model(cfg: DiscoveryConfig, env: Any):
+    """The SLIM model for ``cfg`` on a wrapped env (:func:`make_env`)."""
+    from stable_baselines3.common.monitor import Monitor
+
+    from .rewards import default_object_keys, layout_indices
+    from .slim import SLIM
+
+    terms = terms_for(cfg)
+    layout = env.obs_layout
+    keys = cfg.discovery_keys or default_object_keys(layout)
+    if not keys:
+        raise DiscoveryError(f"{cfg.env_id} has no movable object; set discovery_keys (fields: {list(layout)})")
+    try:
+        idx = layout_indices(layout, keys)
+    except KeyError as exc:
+        raise DiscoveryError(f"discovery_keys: {exc.args[0]}") from None
+    kind = cfg.algo if cfg.algo in ("lsd", "diayn") else cfg.discovery
+    sk = layout["skill"]
+    intrinsic = {"discovery": {"kind": kind, "state_indices": idx, "skill_slice": (sk.start, sk.stop),
+                               "n_skills": cfg.n_skills, "discrete": cfg.discrete_skills,
+                               "hidden": list(cfg.phi_hidden), "lr": cfg.phi_lr}}
+    w = [float(cfg.weights.get(t, 1.0)) for t in terms]
+    if cfg.algo == "naive_sum":
+        head_matrix, head_weights = [w], [1.0]
+    else:
+        head_matrix, head_weights = np.eye(len(terms)).tolist(), w
+    return SLIM("MlpPolicy", Monitor(env), term_names=terms, head_matrix=head_matrix, head_weights=head_weights,
+                normalize=cfg.normalize, entropy_heads=cfg.entropy_heads, intrinsic=intrinsic,
+                learning_rate=cfg.learning_rate, buffer_size=cfg.buffer_size, learning_starts=cfg.learning_starts,
+                batch_size=cfg.batch_size, tau=cfg.tau, gamma=cfg.gamma, train_freq=cfg.train_freq,
+                gradient_steps=cfg.gradient_steps, ent_coef=cfg.ent_coef,
+                policy_kwargs={"net_arch": list(cfg.net_arch)}, seed=cfg.seed, device=cfg.device, verbose=0)
+
+
+# ------------------------------------------------------------------------------------- checkpoints
+def find_checkpoints(ckpt_dir: str | Path) -> list[Path]:
+    """``step_<n>.zip`` files in ``ckpt_dir``, oldest first."""
+    d = Path(ckpt_dir)
+    found = [(int(m.group(1)), p) for p in d.glob("step_*.zip") if (m := CKPT_RE.match(p.name))] if d.is_dir() else []
+    return [p for _, p in sorted(found)]
+
+
+def save_checkpoint(model: Any, ckpt_dir: Path, keep: int, replay_buffer: bool) -> Path:
+    """Buffer first, then the model (the .zip appearing marks a complete checkpoint); both atomic."""
+    stem = f"step_{model.num_timesteps:09d}"
+    ckpt_dir.mkdir(parents=True, exist_ok=True)
+    if replay_buffer:
+        with atomic_path(ckpt_dir / f"{stem}.buffer.pkl") as tmp:
+            model.save_replay_buffer(tmp)
+    target = ckpt_dir / f"{stem}.zip"
+    with atomic_path(target) as tmp:
+        model.save(tmp)
+    for old in find_checkpoints(ckpt_dir)[:-keep]:
+        old.unlink(missing_ok=True)
+        old.with_suffix(".buffer.pkl").unlink(missing_ok=True)
+    return target
+
+
+def load_checkpoint(path: str | Path, env: Any = None, device: str = "cpu", replay_buffer: bool = True):
+    """Load a SLIM checkpoint (and its replay buffer if present); ``CheckpointError`` names a bad file."""
+    from .slim import SLIM
+
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint not found: {path}")
+    try:
+        model = SLIM.load(path, env=env, device=device)
+    except Exception as exc:
+        raise CheckpointError(f"checkpoint {path} is corrupted or unreadable ({type(exc).__name__}: {exc})") from None
+    buf = path.with_suffix(".buffer.pkl")
+    if replay_buffer and buf.is_file():
+        try:
+            model.load_replay_buffer(buf)
+        except Exception as exc:
+            raise CheckpointError(f"replay buffer {buf} is corrupted or unreadable ({type(exc).__name__}: {exc})") from None
+    model._last_obs = None  # the env is fresh: start a new episode
+    return model
+
+
+def _resume_target(resume: str) -> tuple[Path, Path]:
+    p = Path(resume)
+    if p.suffix == ".zip":
+        return p.parent.parent, p
+    ckpts = find_checkpoints(p / "ckpt")
+    if not ckpts:
+        raise CheckpointError(f"nothing to resume: no checkpoint in {p / 'ckpt'}")
+    return p, ckpts[-1]
+
+
+# ------------------------------------------------------------------------------------- evaluation
+def evaluate_skills(policy: Any, env: Any, cfg: DiscoveryConfig, seed: int = 10_000) -> dict[str, float]:
+    """Roll out every skill (discrete) or ``2 * n_skills`` random z (continuous), deterministically, and
+    compute :func:`skill_rl.discovery.metrics.summarize` on the watched object's xy."""
+    from .metrics import summarize
+    from .rewards import default_object_keys
+
+    layout = env.obs_layout
+    objs = default_object_keys(layout)
+    if not objs:
+        return {}
+    osl = layout[objs[0]]
+    obj_name = objs[0][: -len("_pos")]
+    rng = np.random.default_rng(seed)
+    skills: list[tuple[int, np.ndarray]] = []
+    if cfg.discrete_skills:
+        skills = [(i, env.skill_vector(i)) for i in range(cfg.n_skills)]
+    else:
+        skills = [(i, rng.standard_normal(cfg.n_skills).astype(np.float32)) for i in range(2 * cfg.n_skills)]
+    init, final, ids, grasped, viols = [], [], [], [], []
+    safety = getattr(env, "safety_term", None)
+    for sid, z in skills:
+        for ep in range(cfg.eval_episodes_per_skill):
+            obs, _ = env.reset(seed=seed + ep, options={"skill": z})  # same start for every skill
+            init.append(obs[osl][:2].copy())
+            g = False
+            done = False
+            while not done:
+                action = policy.act(obs) if hasattr(policy, "act") else policy.predict(obs, deterministic=True)[0]
+                obs, _, term, trunc, info = env.step(action)
+                done = term or trunc
+                if "grasped" in info:
+                    g = g or bool(info["grasped"])
+                elif hasattr(env.unwrapped, "is_grasped"):  # tasks whose info has no "grasped" (Push)
+                    g = g or bool(env.unwrapped.is_grasped(obj_name))
+                if safety is not None:
+                    arm = any({a, b} == {"arm", "table"} for a, b in info.get("contacts", ()))
+                    viols.append(safety.violations(obs[None], np.array([arm]))[0])
+            final.append(obs[osl][:2].copy())
+            ids.append(sid)
+            grasped.append(g)
+    return summarize(np.array(init), np.array(final), np.array(ids),
+                     np.array(viols) if viols else np.zeros((0, 4), bool), grasped)
+
+
+# ------------------------------------------------------------------------------------- training
+def _callback(run: RunDir, cfg: DiscoveryConfig, bar: Any, recent: dict[str, deque]):
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    class DiscoveryCallback(BaseCallback):
+        """Progress bar, per-term episode returns, training stats, periodic checkpoints.
+
+        Checkpoints are written at the start of a rollout: by then the previous step's transition is in
+        the buffer and its gradient steps are done, so a checkpoint is a consistent state to resume from.
+        """
+
+        last_saved = -1
+
+        def _init_callback(self) -> None:
+            self.episodes = {}
+
+        def _on_rollout_start(self) -> None:
+            n = self.num_timesteps
+            if self.last_saved < 0:
+                self.last_saved = n
+            elif n - self.last_saved >= cfg.checkpoint_every:
+                save_checkpoint(self.model, run.subdir("ckpt"), cfg.keep_checkpoints, cfg.save_replay_buffer)
+                self.last_saved = n
+
+        episodes: dict[int, list[tuple[np.ndarray, np.ndarray]]]
+
+        def _intrinsic_returns(self, i: int) -> dict[str, float]:
+            """Each intrinsic term's return over env i's finished episode, with the current networks."""
+            pairs = self.episodes.pop(i, [])
+            if not pairs or not self.model.intrinsic:
+                return {}
+            import torch as th
+
+            obs = th.as_tensor(np.stack([p[0] for p in pairs]), dtype=th.float32, device=self.model.device)
+            nxt = th.as_tensor(np.stack([p[1] for p in pairs]), dtype=th.float32, device=self.model.device)
+            return {name: float(m.relabel(obs, nxt).sum()) for name, m in self.model.intrinsic.items()}
+
+        def _on_step(self) -> bool:
+            n = self.num_timesteps
+            bar.update(n - bar.n)
+            prev = self.model._last_obs  # the observation before this step (updated after the callback)
+            new_obs, dones = self.locals.get("new_obs"), self.locals.get("dones")
+            for i, info in enumerate(self.locals.get("infos", ())):
+                if prev is not None and new_obs is not None:
+                    nxt = info.get("terminal_observation", new_obs[i]) if dones[i] else new_obs[i]
+                    self.episodes.setdefault(i, []).append((np.array(prev[i]), np.array(nxt)))
+                terms = info.get("episode_reward_terms")
+                if terms is not None:
+                    terms = {**self._intrinsic_returns(i), **terms}
+                    row = {f"episode/{t}_return": v for t, v in terms.items()}
+                    if "episode" in info:
+                        row["episode/length"] = info["episode"]["l"]
+                    row["episode/success"] = float(info.get("is_success", False))
+                    run.metrics.log(row, step=n)
+                    for t, v in terms.items():
+                        recent.setdefault(t, deque(maxlen=20)).append(v)
+            if n % cfg.log_every == 0 and self.model.last_train_stats:
+                run.metrics.log(self.model.last_train_stats, step=n)
+            return True
+
+    return DiscoveryCallback()
+
+
+def run_discovery(cfg: DiscoveryConfig, *, progress: bool = True, stop_after: int | None = None) -> dict[str, Any]:
+    """Train, checkpoint, evaluate and summarise; return the summary (also ``<run>/summary.json``).
+
+    ``stop_after``: stop once this many env steps have been taken in total, as a kill would (the run is
+    then ``completed: false``; resume it with ``resume=<run folder>``). Summary keys: ``run_dir``, ``algo``,
+    ``terms``, ``num_timesteps``, ``completed``, ``checkpoint``, ``skill_policy``, ``eval`` (metrics),
+    ``episode_returns`` (mean of the last 20 episodes per term; intrinsic terms with the networks of the time), ``elapsed_s``.
+    """
+    import torch as th
+    from tqdm.auto import tqdm
+
+    from .policy import SkillPolicy
+
+    if cfg.debug:
+        cfg = _debug(cfg)
+    _check(cfg)
+    t0 = time.perf_counter()
+    env = make_env(cfg)
+    if cfg.resume:
+        run_path, ckpt = _resume_target(cfg.resume)
+        model = load_checkpoint(ckpt, env=_monitor(env), device=cfg.device, replay_buffer=cfg.save_replay_buffer)
+        if list(model.term_names) != terms_for(cfg) or model.n_heads != (1 if cfg.algo != "slim" else len(terms_for(cfg))):
+            raise DiscoveryError(f"checkpoint {ckpt} was trained with terms {model.term_names} and {model.n_heads} "
+                                 f"critic(s), but this config asks for algo {cfg.algo!r} with terms {terms_for(cfg)}; "
+                                 f"resume with the run's own config ({Path(ckpt).parent.parent / 'config.yaml'})")
+        run = RunDir(run_path)
+    else:
+        th.manual_seed(cfg.seed)
+        model = build_model(cfg, env)
+        run = start_run(cfg.run_root, cfg.run_name, cfg)
+    recent: dict[str, deque] = {}
+    completed = False
+    with run:
+        run.metrics  # noqa: B018 - create metrics.csv now
+        bar = tqdm(total=cfg.total_steps, initial=model.num_timesteps, desc=f"discover[{cfg.algo}]", unit="step",
+                   disable=not progress)
+        try:
+            end = cfg.total_steps if stop_after is None else min(cfg.total_steps, stop_after)
+            if end > model.num_timesteps:
+                model.learn(total_timesteps=end - model.num_timesteps, callback=_callback(run, cfg, bar, recent),
+                            reset_num_timesteps=False, log_interval=None)
+        finally:
+            bar.close()
+        completed = model.num_timesteps >= cfg.total_steps
+        ckpts = find_checkpoints(run.path / "ckpt")
+        if not ckpts or not ckpts[-1].name.startswith(f"step_{model.num_timesteps:09d}"):
+            ckpts.append(save_checkpoint(model, run.subdir("ckpt"), cfg.keep_checkpoints, cfg.save_replay_buffer))
+        policy = SkillPolicy.from_model(model, cfg.n_skills, cfg.discrete_skills, env.obs_layout,
+                                        env_id=cfg.env_id, algo=cfg.algo)
+        policy_path = policy.save(run.path / "skill_policy.pt")
+        metrics: dict[str, float] = {}
+        if completed:
+            metrics = evaluate_skills(policy, env, cfg)
+            run.metrics.log({f"eval/{k}": v for k, v in metrics.items()}, step=model.num_timesteps)
+        summary = {
+            "run_dir": str(run.path), "algo": cfg.algo, "terms": list(model.term_names),
+            "num_timesteps": int(model.num_timesteps), "completed": completed, "checkpoint": str(ckpts[-1]),
+            "skill_policy": str(policy_path), "eval": metrics,
+            "episode_returns": {t: float(np.mean(v)) for t, v in recent.items()},
+            "elapsed_s": round(time.perf_counter() - t0, 2),
+        }
+        run.write_summary(summary)
+    env.close()
+    return summary
+
+
+def _monitor(env: Any):
+    from stable_baselines3.common.monitor import Monitor
+
+    return Monitor(env)

@@ -1,0 +1,41 @@
+"""The batched K-head critic ensemble equals K separate SB3 critics with the same weights."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+th = pytest.importorskip("torch")
+pytest.importorskip("stable_baselines3")
+
+from stable_baselines3.common.policies import ContinuousCritic  # noqa: E402
+from stable_baselines3.common.torch_layers import FlattenExtractor  # noqa: E402
+
+from skill_rl.discovery.critics import EnsembleLinear, MultiCriticEnsemble  # noqa: E402
+
+th.set_num_threads(1)
+OBS_SPACE = gym.spaces.Box(-np.inf, np.inf, (5,), np.float32)
+ACT_SPACE = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
+
+
+def test_ensemble_forward_matches_separate_critics():
+    th.manual_seed(0)
+    k = 3
+    separate = [ContinuousCritic(OBS_SPACE, ACT_SPACE, [8, 8], FlattenExtractor(OBS_SPACE), 5) for _ in range(k)]
+    ens = MultiCriticEnsemble(OBS_SPACE, ACT_SPACE, [8, 8], FlattenExtractor(OBS_SPACE), 5, n_heads=k)
+    for h, c in enumerate(separate):
+        ens.load_from_continuous_critic(c, head=h)
+    obs, act = th.randn(7, 5), th.rand(7, 2) * 2 - 1
+    q = ens(obs, act)
+    assert q.shape == (k, 2, 7)
+    for h, c in enumerate(separate):
+        for i, qi in enumerate(c(obs, act)):
+            th.testing.assert_close(q[h, i], qi[:, 0], rtol=1e-6, atol=1e-6)
+
+
+def test_ensemble_linear_init_matches_nn_linear_distribution():
+    layer = EnsembleLinear(4, 100, 50)
+    bound = 1 / np.sqrt(100)
+    assert layer.weight.abs().max() <= bound + 1e-6 and layer.bias.abs().max() <= bound + 1e-6
+    assert not th.equal(layer.weight[0], layer.weight[1])  # members are independent draws

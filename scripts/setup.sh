@@ -6,7 +6,7 @@
 #
 # Knobs (environment variables):
 #   PYTHON=python3.11      interpreter to install into (default: python3, else python; a venv's if active)
-#   SKILL_RL_EXTRAS=sim    extras to install (default: sim,learn,dev)
+#   SKILL_RL_EXTRAS=sim    extras to install (default: sim,learn,ros,dev; ros also builds the interface package)
 #   SKIP_APT=1             skip apt-get (no root, or the libraries are there already)
 #   TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
 #                          extra index for the CPU torch wheel; without a local wheel or this, pip may fetch
@@ -15,7 +15,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 log() { printf '[setup] %s\n' "$*"; }
-EXTRAS="${SKILL_RL_EXTRAS:-sim,learn,dev}"
+EXTRAS="${SKILL_RL_EXTRAS:-sim,learn,ros,dev}"
 
 # -------------------------------------------------------------------------------------------- apt
 apt_install() {
@@ -35,7 +35,7 @@ USE_APT=0
 if [[ "${SKIP_APT:-0}" != 1 ]] && command -v apt-get >/dev/null 2>&1; then USE_APT=1; fi
 
 PY="${PYTHON:-$(command -v python3 || command -v python || true)}"
-pkgs=(libosmesa6 ffmpeg cmake)
+pkgs=(libosmesa6 ffmpeg cmake g++ make)
 if [[ -z "$PY" ]] || ! "$PY" -m pip --version >/dev/null 2>&1; then
   pkgs+=(python3 python3-pip python3-venv)  # a bare Debian image has no Python or no pip
 fi
@@ -64,6 +64,10 @@ if [[ ",$EXTRAS," == *",learn,"* ]]; then
 fi
 log "pip install -c .ci/constraints.txt -e .[$EXTRAS]"
 "$PY" -m pip install -q -c .ci/constraints.txt -e ".[$EXTRAS]"
+if [[ ",$EXTRAS," == *",ros,"* ]]; then
+  log "bash scripts/build_ros_interfaces.sh"
+  PYTHON="$PY" bash scripts/build_ros_interfaces.sh
+fi
 
 if command -v pyenv >/dev/null 2>&1; then pyenv rehash || true; fi  # pyenv: expose the new skill-rl command
 log "installed: $("$PY" -m skill_rl --version)"

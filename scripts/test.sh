@@ -13,6 +13,11 @@ if [[ -z "${MUJOCO_GL:-}" && -z "${DISPLAY:-}" ]] \
   export MUJOCO_GL=osmesa
 fi
 
+# ROS 2 tests: keep DDS on loopback (the default multicasts on every network card); tests pick their own
+# ROS_DOMAIN_ID.
+export ROS_AUTOMATIC_DISCOVERY_RANGE="${ROS_AUTOMATIC_DISCOVERY_RANGE:-LOCALHOST}"
+export ROS_LOG_DIR="${ROS_LOG_DIR:-$PWD/build/ros_log}"
+
 status=0
 step() {
   local name="$1"; shift

@@ -252,6 +252,24 @@ def play_eval_cmd(
     out.print(f"run: {summary['run_dir']}", soft_wrap=True)
 
 
+ros_app = typer.Typer(help="ROS 2 execution layer (needs the ros extra).", no_args_is_help=True)
+app.add_typer(ros_app, name="ros")
+
+
+@ros_app.command("up", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def ros_up_cmd(
+    ctx: typer.Context,
+    config: Annotated[
+        Path, typer.Option("--config", "-c", help="ROS 2 params file (one section per node).")
+    ] = Path("launch/sim.yaml"),
+    debug: Annotated[bool, typer.Option("--debug", help="Tiny mode: run pick_place once, then exit.")] = False,
+) -> None:
+    """Start the node graph (arm_hal, skill_server, task_executor) as processes; Ctrl-C stops them all."""
+    # exec, not import: nothing outside skill_rl.ros imports it (import-linter contract).
+    sequence = ["--sequence", '[{"skill": "pick_place"}]'] if debug else []
+    os.execv(sys.executable, [sys.executable, "-m", "skill_rl.ros.up", "--config", str(config), *sequence, *ctx.args])
+
+
 def main() -> None:
     """Console-script entry point (``skill-rl``)."""
     app()

@@ -132,8 +132,8 @@ def test_write_needs_a_reading_first():
 
 
 def test_registry_lists_names_on_unknown_backend():
-    assert backend_names() == ["fake", "mujoco", "pybullet"]
-    with pytest.raises(RegistryKeyError, match=r"unknown arm backend 'mujuco' \(did you mean 'mujoco'\?\); available: fake, mujoco, pybullet"):
+    assert backend_names() == ["fake", "mujoco", "pybullet", "ros2"]
+    with pytest.raises(RegistryKeyError, match=r"unknown arm backend 'mujuco' \(did you mean 'mujoco'\?\); available: fake, mujoco, pybullet, ros2"):
         make_backend("mujuco")
     for name in backend_names():
         cls = backend_class(name)

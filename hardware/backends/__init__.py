@@ -20,6 +20,7 @@ BACKENDS: Registry[str | type[ArmHAL]] = Registry("arm backend")
 BACKENDS.add("fake", "skill_rl.hardware.backends.fake:FakeArm")
 BACKENDS.add("mujoco", "skill_rl.hardware.backends.mujoco:MujocoArm")
 BACKENDS.add("pybullet", "skill_rl.hardware.backends.pybullet:PybulletArm")
+BACKENDS.add("ros2", "skill_rl.hardware.backends.ros2:Ros2Arm")  # a ROS 2 driver's topics; rclpy at configure()
 
 
 def register_backend(name: str, target: str | type[ArmHAL], *, overwrite: bool = False) -> None:

@@ -39,6 +39,7 @@ __all__ = [
     "UnknownSkillError",
     "make_primitive",
     "parse_params",
+    "register",
     "run_lockstep",
     "skill_names",
 ]
@@ -180,7 +181,7 @@ class Primitive(abc.ABC):
     def get(self, obs: np.ndarray, field: str) -> np.ndarray:
         return np.asarray(obs[self.layout[field]], dtype=np.float64)
 
-    def _configure(self, params: dict[str, Any]) -> None:
+    def _configure(self, params: dict[str, Any]) -> None:  # noqa: B027 - an optional hook
         """Validate and store ``params`` (raise ``BadParamsError``)."""
 
     @abc.abstractmethod
@@ -193,6 +194,14 @@ class Primitive(abc.ABC):
 
 
 PRIMITIVES: Registry[type[Primitive]] = Registry("skill")
+
+
+def register(cls: type[Primitive]) -> type[Primitive]:
+    """Class decorator: add a primitive to ``PRIMITIVES`` under its ``name``."""
+    if not cls.name:
+        raise ValueError(f"{cls.__name__} has no name")
+    PRIMITIVES.add(cls.name, cls)
+    return cls
 
 
 def skill_names() -> list[str]:
@@ -272,10 +281,11 @@ class ExpertPrimitive(Primitive):
         return PrimitiveStep(target, width, self.agent.phase, self.best_progress)
 
 
-@PRIMITIVES.register("pick_place")
+@register
 class PickPlacePrimitive(ExpertPrimitive):
     """Grasp the cube, carry it above the region (or ``place_xy``), lower, release, retreat."""
 
+    name = "pick_place"
     expert = "pick_place"
     needs = ("joint_pos", "eef_pos", "gripper_qpos", "cube_pos", "cube_quat", "region_pos")
     params_doc = {"place_xy": "[x, y] place point, world m (default: the region's centre)"}
@@ -289,10 +299,11 @@ class PickPlacePrimitive(ExpertPrimitive):
         return bool(np.all(np.abs(cube[:2] - place[:2]) < self.tolerance) and cube[2] < 0.03 and released and clear)
 
 
-@PRIMITIVES.register("lift")
+@register
 class LiftPrimitive(ExpertPrimitive):
     """Grasp the cube and lift it above 10 cm; ends holding it."""
 
+    name = "lift"
     expert = "lift"
     needs = ("joint_pos", "eef_pos", "gripper_qpos", "cube_pos", "cube_quat")
 
@@ -300,10 +311,11 @@ class LiftPrimitive(ExpertPrimitive):
         return bool(self.get(obs, "cube_pos")[2] > 0.1 and self.get(obs, "gripper_qpos").sum() < 0.05)
 
 
-@PRIMITIVES.register("home")
+@register
 class JointMovePrimitive(Primitive):
     """Move the joints to the home posture (or ``joints``) at ``speed`` rad/s; optionally open the gripper."""
 
+    name = "home"
     params_doc = {
         "joints": "7 joint positions, rad (default: home)",
         "speed": "max joint speed, rad/s (default 0.5)",

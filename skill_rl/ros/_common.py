@@ -1,0 +1,108 @@
+"""Shared rclpy helpers of the nodes: node entry points, message conversions, QoS, waiting on futures.
+
+Imports rclpy: only the node modules import this (lazily, from their ``main`` or node classes).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rclpy.executors import ExternalShutdownException
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import JointState as JointStateMsg
+
+#: Latched state topics: the last message reaches late subscribers.
+LATCHED = QoSProfile(depth=1, history=HistoryPolicy.KEEP_LAST, reliability=ReliabilityPolicy.RELIABLE,
+                     durability=DurabilityPolicy.TRANSIENT_LOCAL)
+#: Commands: reliable, keep the last few (each is stamped on receipt; only the newest matters).
+COMMANDS = QoSProfile(depth=5, history=HistoryPolicy.KEEP_LAST, reliability=ReliabilityPolicy.RELIABLE)
+#: Streams (joint states, scene state): reliable, small queue.
+STREAM = QoSProfile(depth=10, history=HistoryPolicy.KEEP_LAST, reliability=ReliabilityPolicy.RELIABLE)
+
+
+def joint_state_msg(stamp, names: Sequence[str], position, velocity, effort) -> JointStateMsg:
+    """sensor_msgs/JointState in SI units (rad, rad/s, N*m); ``stamp`` a builtin_interfaces/Time."""
+    msg = JointStateMsg()
+    msg.header.stamp = stamp
+    msg.name = list(names)
+    msg.position = [float(x) for x in position]
+    msg.velocity = [float(x) for x in velocity]
+    msg.effort = [float(x) for x in effort]
+    return msg
+
+
+def diagnostics_msg(stamp, name: str, hardware_id: str, level: int, message: str, values: dict[str, str]) -> DiagnosticArray:
+    status = DiagnosticStatus(level=bytes([level]), name=name, message=message[:500], hardware_id=hardware_id,
+                              values=[KeyValue(key=str(k), value=str(v)) for k, v in values.items()])
+    arr = DiagnosticArray()
+    arr.header.stamp = stamp
+    arr.status = [status]
+    return arr
+
+
+def wait_future(future, timeout: float, poll: float = 0.005) -> bool:
+    """Wait (polling; another thread spins the executor) until ``future`` is done or ``timeout`` s pass."""
+    end = time.monotonic() + timeout
+    while not future.done():
+        if time.monotonic() > end:
+            return False
+        time.sleep(poll)
+    return True
+
+
+def json_dumps(value: Any) -> str:
+    def default(o):
+        if isinstance(o, np.ndarray):
+            return o.tolist()
+        if isinstance(o, (np.floating, np.integer)):
+            return o.item()
+        return str(o)
+
+    return json.dumps(value, default=default, separators=(",", ":"))
+
+
+def run_node(make: Callable[[], Any], *, threads: int = 1, after_start: Callable[[Any], None] | None = None,
+             args: Sequence[str] | None = None) -> int:
+    """Entry point of a node process: init rclpy with ``args`` (``--ros-args ...``), build the node with
+    ``make()``, spin until SIGINT/SIGTERM (rclpy's handlers shut the context down), then clean up
+    (``node.close()`` when it has one). ``threads`` > 1 uses a MultiThreadedExecutor. Returns the exit
+    code (``node.exit_code`` when the node sets one)."""
+    from rclpy.executors import MultiThreadedExecutor, SingleThreadedExecutor
+
+    rclpy.init(args=list(sys.argv if args is None else args))
+    node = None
+    code = 0
+    try:
+        node = make()
+        executor = MultiThreadedExecutor(num_threads=threads) if threads > 1 else SingleThreadedExecutor()
+        executor.add_node(node)
+        if after_start is not None:
+            after_start(node)
+        try:
+            executor.spin()
+        except (KeyboardInterrupt, ExternalShutdownException):
+            pass
+        code = int(getattr(node, "exit_code", 0) or 0)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        if node is not None:
+            close = getattr(node, "close", None)
+            if close is not None:
+                try:
+                    close()
+                except Exception as e:  # noqa: BLE001 - report, keep shutting down
+                    print(f"[{getattr(node, 'get_name', lambda: '?')()}] error while closing: {e}", file=sys.stderr)
+            try:
+                node.destroy_node()
+            except Exception:  # noqa: BLE001
+                pass
+        rclpy.try_shutdown()
+    return code

@@ -1,0 +1,351 @@
+"""Test helpers for the ROS 2 graph: ``RosProbe``, an rclpy node in its own context and executor thread
+that watches the graph's topics and talks to its actions and services (tests, debugging scripts).
+
+Call ``skill_rl.ros.env.isolate_dds(domain_id)`` before creating a probe (the tests do).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .env import ensure_interfaces
+
+__all__ = ["FakeDriver", "GoalRun", "RosProbe", "wait_until"]
+
+
+def wait_until(pred: Callable[[], Any], timeout: float, poll: float = 0.02, what: str = "condition") -> Any:
+    """Poll ``pred`` until it returns something truthy (returned) or ``timeout`` s pass (AssertionError)."""
+    end = time.monotonic() + timeout
+    while True:
+        value = pred()
+        if value:
+            return value
+        if time.monotonic() > end:
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+        time.sleep(poll)
+
+
+@dataclass
+class GoalRun:
+    """One action goal: ``accepted`` (None until answered), feedback received, and the result."""
+
+    accepted: bool | None = None
+    feedback: list[Any] = field(default_factory=list)
+    status: int | None = None
+    result: Any = None
+    handle: Any = None
+    done: threading.Event = field(default_factory=threading.Event)
+    answered: threading.Event = field(default_factory=threading.Event)
+
+    def wait_answer(self, timeout: float = 30.0) -> bool:
+        if not self.answered.wait(timeout):
+            raise AssertionError(f"no accept/reject answer within {timeout:g} s")
+        return bool(self.accepted)
+
+    def wait_result(self, timeout: float = 120.0) -> GoalRun:
+        if not self.done.wait(timeout):
+            raise AssertionError(f"no result within {timeout:g} s (feedback so far: {len(self.feedback)})")
+        return self
+
+    @property
+    def phases(self) -> list[str]:
+        out: list[str] = []
+        for fb in self.feedback:
+            phase = getattr(fb, "phase", "")
+            if not out or out[-1] != phase:
+                out.append(phase)
+        return out
+
+
+class RosProbe:
+    """Watches ``/joint_states``, ``<arm>/state``, ``/scene_state``, ``/diagnostics``; sends goals to
+    ``execute_skill`` / ``run_task``; calls the arm's Trigger services; publishes raw commands."""
+
+    def __init__(self, arm: str = "/arm_hal", name: str = "skill_rl_probe"):
+        ensure_interfaces()
+        import rclpy
+        from diagnostic_msgs.msg import DiagnosticArray
+        from rclpy.action import ActionClient
+        from rclpy.executors import SingleThreadedExecutor
+        from rclpy.qos import QoSProfile
+        from sensor_msgs.msg import JointState
+        from skill_interfaces.action import ExecuteSkill, RunTask
+        from std_msgs.msg import String
+        from std_srvs.srv import Trigger
+        from trajectory_msgs.msg import JointTrajectory
+
+        from ._common import LATCHED, STREAM
+
+        self.ExecuteSkill, self.RunTask, self.Trigger = ExecuteSkill, RunTask, Trigger
+        self.arm = arm.rstrip("/")
+        self.context = rclpy.Context()
+        rclpy.init(context=self.context, signal_handler_options=rclpy.signals.SignalHandlerOptions.NO)
+        self.node = rclpy.create_node(name, context=self.context)
+        self._lock = threading.Lock()
+        self.joint_states: list[Any] = []  # (monotonic receipt time, msg), the newest last (bounded)
+        self.arm_state: dict[str, Any] = {}
+        self.scene: dict[str, Any] | None = None
+        self.diagnostics: list[Any] = []
+        n = self.node
+        n.create_subscription(JointState, "/joint_states", self._on_js, STREAM)
+        n.create_subscription(String, f"{self.arm}/state", lambda m: self._set("arm_state", json.loads(m.data)), LATCHED)
+        n.create_subscription(String, "/scene_state", lambda m: self._set("scene", json.loads(m.data)), STREAM)
+        self.server_status: dict[str, Any] = {}
+        n.create_subscription(String, "/skill_server/status", lambda m: self._set("server_status", json.loads(m.data)), LATCHED)
+        n.create_subscription(DiagnosticArray, "/diagnostics", self._on_diag, STREAM)
+        deep = QoSProfile(depth=200)  # keep every feedback message even if this process stalls
+        self.skill_client = ActionClient(n, ExecuteSkill, "/execute_skill", feedback_sub_qos_profile=deep)
+        self.task_client = ActionClient(n, RunTask, "/run_task", feedback_sub_qos_profile=deep)
+        self.cmd_pub = n.create_publisher(JointTrajectory, f"{self.arm}/joint_command", 10)
+        self._services: dict[str, Any] = {}
+        # Single-threaded: every callback here is short, and rclpy's ActionClient under a multi-threaded
+        # executor was seen to deliver feedback late (after the result, when it is discarded).
+        self.executor = SingleThreadedExecutor(context=self.context)
+        self.executor.add_node(n)
+        self._thread = threading.Thread(target=self._spin, daemon=True)
+        self._thread.start()
+
+    def _spin(self) -> None:
+        try:
+            self.executor.spin()
+        except Exception:  # noqa: BLE001 - context shut down
+            pass
+
+    def _set(self, attr: str, value: Any) -> None:
+        with self._lock:
+            setattr(self, attr, value)
+
+    def _on_js(self, msg) -> None:
+        with self._lock:
+            self.joint_states.append((time.monotonic(), msg))
+            del self.joint_states[:-2000]
+
+    def _on_diag(self, msg) -> None:
+        with self._lock:
+            self.diagnostics.append(msg)
+            del self.diagnostics[:-200]
+
+    def close(self) -> None:
+        import rclpy
+
+        self.executor.shutdown(timeout_sec=1.0)
+        self.node.destroy_node()
+        rclpy.try_shutdown(context=self.context)
+        self._thread.join(2.0)
+
+    # ------------------------------------------------------------ observations
+    def arm_velocity(self) -> float | None:
+        """max |joint velocity| of the arm joints (rad/s) in the newest JointState."""
+        with self._lock:
+            if not self.joint_states:
+                return None
+            msg = self.joint_states[-1][1]
+        names = self.arm_state.get("joint_names") or [n for n in msg.name if "finger" not in n]
+        idx = [msg.name.index(n) for n in names if n in msg.name]
+        return float(np.max(np.abs([msg.velocity[i] for i in idx])))
+
+    def arm_position(self) -> np.ndarray:
+        with self._lock:
+            msg = self.joint_states[-1][1]
+        names = self.arm_state.get("joint_names") or [n for n in msg.name if "finger" not in n]
+        return np.array([msg.position[msg.name.index(n)] for n in names])
+
+    def joint_states_since(self, t: float) -> list[Any]:
+        with self._lock:
+            return [m for (r, m) in self.joint_states if r >= t]
+
+    def latest_diagnostic_values(self) -> dict[str, str]:
+        with self._lock:
+            if not self.diagnostics:
+                return {}
+            status = self.diagnostics[-1].status[0]
+        return {kv.key: kv.value for kv in status.values} | {"_level": str(status.level[0]), "_message": status.message}
+
+    def wait_arm_state(self, state: str, timeout: float = 30.0) -> dict[str, Any]:
+        return wait_until(lambda: self.arm_state if self.arm_state.get("state") == state else None, timeout,
+                          what=f"arm state {state} (now {self.arm_state})")
+
+    def wait_server_sees(self, state: str, timeout: float = 30.0) -> dict[str, Any]:
+        """Until the skill server's ``~/status`` reports the arm in ``state`` and itself idle."""
+        return wait_until(lambda: self.server_status if self.server_status.get("arm_state") == state
+                          and not self.server_status.get("busy") else None, timeout,
+                          what=f"the skill server to see the arm {state} (status {self.server_status})")
+
+    def wait_at_rest(self, tol: float = 0.02, cycles: int = 10, timeout: float = 15.0) -> None:
+        """Every arm joint slower than ``tol`` rad/s in ``cycles`` consecutive new JointStates."""
+        t0 = time.monotonic()
+
+        def calm():
+            msgs = self.joint_states_since(t0)
+            if len(msgs) < cycles:
+                return False
+            tail = msgs[-cycles:]
+            names = self.arm_state.get("joint_names") or [n for n in tail[0].name if "finger" not in n]
+            for m in tail:
+                idx = [m.name.index(n) for n in names]
+                if max(abs(m.velocity[i]) for i in idx) >= tol:
+                    return False
+            return True
+
+        wait_until(calm, timeout, what=f"the arm at rest (|v| < {tol} rad/s), now {self.arm_velocity()}")
+
+    # ------------------------------------------------------------ actions
+    def _send(self, client, goal, server_timeout: float) -> GoalRun:
+        if not client.wait_for_server(timeout_sec=server_timeout):
+            raise AssertionError(f"action server not available within {server_timeout:g} s")
+        run = GoalRun()
+
+        def on_feedback(msg):
+            run.feedback.append(msg.feedback)
+
+        def on_result(future):
+            wrapped = future.result()
+            run.status, run.result = wrapped.status, wrapped.result
+            run.done.set()
+
+        def on_goal(future):
+            handle = future.result()
+            run.handle, run.accepted = handle, bool(handle.accepted)
+            run.answered.set()
+            if handle.accepted:
+                handle.get_result_async().add_done_callback(on_result)
+            else:
+                run.done.set()
+
+        client.send_goal_async(goal, feedback_callback=on_feedback).add_done_callback(on_goal)
+        return run
+
+    def execute(self, skill: str, params: Any = "", timeout: float = 0.0, server_timeout: float = 30.0) -> GoalRun:
+        params = params if isinstance(params, str) else json.dumps(params)
+        return self._send(self.skill_client, self.ExecuteSkill.Goal(skill=skill, params=params, timeout=float(timeout)),
+                          server_timeout)
+
+    def run_task(self, steps: Any, server_timeout: float = 30.0) -> GoalRun:
+        steps = steps if isinstance(steps, str) else json.dumps(steps)
+        return self._send(self.task_client, self.RunTask.Goal(steps=steps), server_timeout)
+
+    def cancel(self, run: GoalRun, timeout: float = 10.0) -> None:
+        from ._common import wait_future
+
+        assert run.handle is not None and run.accepted, "only an accepted goal can be canceled"
+        fut = run.handle.cancel_goal_async()
+        if not wait_future(fut, timeout):
+            raise AssertionError("no answer to the cancel request")
+
+    # ------------------------------------------------------------ services and raw commands
+    def call(self, service: str, timeout: float = 10.0) -> Any:
+        """Call a std_srvs/Trigger service of the arm (``estop``, ``reset_fault``, ``stop``)."""
+        from ._common import wait_future
+
+        name = f"{self.arm}/{service}"
+        client = self._services.get(name)
+        if client is None:
+            client = self._services[name] = self.node.create_client(self.Trigger, name)
+        if not client.wait_for_service(timeout_sec=timeout):
+            raise AssertionError(f"service {name} not available")
+        fut = client.call_async(self.Trigger.Request())
+        if not wait_future(fut, timeout):
+            raise AssertionError(f"no answer from {name}")
+        return fut.result()
+
+    def change_state(self, transition_id: int, node: str | None = None, timeout: float = 10.0) -> bool:
+        """Drive a lifecycle node through ``<node>/change_state`` (lifecycle_msgs Transition ids)."""
+        from lifecycle_msgs.srv import ChangeState
+
+        from ._common import wait_future
+
+        name = f"{node or self.arm}/change_state"
+        client = self._services.get(name)
+        if client is None:
+            client = self._services[name] = self.node.create_client(ChangeState, name)
+        if not client.wait_for_service(timeout_sec=timeout):
+            raise AssertionError(f"service {name} not available")
+        req = ChangeState.Request()
+        req.transition.id = transition_id
+        fut = client.call_async(req)
+        if not wait_future(fut, timeout):
+            raise AssertionError(f"no answer from {name}")
+        return bool(fut.result().success)
+
+    def publish_command(self, positions: Any, names: Any = ()) -> None:
+        from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
+
+        msg = JointTrajectory()
+        msg.joint_names = list(names)
+        msg.points = [JointTrajectoryPoint(positions=[float(x) for x in positions])]
+        self.cmd_pub.publish(msg)
+
+
+class FakeDriver:
+    """A stand-in for a ROS 2 arm driver (ros2_control + joint_trajectory_controller): publishes
+    ``sensor_msgs/JointState`` at ``rate_hz`` and mirrors each received one-point JointTrajectory's
+    positions into its state at once (velocity = the point's velocities). ``received`` keeps every
+    trajectory; ``publishing = False`` makes it go silent (a dead driver)."""
+
+    def __init__(self, joint_names: Any, q0: Any, *, joint_states_topic: str = "/joint_states",
+                 command_topic: str = "/joint_trajectory_controller/joint_trajectory", rate_hz: float = 100.0,
+                 extra_joints: Any = ("panda_finger_joint1",), name: str = "fake_driver"):
+        import rclpy
+        from rclpy.executors import SingleThreadedExecutor
+        from sensor_msgs.msg import JointState
+        from trajectory_msgs.msg import JointTrajectory
+
+        self.names = list(joint_names)
+        self.extra = list(extra_joints)
+        self.q = np.array(q0, dtype=np.float64)
+        self.v = np.zeros(len(self.names))
+        self.received: list[Any] = []
+        self.publishing = True
+        self._lock = threading.Lock()
+        self.context = rclpy.Context()
+        rclpy.init(context=self.context, signal_handler_options=rclpy.signals.SignalHandlerOptions.NO)
+        self.node = rclpy.create_node(name, context=self.context)
+        self._JointState = JointState
+        self.pub = self.node.create_publisher(JointState, joint_states_topic, 10)
+        self.node.create_subscription(JointTrajectory, command_topic, self._on_traj, 10)
+        self.node.create_timer(1.0 / rate_hz, self._tick)
+        self.executor = SingleThreadedExecutor(context=self.context)
+        self.executor.add_node(self.node)
+        self._thread = threading.Thread(target=self._spin, daemon=True)
+        self._thread.start()
+
+    def _spin(self) -> None:
+        try:
+            self.executor.spin()
+        except Exception:  # noqa: BLE001
+            pass
+
+    def _on_traj(self, msg) -> None:
+        with self._lock:
+            self.received.append(msg)
+            if len(msg.points) == 1 and list(msg.joint_names) == self.names:
+                self.q = np.array(msg.points[0].positions)
+                vel = msg.points[0].velocities
+                self.v = np.array(vel) if len(vel) == len(self.names) else np.zeros(len(self.names))
+
+    def _tick(self) -> None:
+        if not self.publishing:
+            return
+        with self._lock:
+            msg = self._JointState()
+            msg.header.stamp = self.node.get_clock().now().to_msg()
+            msg.name = self.names + self.extra
+            msg.position = [float(x) for x in self.q] + [0.02] * len(self.extra)
+            msg.velocity = [float(x) for x in self.v] + [0.0] * len(self.extra)
+            msg.effort = [0.0] * (len(self.names) + len(self.extra))
+        self.pub.publish(msg)
+
+    def close(self) -> None:
+        import rclpy
+
+        self.executor.shutdown(timeout_sec=1.0)
+        self.node.destroy_node()
+        rclpy.try_shutdown(context=self.context)
+        self._thread.join(2.0)

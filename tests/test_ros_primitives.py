@@ -1,0 +1,135 @@
+"""The skill server's data path without ROS: primitives (scripted expert + IK) against the scene arm
+(``TabletopSceneArm``: the MuJoCo tabletop world behind the HAL and its SafetyFilter), in lock-step."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from skill_rl.hardware import HalState, ManualClock
+from skill_rl.ros.primitives import (
+    BadParamsError,
+    KinematicModel,
+    UnknownSkillError,
+    make_primitive,
+    parse_params,
+    run_lockstep,
+    skill_names,
+)
+from skill_rl.ros.scene import TabletopSceneArm
+from skill_rl.ros.task_executor import parse_steps
+
+TASK = "TabletopPickPlace-v0"
+
+
+@pytest.fixture(scope="module")
+def kin():
+    k = KinematicModel(TASK)
+    yield k
+    k.close()
+
+
+def _arm(seed: int) -> TabletopSceneArm:
+    clock = ManualClock()
+    arm = TabletopSceneArm(task=TASK, seed=seed, clock=clock)
+    arm.configure()
+    arm.activate()
+    for _ in range(100):  # past the soft start
+        clock.advance(0.01)
+        arm.read()
+        arm.write(None)
+        arm.step(0.01)
+    return arm
+
+
+def _layout(arm):
+    return {k: slice(*v) for k, v in arm.scene_state()["layout"].items()}
+
+
+def test_importing_the_ros_package_and_nodes_imports_no_rclpy():
+    code = ("import sys, skill_rl.ros, skill_rl.ros.arm_hal, skill_rl.ros.skill_server, skill_rl.ros.task_executor, "
+            "skill_rl.ros.up, skill_rl.ros.env, skill_rl.ros.primitives, skill_rl.ros.scene; "
+            "bad = [m for m in ('rclpy', 'skill_interfaces', 'mujoco') if m in sys.modules]; assert not bad, bad")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+def test_registering_and_building_the_ros2_backend_imports_no_rclpy():
+    code = ("import sys; from skill_rl.hardware import backend_names, make_backend; "
+            "assert 'ros2' in backend_names(); arm = make_backend('ros2'); "
+            "assert arm.state.name == 'UNCONFIGURED'; assert 'rclpy' not in sys.modules, 'rclpy imported'")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_pick_place_through_the_safety_filter_puts_the_cube_in_the_region(kin, seed):
+    arm = _arm(seed)
+    try:
+        prim = make_primitive("pick_place", kin, _layout(arm))
+        last, steps = run_lockstep(arm, prim)
+        assert last.done and last.success, last.message
+        scene = arm.scene_state()
+        cube, region = np.array(scene["objects"]["cube"][:3]), np.array(scene["objects"]["region"][:3])
+        assert np.all(np.abs(cube[:2] - region[:2]) < 0.05) and cube[2] < 0.03 and scene["success"]
+        assert arm.state is HalState.ACTIVE and arm.fault is None  # never leaned on the filter's fault paths
+        assert {s.phase for s in steps} >= {"above", "descend", "close", "lift", "carry", "lower", "release"}
+    finally:
+        arm.shutdown()
+
+
+def test_place_xy_param_moves_the_place_point(kin):
+    arm = _arm(3)
+    try:
+        region = np.array(arm.scene_state()["objects"]["region"][:2])
+        cube0 = np.array(arm.scene_state()["objects"]["cube"][:2])
+        place = np.clip((region + cube0) / 2 + [0.0, 0.05], -0.15, 0.15)
+        last, _ = run_lockstep(arm, make_primitive("pick_place", kin, _layout(arm), {"place_xy": place.tolist()}))
+        assert last.success, last.message
+        cube = np.array(arm.scene_state()["objects"]["cube"][:2])
+        assert np.all(np.abs(cube - place) < 0.045)
+    finally:
+        arm.shutdown()
+
+
+def test_home_primitive_reaches_the_posture(kin):
+    arm = _arm(0)
+    try:
+        goal = [0.3, -0.2, 0.1, -2.2, 0.0, 2.0, 0.6]
+        last, _ = run_lockstep(arm, make_primitive("home", kin, _layout(arm), json.dumps({"joints": goal, "speed": 1.0})))
+        assert last.success and np.max(np.abs(arm.read().position - goal)) < 0.02
+    finally:
+        arm.shutdown()
+
+
+def test_unknown_skills_and_bad_params_are_named(kin):
+    layout = dict(kin.layout)
+    assert skill_names() == ["home", "lift", "pick_place"]
+    with pytest.raises(UnknownSkillError, match=r"unknown skill 'pick_palce'.*available: home, lift, pick_place"):
+        make_primitive("pick_palce", kin, layout)
+    no_cube = {k: v for k, v in layout.items() if not k.startswith("cube")}
+    with pytest.raises(UnknownSkillError, match="cannot run in this world: it needs cube_pos"):
+        make_primitive("pick_place", kin, no_cube)
+    with pytest.raises(BadParamsError, match="not valid JSON"):
+        make_primitive("pick_place", kin, layout, "{oops")
+    with pytest.raises(BadParamsError, match="JSON object"):
+        parse_params("[1, 2]")
+    with pytest.raises(BadParamsError, match=r"no parameter 'place'.*valid: place_xy"):
+        make_primitive("pick_place", kin, layout, {"place": [0, 0]})
+    with pytest.raises(BadParamsError, match="place_xy must be 2 finite numbers"):
+        make_primitive("pick_place", kin, layout, {"place_xy": [0, "a"]})
+    with pytest.raises(BadParamsError, match="outside the joint limits"):
+        make_primitive("home", kin, layout, {"joints": [9, 0, 0, -2, 0, 2, 0]})
+    assert parse_params("") == {} and parse_params(None) == {}
+
+
+def test_task_sequences_are_validated():
+    steps = parse_steps('[{"skill": "pick_place", "params": {"place_xy": [0, 0]}, "timeout": 30}, "home"]')
+    assert [s.skill for s in steps] == ["pick_place", "home"] and steps[0].timeout == 30.0
+    assert steps[0].params == '{"place_xy": [0, 0]}'
+    for bad, match in [("[]", "non-empty"), ('[{"params": {}}]', "step 0: needs a string 'skill'"),
+                       ('[{"skill": "a", "speed": 1}]', "unknown keys"), ('[{"skill": "a", "timeout": "x"}]', "timeout")]:
+        with pytest.raises(ValueError, match=match):
+            parse_steps(bad)

@@ -27,15 +27,10 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from .layout import ROBOT_FIELDS, build_layout, tabletop_object_fields
+from .tabletop.base import MAX_TARGET_LAG_M, MAX_TARGET_LAG_RAD, TabletopConfig
 from .tabletop.scene import FINGER_MAX_OPENING, HOME_QPOS, JOINT_LIMITS, ROBOT_BASE, TABLE_HALF_SIZE
 from .tabletop.tasks import PickPlace, Push, Task
-
-CONTROLLERS = ("ee_delta", "joint_pos", "joint_vel")
-REWARD_TYPES = ("dense", "sparse")
-OBS_MODES = ("state", "state+image")
-ROBOT_FIELDS = (("joint_pos", 7), ("joint_vel", 7), ("eef_pos", 3), ("eef_quat", 4), ("gripper_qpos", 2))
-MAX_TARGET_LAG_M = 0.03  # as the MuJoCo env (base.py)
-MAX_TARGET_LAG_RAD = 0.2
 
 # panda.urdf (pybullet_data): joints 0..6 arm, 7 link8 (fixed), 8 hand (fixed), 9/10 fingers, 11 grasp target.
 ARM_JOINTS = tuple(range(7))
@@ -71,43 +66,16 @@ SIM_EXTRA_HINT = "pip install 'skill-rl[sim]'"
 
 
 @dataclass
-class PybulletConfig:
-    """Settings of the pybullet twin; the names and meanings are those of ``TabletopConfig`` (SI units)."""
+class PybulletConfig(TabletopConfig):
+    """``TabletopConfig`` (same names, meanings, SI units) with pybullet's usual 1/240 s physics step."""
 
-    controller: str = "ee_delta"
-    control_freq: float = 20.0  # Hz
-    physics_timestep: float = 1.0 / 240.0  # s, pybullet's usual step; control_freq * physics_timestep divides 1
-    reward_type: str = "dense"
-    obs_mode: str = "state"
-    image_size: int = 64
-    camera: str = "front"
-    render_size: tuple[int, int] = (240, 320)  # (height, width)
-    max_episode_steps: int = 200
-    terminate_on_success: bool = False
-    max_ee_step_m: float = 0.05
-    max_ee_rot_rad: float = 0.3
-    max_joint_step_rad: float = 0.1
-    max_joint_vel_rad_s: float = 1.5
-    init_qpos_noise: float = 0.02
+    physics_timestep: float = 1.0 / 240.0  # s; control_freq * physics_timestep divides 1
     solver_iterations: int = 50
 
     def validate(self) -> None:
-        if self.controller not in CONTROLLERS:
-            raise ValueError(f"controller must be one of {CONTROLLERS}, got {self.controller!r}")
-        if self.reward_type not in REWARD_TYPES:
-            raise ValueError(f"reward_type must be one of {REWARD_TYPES}, got {self.reward_type!r}")
-        if self.obs_mode not in OBS_MODES:
-            raise ValueError(f"obs_mode must be one of {OBS_MODES}, got {self.obs_mode!r}")
+        super().validate()
         if self.camera not in CAMERAS:
             raise ValueError(f"camera must be one of {tuple(CAMERAS)}, got {self.camera!r}")
-        if self.control_freq <= 0 or self.physics_timestep <= 0:
-            raise ValueError("control_freq and physics_timestep must be positive")
-        n = 1.0 / (self.control_freq * self.physics_timestep)
-        if abs(n - round(n)) > 1e-6 or round(n) < 1:
-            raise ValueError(
-                f"1 / (control_freq * physics_timestep) must be a positive integer (substeps per control step), "
-                f"got {n:.4f} for control_freq={self.control_freq} and physics_timestep={self.physics_timestep}"
-            )
 
 
 # ---------------------------------------------------------------------- rotations (numpy, no simulator)
@@ -251,19 +219,8 @@ class PybulletTabletopEnv(gym.Env):
         return self.task.name
 
     def _build_layout(self) -> None:
-        fields: list[tuple[str, int]] = list(ROBOT_FIELDS)
-        for obj in self.task.objects:
-            if obj.kind == "cube":
-                fields += [(f"{obj.name}_pos", 3), (f"{obj.name}_quat", 4), (f"{obj.name}_to_eef", 3)]
-            elif obj.kind == "region":
-                fields.append((f"{obj.name}_pos", 3))
-        layout: dict[str, slice] = {}
-        start = 0
-        for name, size in fields:
-            layout[name] = slice(start, start + size)
-            start += size
-        self.obs_layout = layout
-        self.obs_dim = start
+        # The MuJoCo tabletop's rules, so the two layouts are equal by construction.
+        self.obs_layout, self.obs_dim = build_layout([*ROBOT_FIELDS, *tabletop_object_fields(self.task.objects)])
 
     def _build_world(self, data_path: str) -> None:
         c, cfg = self._client, self.config

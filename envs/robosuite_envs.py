@@ -76,12 +76,11 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from .layout import OBS_MODES, REWARD_TYPES, ROBOT_FIELDS, build_layout, free_object_fields
+
 TASKS = ("Lift", "Stack", "PickPlaceCan", "Door")
 CONTROLLERS = ("ee_delta",)
-REWARD_TYPES = ("dense", "sparse")
-OBS_MODES = ("state", "state+image")
 GRIPPER_MODES = ("position", "robosuite")
-ROBOT_FIELDS = (("joint_pos", 7), ("joint_vel", 7), ("eef_pos", 3), ("eef_quat", 4), ("gripper_qpos", 2))
 INSTALL_HINT = "pip install 'skill-rl[sim]'"
 
 
@@ -275,20 +274,14 @@ class RobosuiteEnv(gym.Env):
         self._geom_entity = np.array([index[body_label[int(m.geom_bodyid[g])]] for g in range(m.ngeom)], dtype=np.int64)
 
     def _build_layout(self) -> None:
-        fields: list[tuple[str, int]] = list(ROBOT_FIELDS)
+        fields = list(ROBOT_FIELDS)
         for name in self._free_objects:
-            fields += [(f"{name}_pos", 3), (f"{name}_quat", 4), (f"{name}_to_eef", 3)]
+            fields += free_object_fields(name)
         if self.task_name == "PickPlaceCan":
             fields.append(("bin_pos", 3))
         elif self.task_name == "Door":
             fields += [("door_handle_pos", 3), ("door_hinge", 1)]
-        layout: dict[str, slice] = {}
-        start = 0
-        for name, size in fields:
-            layout[name] = slice(start, start + size)
-            start += size
-        self.obs_layout = layout
-        self.obs_dim = start
+        self.obs_layout, self.obs_dim = build_layout(fields)
 
     # ------------------------------------------------------------------ state access
     @property

@@ -40,15 +40,13 @@ import gymnasium as gym
 import mujoco
 import numpy as np
 
+from ..layout import OBS_MODES, REWARD_TYPES, ROBOT_FIELDS, build_layout, tabletop_object_fields
 from .scene import FINGER_MAX_OPENING, HOME_QPOS, JOINT_LIMITS, SceneSpec, build_scene_xml
 
 CONTROLLERS = ("ee_delta", "joint_pos", "joint_vel")
-REWARD_TYPES = ("dense", "sparse")
-OBS_MODES = ("state", "state+image")
 _Q_LOW, _Q_HIGH = JOINT_LIMITS[:, 0].copy(), JOINT_LIMITS[:, 1].copy()
 MAX_TARGET_LAG_M = 0.03
 MAX_TARGET_LAG_RAD = 0.2
-ROBOT_FIELDS = (("joint_pos", 7), ("joint_vel", 7), ("eef_pos", 3), ("eef_quat", 4), ("gripper_qpos", 2))
 
 
 @dataclass
@@ -174,23 +172,8 @@ class TabletopEnv(gym.Env):
         self._grasp_cache: dict[str, bool] = {}
 
     def _build_layout(self) -> None:
-        fields: list[tuple[str, int]] = list(ROBOT_FIELDS)
-        for obj in self.task.objects:
-            if obj.kind in ("cube", "cylinder"):
-                fields += [(f"{obj.name}_pos", 3), (f"{obj.name}_quat", 4), (f"{obj.name}_to_eef", 3)]
-            elif obj.kind == "region":
-                fields.append((f"{obj.name}_pos", 3))
-            elif obj.kind == "drawer":
-                fields += [(f"{obj.name}_opening", 1), (f"{obj.name}_handle_pos", 3)]
-        if getattr(self.task, "has_goal_point", False):
-            fields.append(("goal_pos", 3))
-        layout: dict[str, slice] = {}
-        start = 0
-        for name, size in fields:
-            layout[name] = slice(start, start + size)
-            start += size
-        self.obs_layout = layout
-        self.obs_dim = start
+        fields = [*ROBOT_FIELDS, *tabletop_object_fields(self.task.objects, getattr(self.task, "has_goal_point", False))]
+        self.obs_layout, self.obs_dim = build_layout(fields)
 
     # ------------------------------------------------------------------ state access
     @property

@@ -83,7 +83,19 @@ class Reach(Task):
         return _reach(env, self.goal_point, 5.0) + float(self.success(env))
 
 
-class Push(Task):
+class _CubeToRegion(Task):
+    """A red cube and a target region, placed by ``sample`` from the seed alone (shared with the pybullet twin)."""
+
+    def sample(self, rng: np.random.Generator) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def randomize(self, env, rng):
+        p = self.sample(rng)
+        _place_free(env, "cube", p["cube_xy"], 0.02, p["cube_yaw"])
+        _place_static(env, "region", p["region_xy"])
+
+
+class Push(_CubeToRegion):
     """Push the red cube into the green target region (no lifting: the cube must stay on the table)."""
 
     name = "push"
@@ -99,11 +111,6 @@ class Push(Task):
             if np.all(region >= [-0.15, -0.2]) and np.all(region <= [0.15, 0.2]):
                 break
         return {"cube_xy": cube, "cube_yaw": rng.uniform(-np.pi / 4, np.pi / 4), "region_xy": region}
-
-    def randomize(self, env, rng):
-        p = self.sample(rng)
-        _place_free(env, "cube", p["cube_xy"], 0.02, p["cube_yaw"])
-        _place_static(env, "region", p["region_xy"])
 
     @staticmethod
     def solved(cube_pos: np.ndarray, region_pos: np.ndarray) -> bool:
@@ -147,7 +154,7 @@ class Lift(Task):
         return {"grasped": env.is_grasped("cube")}
 
 
-class PickPlace(Task):
+class PickPlace(_CubeToRegion):
     """Pick the red cube and place it (released, resting) inside the target region."""
 
     name = "pick_place"
@@ -161,11 +168,6 @@ class PickPlace(Task):
         cube = rng.uniform([-0.12, -0.18], [0.12, 0.18])
         region = _sample_apart(rng, [-0.12, -0.18], [0.12, 0.18], [cube], 0.15)
         return {"cube_xy": cube, "cube_yaw": rng.uniform(-np.pi / 4, np.pi / 4), "region_xy": region}
-
-    def randomize(self, env, rng):
-        p = self.sample(rng)
-        _place_free(env, "cube", p["cube_xy"], 0.02, p["cube_yaw"])
-        _place_static(env, "region", p["region_xy"])
 
     @staticmethod
     def solved(cube_pos: np.ndarray, region_pos: np.ndarray, grasped: bool) -> bool:

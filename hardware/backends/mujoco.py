@@ -88,6 +88,19 @@ class MujocoArm(SimulatedArm):
         xml = build_scene_xml(SceneSpec(objects=(), timestep=self.timestep, joint_actuator="position"))
         m = mujoco.MjModel.from_xml_string(xml)
         d = mujoco.MjData(m)
+        self._bind_panda(m)
+        d.qpos[self._qadr] = self.initial_positions
+        d.ctrl[self._act] = self.initial_positions
+        d.qpos[self._finger_adr] = FINGER_MAX_OPENING
+        d.ctrl[self._grip_act] = FINGER_MAX_OPENING
+        mujoco.mj_forward(m, d)
+        self.model, self.data = m, d
+        self._gripper = MujocoGripper(self)
+        self.sim_time = 0.0
+
+    def _bind_panda(self, m) -> None:
+        """Index the Panda's joints and actuators in a tabletop-scene model; refuse a model whose joint
+        limits differ from the robot description's."""
         joints = [m.joint(f"joint{i + 1}") for i in range(7)]
         self._qadr = np.array([j.qposadr[0] for j in joints])
         self._dadr = np.array([j.dofadr[0] for j in joints])
@@ -97,14 +110,6 @@ class MujocoArm(SimulatedArm):
         lim = self.description.limits
         if not np.allclose(m.jnt_range[[j.id for j in joints]], np.stack([lim.lower, lim.upper], 1), atol=1e-4):
             raise HalError(f"description {self.description.source} joint limits differ from the MuJoCo scene's")
-        d.qpos[self._qadr] = self.initial_positions
-        d.ctrl[self._act] = self.initial_positions
-        d.qpos[self._finger_adr] = FINGER_MAX_OPENING
-        d.ctrl[self._grip_act] = FINGER_MAX_OPENING
-        mujoco.mj_forward(m, d)
-        self.model, self.data = m, d
-        self._gripper = MujocoGripper(self)
-        self.sim_time = 0.0
 
     def _on_cleanup(self) -> None:
         self.model = self.data = self._gripper = None

@@ -58,15 +58,7 @@ class TabletopSceneArm(MujocoArm):
             raise HalError(f"{self.task_id!r} is not a MuJoCo tabletop env; the scene arm needs one (e.g. {DEFAULT_TASK})")
         env.reset(seed=self.seed)
         m, d = env.model, env.data
-        joints = [m.joint(f"joint{i + 1}") for i in range(7)]
-        self._qadr = np.array([j.qposadr[0] for j in joints])
-        self._dadr = np.array([j.dofadr[0] for j in joints])
-        self._act = np.array([m.actuator(f"act{i + 1}").id for i in range(7)])
-        self._finger_adr = np.array([m.joint(f"finger_joint{i}").qposadr[0] for i in (1, 2)])
-        self._grip_act = m.actuator("gripper").id
-        lim = self.description.limits
-        if not np.allclose(m.jnt_range[[j.id for j in joints]], np.stack([lim.lower, lim.upper], 1), atol=1e-4):
-            raise HalError(f"description {self.description.source} joint limits differ from the MuJoCo scene's")
+        self._bind_panda(m)
         d.ctrl[self._grip_act] = FINGER_MAX_OPENING
         self.model, self.data, self.env = m, d, env
         self._gripper = MujocoGripper(self)

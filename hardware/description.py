@@ -111,10 +111,14 @@ class DHKinematics:
     flange_d: float
     tool_offset: np.ndarray  # (3,) m, in the (rotated) flange frame
     tool_rot_z: float  # rad
+    #: m along the tool z beyond the grip point to the fingertips' ends (0: no fingertip point). With it the
+    #: fingertips are a third point the workspace box must contain, so the floor keeps them off the table.
+    fingertip_offset: float = 0.0
     _A: list[np.ndarray] = field(init=False, repr=False)
     _D: list[np.ndarray] = field(init=False, repr=False)
     _flange: np.ndarray = field(init=False, repr=False)
     _tool: np.ndarray = field(init=False, repr=False)
+    _points: list[tuple[str, np.ndarray]] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         # Constant parts of each link transform, precomputed: T_i = A_i @ RotZ(q_i) @ D_i.
@@ -123,6 +127,10 @@ class DHKinematics:
         tool = _trans(0, 0, self.flange_d) @ _rot_z(self.tool_rot_z) @ _trans(*self.tool_offset)
         object.__setattr__(self, "_flange", _trans(0, 0, self.flange_d))
         object.__setattr__(self, "_tool", tool)
+        points = [("flange", self._flange), ("grip point", tool)]
+        if self.fingertip_offset > 0:
+            points.append(("fingertips", tool @ _trans(0, 0, self.fingertip_offset)))
+        object.__setattr__(self, "_points", points)
 
     @property
     def n_joints(self) -> int:
@@ -150,7 +158,22 @@ class DHKinematics:
     def tool_points(self, q: np.ndarray) -> dict[str, np.ndarray]:
         """Positions (3,) m in the base frame of the points the workspace box must contain."""
         last = self.link_frames(q)[-1]
-        return {"flange": (last @ self._flange)[:3, 3], "grip point": (last @ self._tool)[:3, 3]}
+        return {name: (last @ local)[:3, 3] for name, local in self._points}
+
+    def tool_point_jacobians(self, q: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """Each tool point's position (3,) m and positional Jacobian (3, n) m/rad in the base frame.
+
+        Column i is ``z_i x (p - o_i)`` (joint i turns about the z axis of its frame, through its origin).
+        The safety filter uses it to slide along a workspace wall instead of stopping dead at it."""
+        frames = self.link_frames(q)
+        last = frames[-1]
+        axes = np.array([f[:3, 2] for f in frames])  # (n, 3)
+        origins = np.array([f[:3, 3] for f in frames])
+        out = {}
+        for name, local in self._points:
+            p = (last @ local)[:3, 3]
+            out[name] = (p, np.cross(axes, p - origins).T)
+        return out
 
 
 @dataclass(frozen=True, eq=False)
@@ -198,7 +221,7 @@ _JOINT_KEYS = {"names", "position_limits", "velocity_limits", "acceleration_limi
 _WORKSPACE_KEYS = {"lower", "upper"}
 _CONTROL_KEYS = {"nominal_rate_hz"}
 _GRIPPER_KEYS = {"width_range", "max_speed", "max_force"}
-_KIN_KEYS = {"convention", "a", "d", "alpha", "flange_d", "tool_offset", "tool_rot_z"}
+_KIN_KEYS = {"convention", "a", "d", "alpha", "flange_d", "tool_offset", "tool_rot_z", "fingertip_offset"}
 
 
 class _Parser:
@@ -297,7 +320,7 @@ class _Parser:
             max_force=self.number(grip["max_force"], "gripper.max_force", positive=True),
         )
 
-        kin = self.mapping(top["kinematics"], "kinematics", _KIN_KEYS)
+        kin = self.mapping(top["kinematics"], "kinematics", _KIN_KEYS, optional=frozenset({"fingertip_offset"}))
         if kin["convention"] != "craig_dh":
             raise self.error("kinematics.convention", f"only 'craig_dh' (modified DH) is supported, got {kin['convention']!r}")
         kinematics = DHKinematics(
@@ -307,7 +330,10 @@ class _Parser:
             flange_d=self.number(kin["flange_d"], "kinematics.flange_d"),
             tool_offset=self.array(kin["tool_offset"], "kinematics.tool_offset", (3,), " (x, y, z in m)"),
             tool_rot_z=self.number(kin["tool_rot_z"], "kinematics.tool_rot_z"),
+            fingertip_offset=self.number(kin.get("fingertip_offset", 0.0), "kinematics.fingertip_offset"),
         )
+        if kinematics.fingertip_offset < 0:
+            raise self.error("kinematics.fingertip_offset", f"must be >= 0 m, got {kinematics.fingertip_offset}")
         safety = top.get("safety") or {}
         if not isinstance(safety, Mapping):
             raise self.error("safety", f"must be a mapping, got {type(safety).__name__}")

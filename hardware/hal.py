@@ -398,6 +398,14 @@ class ArmHAL(_Final, abc.ABC):
         self._enter_fault(Fault(FaultCode.ESTOP, reason))
 
     @_locked
+    def latch_fault(self, code: FaultCode, message: str) -> Fault:
+        """Latch FAULT for a reason found outside the HAL (e.g. the executor's heartbeat stopped) and hold;
+        returns the latched fault (the first one stays). Same recovery as any fault: ``reset()``, ``activate()``."""
+        if self._state is HalState.FINALIZED:
+            raise HalStateError("cannot latch a fault on a FINALIZED arm", self._state, ())
+        return self._enter_fault(Fault(FaultCode(code), message))
+
+    @_locked
     def set_speed_scale(self, scale: float) -> None:
         """Operator speed override in [0, 1] on top of the soft start (UR speed slider)."""
         self.safety_filter.set_speed_scale(scale)

@@ -39,15 +39,20 @@ One cycle, in order (the survey's section B; references in brackets):
    set_last_command_interface_value_as_state_on_activation, JTC speed_scaling].
 9. Runaway guard. The setpoint never goes more than ``max_relative_target_rad`` from the measured position
    (JUMP).
-10. Workspace. Forward kinematics of the tool points (flange and grip point) must stay in the workspace
-    box [polymetis cartesian box, frankapy walls]. Lookahead: if a synchronised stop from the next setpoint
-    would end outside the box, the filter starts braking now, so the arm does not reach the wall at speed
-    (an acceleration discontinuity is a reflex on a real Franka). Net: a step that would still leave the
-    box is cut back to the boundary (bisection on the step), or held if the arm is already outside and the
-    step goes further out. Both are WORKSPACE clamps.
+10. Workspace. Forward kinematics of the tool points (flange, grip point and, when the description has
+    them, the fingertips) must stay in the workspace box [polymetis cartesian box, frankapy walls].
+    Lookahead: if a synchronised stop from the next setpoint would take a point out of the box while it
+    heads for that wall, the filter starts braking the motion towards the wall now, so the arm does not
+    reach it at speed (an acceleration discontinuity is a reflex on a real Franka); the motion along the
+    wall is kept (a push slides along the table). Net: the part of a step that would still go through a
+    wall is removed (projection with the tool points' Jacobians), what remains outside is cut back
+    (bisection), and an arm already outside may only move back in. These are WORKSPACE clamps when the
+    command's own target is outside the box; when the target is inside (the braking, or the curvature of
+    a joint-space step, is the filter's doing) they are reported as RATE_LIMIT shaping and never fault.
 11. Violations. JUMP, JOINT_LIMIT, VELOCITY_LIMIT and WORKSPACE clamps are violations: in ``strict`` mode
     the first one faults (nothing is sent); otherwise the same violation on ``max_consecutive_violations``
-    cycles in a row faults, with the joint named.
+    fresh commands in a row faults, with the joint named (a single command clamped on many cycles, until
+    the next command or the watchdog, counts once).
 12. Stop. ``request_stop()`` (cancel, preempt) drops the target and decelerates like the watchdog
     [JTC decelerate_on_cancel]; all joints decelerate in sync, so the path is kept.
 
@@ -108,7 +113,7 @@ class SafetyConfig:
     workspace_margin_m: float = 0.0  # shrink the workspace box by this much
     tracking_error_rad: float = 0.15  # |measured - setpoint| threshold ...
     tracking_error_cycles: int = 10  # ... for this many consecutive cycles -> FAULT
-    max_consecutive_violations: int = 25  # the same violation this many cycles in a row -> FAULT
+    max_consecutive_violations: int = 25  # the same violation on this many fresh commands in a row -> FAULT
     soft_start_s: float = 1.0  # speed scale ramps 0 -> 1 over this long after activate()
     strict: bool = False  # a violation faults at once instead of being clamped
     read_retries: int = 3  # read attempts after the first failure before FAULT (used by ArmHAL)
@@ -443,6 +448,7 @@ class SafetyFilter:
         cfg, dt = self.config, self.period
         now = self.clock()
         self._cycle += 1
+        self._shaped_target: np.ndarray | None = None  # this cycle's position target after its clamps
         jump = 0.0
         elapsed = dt if self._last_now is None else now - self._last_now
         if elapsed < 0 or elapsed > cfg.clock_jump_s:
@@ -571,16 +577,21 @@ class SafetyFilter:
             return fail(Fault(_FAULT_OF[c.kind], f"strict mode: {c.message}", joint=c.joint, value=c.requested, limit=c.limit),
                         Rejection.INVALID if fresh else None, clamps=tuple(clamps), tracking_error=track_err,
                         speed_scale=scale)
-        seen = {(c.kind, c.joint or "workspace") for c in violations}
-        self._violation_count = {key: self._violation_count.get(key, 0) + 1 for key in seen}
-        for (vkind, joint), count in self._violation_count.items():
-            if count >= cfg.max_consecutive_violations:
-                c = next(c for c in violations if c.kind is vkind and (c.joint or "workspace") == joint)
-                return fail(Fault(
-                    _FAULT_OF[vkind],
-                    f"{vkind.value} clamped on {count} consecutive cycles (max {cfg.max_consecutive_violations}); last: {c.message}",
-                    joint=c.joint, value=c.requested, limit=c.limit,
-                ), clamps=tuple(clamps), tracking_error=track_err, speed_scale=scale)
+        if fresh:
+            # Counted per fresh command, not per cycle: one command whose target stays out of reach is clamped
+            # on every cycle until the next command (or the watchdog) and is still one violation; a stream of
+            # violating commands is what faults.
+            seen = {(c.kind, c.joint or "workspace") for c in violations}
+            self._violation_count = {key: self._violation_count.get(key, 0) + 1 for key in seen}
+            for (vkind, joint), count in self._violation_count.items():
+                if count >= cfg.max_consecutive_violations:
+                    c = next(c for c in violations if c.kind is vkind and (c.joint or "workspace") == joint)
+                    return fail(Fault(
+                        _FAULT_OF[vkind],
+                        f"{vkind.value} clamped on {count} consecutive commands (max {cfg.max_consecutive_violations}); "
+                        f"last: {c.message}",
+                        joint=c.joint, value=c.requested, limit=c.limit,
+                    ), clamps=tuple(clamps), tracking_error=track_err, speed_scale=scale)
 
         v_new = (q_new - q) / dt
         self._q, self._v = q_new, v_new
@@ -641,6 +652,7 @@ class SafetyFilter:
         tgt = clipped
         lo, hi = meas - self.max_rel, meas + self.max_rel
         jumped = np.clip(tgt, lo, hi)
+        self._shaped_target = jumped
         for i in np.flatnonzero(jumped != tgt):
             clamps.append(Clamp(ClampKind.JUMP, self.names[i], float(tgt[i]), float(jumped[i]), float(self.max_rel[i]),
                                 f"{self.names[i]}: target {tgt[i]:.4f} rad jumps {tgt[i] - meas[i]:+.4f} rad from the "
@@ -690,9 +702,49 @@ class SafetyFilter:
         t_stop = float(np.max(np.abs(v) / self.amax))
         return v * (1.0 - self.period / t_stop) if t_stop > self.period else np.zeros(self.n)
 
+    def _wall_rows(self, q: np.ndarray, q_to: np.ndarray, dq: np.ndarray) -> list[tuple[np.ndarray, float, str]]:
+        """The workspace walls that the tool points pass at ``q_to`` while moving towards them along ``dq``
+        (joint direction): one (outward Jacobian row (n,) m/rad, room at ``q`` (m, >= 0), label) per wall."""
+        ws, margin = self.description.workspace, self.config.workspace_margin_m
+        lo, hi = ws.lower + margin, ws.upper - margin
+        far = self.description.kinematics.tool_points(q_to)
+        rows = []
+        for point, (p, jac) in self.description.kinematics.tool_point_jacobians(q).items():
+            for j in range(3):
+                for sign, bound, out in ((-1.0, lo[j], far[point][j] < lo[j]), (1.0, hi[j], far[point][j] > hi[j])):
+                    g = sign * jac[j]
+                    if out and float(g @ dq) > 0.0:  # beyond this wall there, and heading for it
+                        rows.append((g, max(sign * (bound - p[j]), 0.0), f"{point} {'xyz'[j]}"))
+        return rows
+
+    @staticmethod
+    def _outward_basis(rows: list[tuple[np.ndarray, float, str]]) -> list[np.ndarray]:
+        """Orthonormal basis of the walls' Jacobian rows (Gram-Schmidt: a handful of 7-vectors, no LAPACK,
+        which costs up to ~1 ms on a loaded machine)."""
+        basis: list[np.ndarray] = []
+        for g, _, _ in rows:
+            u = g - sum((b @ g) * b for b in basis)
+            norm = float(np.linalg.norm(u))
+            if norm > 1e-9:
+                basis.append(u / norm)
+        return basis
+
+    def _target_in_box(self) -> bool:
+        """Whether this cycle's position target (after the limit and jump clamps) has the tool points inside
+        the box: workspace shaping on the way there is then the filter's doing (braking, the curvature of
+        a joint-space step), not a violation by the command, and never counts towards a fault."""
+        t = self._shaped_target
+        return t is not None and self._workspace_violation(t)[0] <= 0.0
+
+    def _workspace_clamp(self, requested: float, applied: float, message: str) -> Clamp:
+        kind = ClampKind.RATE_LIMIT if self._target_in_box() else ClampKind.WORKSPACE
+        return Clamp(kind, None, requested, applied, 0.0, message)
+
     def _workspace_lookahead(self, q: np.ndarray, v: np.ndarray, v_new: np.ndarray, clamps: list[Clamp]) -> np.ndarray:
         """Brake now if stopping from the next setpoint would take a tool point out of the workspace box, so
-        the arm does not hit the box wall at speed (the hard cut in ``_workspace`` is the net)."""
+        the arm does not hit the box wall at speed (the hard cut in ``_workspace`` is the net). Only motion
+        towards the walls in question is braked: the part of the motion along them is kept (a push can slide
+        along the table), and a wall the point is not heading for brakes nothing."""
         dt = self.period
         q_next = q + v_new * dt
         t_stop = float(np.max(np.abs(v_new) / self.amax))
@@ -700,15 +752,33 @@ class SafetyFilter:
         viol_stop, msg = self._workspace_violation(q_stop)
         if viol_stop <= 0.0 or viol_stop <= self._workspace_violation(q)[0]:
             return v_new
+        rows = self._wall_rows(q, q_stop, v_new)
+        if not rows:
+            return v_new  # moving along or away from the walls the extrapolation crosses
         braked = self._sync_decel(v)
         if np.all(np.abs(braked) >= np.abs(v_new)) and np.all(np.sign(braked) == np.sign(v_new)):
             return v_new  # already slower than braking would make it
-        clamps.append(Clamp(ClampKind.WORKSPACE, None, float(np.max(np.abs(v_new))), float(np.max(np.abs(braked))), 0.0,
-                            f"workspace: braking, a stop from here would leave the box ({msg})"))
-        return braked
+        basis = self._outward_basis(rows)
+        # Braked towards the walls, as desired along them; within the acceleration and velocity limits.
+        slide = braked + (v_new - braked) - sum((u @ (v_new - braked)) * u for u in basis)
+        a, vlim = self.amax * dt, self.vmax * self.speed_scale
+        slide = np.clip(np.clip(slide, v - a, v + a), -vlim, vlim)
+        outward = np.array([g for g, _, _ in rows])
+        if np.any(outward @ slide > np.maximum(outward @ braked, 0.0) + 1e-12):
+            slide = braked  # the limits put motion back towards a wall: brake it all
+        else:
+            t_slide = float(np.max(np.abs(slide) / self.amax))
+            if self._workspace_violation(q + slide * (dt + 0.5 * t_slide))[0] > self._workspace_violation(q)[0]:
+                slide = braked  # a stop from the sliding motion would still leave the box (curvature)
+        clamps.append(self._workspace_clamp(
+            float(np.max(np.abs(v_new))), float(np.max(np.abs(slide))),
+            f"workspace: braking towards the wall, a stop from here would leave the box ({msg})"))
+        return slide
 
     def _workspace(self, q: np.ndarray, q_new: np.ndarray, clamps: list[Clamp]) -> np.ndarray:
-        """Cut the step q -> q_new back so the tool points stay in the workspace box (or do not go further out)."""
+        """Keep the step q -> q_new inside the workspace box (or not further out when already outside): the
+        part of the step through a wall is removed and the rest kept (sliding along it); what still leaves
+        the box is cut back (bisection on the step)."""
         if not np.any(q_new != q):
             return q_new
         viol_new, msg = self._workspace_violation(q_new)
@@ -718,17 +788,26 @@ class SafetyFilter:
         if viol_now > 0.0:
             if viol_new <= viol_now:
                 return q_new  # already outside (e.g. activated there): moving back in is allowed
-            alpha = 0.0
-        else:  # largest fraction of the step that stays inside (bisection; inside at lo, outside at hi)
+            clamps.append(self._workspace_clamp(1.0, 0.0, f"workspace: {msg}; already outside, step held"))
+            return q.copy()
+        step = q_new - q
+        rows = self._wall_rows(q, q_new, step)
+        for _ in range(3):  # cyclic projection onto the half-spaces g . dq <= room
+            for g, room, _ in rows:
+                excess = float(g @ step) - room
+                if excess > 0.0:
+                    step = step - g * (excess / float(g @ g))
+        if self._workspace_violation(q + step)[0] > 0.0:  # (the linearisation fell short) bisection
             lo, hi = 0.0, 1.0
             for _ in range(20):
                 mid = 0.5 * (lo + hi)
-                if self._workspace_violation(q + mid * (q_new - q))[0] > 0.0:
+                if self._workspace_violation(q + mid * step)[0] > 0.0:
                     hi = mid
                 else:
                     lo = mid
-            alpha = lo
-        out = q + alpha * (q_new - q)
-        clamps.append(Clamp(ClampKind.WORKSPACE, None, 1.0, alpha, 0.0,
-                            f"workspace: {msg}; step cut to {alpha:.3f} of itself"))
+            step = lo * step
+        out = q + step
+        kept = float(np.linalg.norm(step) / max(np.linalg.norm(q_new - q), 1e-12))
+        clamps.append(self._workspace_clamp(1.0, kept, f"workspace: {msg}; the step through the wall was removed "
+                                            f"({kept:.3f} of the step kept, along the wall)"))
         return out

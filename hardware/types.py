@@ -46,6 +46,7 @@ class FaultCode(enum.Enum):
     WRITE_FAILURE = "write_failure"  # the backend raised while being commanded
     ESTOP = "estop"  # estop() was called
     BACKEND = "backend"  # the arm itself reported an error (reflex, protective stop, ...)
+    HEARTBEAT = "heartbeat"  # the commanding executor's heartbeat stopped (it died): held, then latched
 
 
 @dataclass(frozen=True)

@@ -191,9 +191,9 @@ def test_estop_from_another_thread_stops_the_control_loop():
     worker.start()
     time.sleep(0.1)
     arm.estop("service call")
-    sent_at_estop = len(arm.sent)
+    sent_at_estop = arm.sent_total
     worker.join(timeout=2)
     assert not worker.is_alive()
     assert isinstance(outcome[0], HalFaultError) and arm.fault.code is FaultCode.ESTOP
-    assert len(arm.sent) == sent_at_estop > 0  # not one setpoint after the e-stop
+    assert arm.sent_total == sent_at_estop > 0  # not one setpoint after the e-stop
     arm.shutdown()

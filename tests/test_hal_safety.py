@@ -58,7 +58,7 @@ def assert_accel_limited(velocities: np.ndarray) -> None:
 def test_non_finite_command_is_rejected_latched_and_never_sent(bad):
     h = fake()
     arm = h.arm
-    sent_before, holds_before = len(arm.sent), arm.holds
+    sent_before, holds_before = arm.sent_total, arm.holds
     q = arm.read().position.copy()
     q[2] = bad
     with pytest.raises(HalFaultError, match="panda_joint3"):
@@ -67,12 +67,12 @@ def test_non_finite_command_is_rejected_latched_and_never_sent(bad):
     assert arm.fault.code is FaultCode.NON_FINITE_COMMAND and arm.fault.joint == "panda_joint3"
     report = arm.last_report
     assert report.rejected is Rejection.INVALID and not report.send and report.positions is None
-    assert len(arm.sent) == sent_before  # the spy: nothing reached the backend ...
+    assert arm.sent_total == sent_before  # the spy: nothing reached the backend ...
     assert all(np.all(np.isfinite(p)) and np.all(np.isfinite(v)) for p, v in arm.sent)
     assert arm.holds == holds_before + 1  # ... except the order to hold where it is
     with pytest.raises(HalFaultError):  # latched: a good command is refused too
         arm.write(h.position(arm.read().position))
-    assert len(arm.sent) == sent_before
+    assert arm.sent_total == sent_before
 
 
 @pytest.mark.parametrize("make", [
@@ -135,7 +135,27 @@ def test_joint_limit_violation_is_clamped_then_repeated_violation_faults():
     assert r.q[6] == pytest.approx(upper)  # got to the limit (minus margin) and stopped there
     last = r.cycle(lambda r: r.position(target))
     assert last.fault.code is FaultCode.JOINT_LIMIT and last.fault.joint == "panda_joint7"
-    assert not last.send and "25 consecutive cycles" in last.fault.message
+    assert not last.send and "25 consecutive commands" in last.fault.message
+
+
+def test_one_violating_command_counts_once_however_many_cycles_it_is_clamped():
+    """A single command out of reach is clamped on every cycle until the watchdog stops the arm: one
+    violation, no fault (a jump command is clamped, not a fault); a stream of them faults."""
+    r = FilterRig(DESC, {**FAST, "watchdog_timeout_s": 0.5}).activate()  # 50 cycles of the one command
+    r.run(10)
+    target = r.q.copy()
+    target[0] += 1.5  # far beyond max_relative_target_rad: JUMP-clamped on every cycle
+    reports = [r.cycle(lambda r: r.position(target))] + r.run(80)
+    jumps = [x for x in reports if x.clamps_of(ClampKind.JUMP)]
+    assert len(jumps) > N_VIOL  # clamped on more cycles than the fault threshold ...
+    assert all(x.fault is None and x.send for x in reports)  # ... and still one violation
+    assert reports[-1].motion is Motion.HOLD and any(x.watchdog for x in reports)
+    r.cycle(lambda r: r.position(r.q))  # a fresh command in reach: the count starts again
+    stream = []
+    while not stream or stream[-1].fault is None:
+        stream.append(r.cycle(lambda r: r.position(r.q + np.array([1.5, 0, 0, 0, 0, 0, 0]))))
+        assert len(stream) <= N_VIOL
+    assert len(stream) == N_VIOL and stream[-1].fault.code is FaultCode.JUMP and stream[-1].fault.joint == "panda_joint1"
 
 
 def test_velocity_command_into_a_joint_limit_brakes_then_faults():
@@ -192,10 +212,12 @@ def test_workspace_violation_is_projected_then_repeated_violation_faults():
             assert p[2] >= desc.workspace.lower[2] - 1e-6
     projected = [x for x in sent if x.clamps_of(ClampKind.WORKSPACE)]
     assert projected, "the step leaving the box must be cut back"
-    assert "grip point z" in projected[0].clamps_of(ClampKind.WORKSPACE)[0].message
-    assert desc.fk(r.q)[2, 3] == pytest.approx(desc.workspace.lower[2], abs=1e-3)  # braked at the floor
+    # The fingertips (8 mm past the grip point, pointing down) are the lowest tool point: they meet the floor.
+    assert "fingertips z" in projected[0].clamps_of(ClampKind.WORKSPACE)[0].message
+    tips = desc.kinematics.tool_points(r.q)["fingertips"]
+    assert tips[2] == pytest.approx(desc.workspace.lower[2], abs=1e-3)  # braked at the floor
     fault = reports[-1].fault
-    assert fault.code is FaultCode.WORKSPACE and "grip point z" in fault.message
+    assert fault.code is FaultCode.WORKSPACE and "fingertips z" in fault.message
     assert all(x.clamps_of(ClampKind.WORKSPACE) for x in sent[-(N_VIOL - 1):])  # N in a row -> fault
     assert_accel_limited(np.array([x.velocities for x in sent]))  # braked before the wall, not slammed
 

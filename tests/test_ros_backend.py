@@ -135,3 +135,39 @@ def test_arm_hal_node_with_the_ros2_backend_relays_commands_to_the_driver(driver
     finally:
         probe.close()
         graph.stop(grace=5.0)
+
+
+def test_arm_hal_node_retries_a_failed_read_then_faults_and_recovers_after_reset(driver, tmp_path):
+    """The driver goes silent: arm_hal's reads fail (stale state), are retried (read_retries = 3), then
+    READ_FAILURE latches and holds; goals are refused until the driver is back and the fault is reset."""
+    from skill_rl.ros.up import Graph
+
+    graph = Graph(ROOT / "launch" / "real.yaml", domain_id=DOMAIN, log_dir=tmp_path,
+                  overrides={"arm_hal": {"autostart": True,
+                                         "backend_args": {"state_timeout_s": 0.5, "connect_timeout_s": 30.0},
+                                         "safety": {"watchdog_timeout_s": 1.0}}}).start()
+    probe = RosProbe()
+    try:
+        try:
+            probe.wait_arm_state("ACTIVE", 60)
+        except AssertionError as e:
+            raise AssertionError(f"{e}\n{(tmp_path / 'arm_hal.log').read_text()[-3000:]}") from e
+        driver.publishing = False  # the driver dies (no more joint states)
+        state = probe.wait_arm_state("FAULT", 20)
+        assert state["fault_code"] == "read_failure"
+        assert "read failed 4 times in a row (3 retries)" in state["fault"] and "old" in state["fault"]
+        diag = wait_until(lambda: (d := probe.latest_diagnostic_values()).get("hal_state") == "FAULT" and d, 10,
+                          what="FAULT in /diagnostics")
+        assert diag["_level"] == "2" and diag["fault_code"] == "read_failure"
+        n = len(driver.received)
+        time.sleep(0.3)
+        assert all(np.allclose(m.points[0].velocities, 0.0) for m in driver.received[n:])  # nothing but holds
+        assert probe.arm_state["state"] == "FAULT"  # latched: no auto-resume
+        driver.publishing = True
+        time.sleep(0.2)
+        reset = probe.call("reset_fault")
+        assert reset.success, reset.message
+        assert probe.wait_arm_state("ACTIVE", 10)["fault"] is None
+    finally:
+        probe.close()
+        graph.stop(grace=5.0)

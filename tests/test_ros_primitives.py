@@ -10,7 +10,7 @@ import sys
 import numpy as np
 import pytest
 
-from skill_rl.hardware import HalState, ManualClock
+from skill_rl.hardware import HalFaultError, HalState, JointPositionCommand, ManualClock
 from skill_rl.ros.primitives import (
     BadParamsError,
     KinematicModel,
@@ -104,10 +104,83 @@ def test_home_primitive_reaches_the_posture(kin):
         arm.shutdown()
 
 
+@pytest.mark.parametrize("seed", [0, 1, 5])
+def test_push_runs_near_the_table_through_the_safety_filter_without_faulting(seed):
+    """The push slides the closed fingers 1.5 cm above the table: the filter's workspace floor (the table)
+    must let it (no WORKSPACE fault), while keeping the fingertips above the table on every cycle."""
+    from skill_rl.hardware import ClampKind
+
+    kin = KinematicModel("TabletopPush-v0")
+    clock = ManualClock()
+    arm = TabletopSceneArm(task="TabletopPush-v0", seed=seed, clock=clock)
+    arm.configure()
+    arm.activate()
+    try:
+        for _ in range(100):  # past the soft start
+            clock.advance(0.01)
+            arm.read()
+            arm.write(None)
+            arm.step(0.01)
+        write, lowest, workspace_clamps = arm.write, [], []
+
+        def spy(cmd=None):  # every setpoint the filter sends: where its fingertips are
+            applied = write(cmd)
+            lowest.append(arm.description.kinematics.tool_points(applied.values)["fingertips"][2])
+            workspace_clamps.append(bool(arm.last_report.clamps_of(ClampKind.WORKSPACE)))
+            return applied
+
+        arm.write = spy
+        last, steps = run_lockstep(arm, make_primitive("push", kin, _layout(arm)))
+        assert last.done and last.success, last.message
+        assert arm.state is HalState.ACTIVE and arm.fault is None
+        assert {s.phase for s in steps} >= {"above", "descend", "push"}
+        scene = arm.scene_state()
+        cube, region = np.array(scene["objects"]["cube"][:3]), np.array(scene["objects"]["region"][:3])
+        assert np.all(np.abs(cube[:2] - region[:2]) < 0.04) and cube[2] < 0.03 and scene["success"]
+        assert min(lowest) >= arm.description.workspace.lower[2] - 1e-6  # never a setpoint into the table
+        assert min(lowest) < 0.02  # it did work close to the table
+        # Far from the repeated-violation fault: clamps, if any, come in short runs.
+        runs = "".join("x" if c else "." for c in workspace_clamps).split(".")
+        assert max(len(r) for r in runs) < arm.safety.max_consecutive_violations // 2
+    finally:
+        arm.shutdown()
+        kin.close()
+
+
+def test_the_workspace_floor_still_stops_a_dive_into_the_table(kin):
+    """A command that drives the hand into the table is held at the floor, then faults WORKSPACE naming the
+    fingertips: the push fix did not open the floor."""
+    arm = _arm(0)
+    floor, kin.min_grip_z = kin.min_grip_z, -1.0  # a controller without the primitives' table clearance
+    try:
+        q = arm.read().position
+        layout = _layout(arm)
+        kin.reset_target(q)
+        clock = arm.clock
+        fault = None
+        for _ in range(400):
+            q = arm.read().position
+            target, _ = kin.ee_delta_target(q, np.array([0, 0, -1.0, 0, 0, 0, 1.0]))  # straight down, full speed
+            clock.advance(0.01)
+            try:
+                arm.write(JointPositionCommand(target, clock(), arm.joint_names))
+            except HalFaultError as e:
+                fault = e.fault
+                break
+            arm.step(0.01)
+            tips = arm.description.kinematics.tool_points(arm.last_report.positions)["fingertips"]
+            assert tips[2] >= -1e-6
+        assert layout and fault is not None, "diving into the table must fault"
+        assert fault.code.value == "workspace" and "fingertips z" in fault.message
+    finally:
+        kin.min_grip_z = floor
+        arm.shutdown()
+
+
 def test_unknown_skills_and_bad_params_are_named(kin):
     layout = dict(kin.layout)
-    assert skill_names() == ["home", "lift", "pick_place"]
-    with pytest.raises(UnknownSkillError, match=r"unknown skill 'pick_palce'.*available: home, lift, pick_place"):
+    assert skill_names() == ["home", "lift", "pick_place", "push"]
+    with pytest.raises(UnknownSkillError, match=r"unknown skill 'pick_palce'.*available: home, lift, pick_place, push"):
         make_primitive("pick_palce", kin, layout)
     no_cube = {k: v for k, v in layout.items() if not k.startswith("cube")}
     with pytest.raises(UnknownSkillError, match="cannot run in this world: it needs cube_pos"):

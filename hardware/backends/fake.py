@@ -11,14 +11,15 @@ as tests need them:
 - ``set_latency(seconds)``: commands take effect this much simulated time late;
 - ``disable_commands(True)``: commands are dropped (GenericSystem's disable_commands).
 
-Everything the arm was sent is recorded in ``sent`` ((positions, velocities) pairs) and every hold in
-``holds``: a spy for tests. Time only moves with ``step(dt)`` (or ``auto_step=True``).
+What the arm was sent is recorded in ``sent`` ((positions, velocities) pairs, the newest ``SENT_KEPT``;
+``sent_total`` counts all) and every hold in ``holds``: a spy for tests. Time only moves with ``step(dt)`` (or ``auto_step=True``).
 """
 
 from __future__ import annotations
 
 import math
 import time
+from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -62,6 +63,7 @@ class FakeArm(SimulatedArm):
     """
 
     backend_name = "fake"
+    SENT_KEPT = 10_000  # setpoints kept in ``sent`` (the newest)
 
     def __init__(self, description: RobotDescription | str | None = None, *,
                  safety: Mapping[str, Any] | SafetyConfig | None = None, clock: Callable[[], float] = time.monotonic,
@@ -74,7 +76,9 @@ class FakeArm(SimulatedArm):
         self.time_constant_s = float(time_constant_s)
         self.following_offset = np.broadcast_to(np.asarray(following_offset, dtype=np.float64), (self.n_joints,)).copy()
         self.stiffness = float(stiffness)
-        self.sent: list[tuple[np.ndarray, np.ndarray]] = []
+        # The newest setpoints only: an arm_hal at 500 Hz would otherwise grow this by ~0.7 GB an hour.
+        self.sent: deque[tuple[np.ndarray, np.ndarray]] = deque(maxlen=self.SENT_KEPT)
+        self.sent_total = 0  # every setpoint ever sent
         self.holds = 0
         self._gripper = FakeGripper(self)
         self._fail_reads = 0
@@ -160,6 +164,7 @@ class FakeArm(SimulatedArm):
 
     def _write_hw(self, positions: np.ndarray, velocities: np.ndarray) -> None:
         self.sent.append((positions.copy(), velocities.copy()))
+        self.sent_total += 1
         if not self._commands_enabled:
             return
         if self._latency > 0:

@@ -21,8 +21,10 @@ from sensor_msgs.msg import JointState as JointStateMsg
 #: Latched state topics: the last message reaches late subscribers.
 LATCHED = QoSProfile(depth=1, history=HistoryPolicy.KEEP_LAST, reliability=ReliabilityPolicy.RELIABLE,
                      durability=DurabilityPolicy.TRANSIENT_LOCAL)
-#: Commands: reliable, keep the last few (each is stamped on receipt; only the newest matters).
-COMMANDS = QoSProfile(depth=5, history=HistoryPolicy.KEEP_LAST, reliability=ReliabilityPolicy.RELIABLE)
+#: Commands: reliable, keep the last 50 (each is stamped on receipt; only the newest is applied). 50 holds
+#: 0.1 s (the default command_max_age_s) of a 500 Hz stream: with depth 5, an executor stall of 10 ms made
+#: the middleware overwrite commands before arm_hal saw them (counted as dropped in benchmarks/ros_latency.py).
+COMMANDS = QoSProfile(depth=50, history=HistoryPolicy.KEEP_LAST, reliability=ReliabilityPolicy.RELIABLE)
 #: Streams (joint states, scene state): reliable, small queue.
 STREAM = QoSProfile(depth=10, history=HistoryPolicy.KEEP_LAST, reliability=ReliabilityPolicy.RELIABLE)
 
@@ -106,3 +108,23 @@ def run_node(make: Callable[[], Any], *, threads: int = 1, after_start: Callable
                 pass
         rclpy.try_shutdown()
     return code
+
+
+def set_realtime_priority(priority: int, logger: Any) -> bool:
+    """SCHED_FIFO ``priority`` for every thread of this process (the executor's and the DDS middleware's):
+    on a busy machine a normally scheduled control loop gets the CPU late (docs/execution.md: a 500 Hz loop
+    ran at ~250 Hz). Without the right (CAP_SYS_NICE, or an rtprio limit) it warns and returns False."""
+    import os
+
+    try:
+        for tid in os.listdir("/proc/self/task"):
+            try:
+                os.sched_setscheduler(int(tid), os.SCHED_FIFO, os.sched_param(priority))
+            except ProcessLookupError:
+                pass  # the thread ended meanwhile
+    except (OSError, AttributeError) as e:
+        logger.warning(f"rt_priority {priority}: could not set SCHED_FIFO ({e}); running at normal priority "
+                       f"(grant CAP_SYS_NICE or an rtprio limit)")
+        return False
+    logger.info(f"SCHED_FIFO priority {priority} for every thread")
+    return True

@@ -9,7 +9,8 @@ measured state, soft start), deactivate -> ``hal.deactivate()``, cleanup -> ``ha
 and, when the node is active, re-activates the HAL (re-seeded, no jump).
 
 Loop (a timer at ``rate_hz``, default the robot description's nominal rate, 100 Hz for the Panda):
-``hal.read()`` -> ``hal.write(newest command or None)`` -> publish. The SafetyFilter inside ``write``
+``hal.read()`` -> publish ``/joint_states`` -> ``hal.write(newest command or None)`` (at once, or with
+``write_on_command`` when the cycle's fresh command arrives) -> publish the rest. The SafetyFilter inside ``write``
 does the rest: limits, rate limits, watchdog (no fresh command for ``safety.watchdog_timeout_s``:
 decelerate to a stop and hold), NaN -> FAULT, and so on (``skill_rl.hardware.safety``).
 
@@ -17,11 +18,13 @@ Interfaces (names relative to the node: ``~/x`` is ``/arm_hal/x``):
 
 - sub ``~/joint_command`` (param ``command_topic``), ``trajectory_msgs/JointTrajectory``: exactly one point
   whose ``positions`` are the joint position target, rad, for ``joint_names`` (empty, or the robot's
-  joint names in order; other names fault COMMAND_MISMATCH). Stamped on receipt with the HAL's monotonic
-  clock (sender clocks are never trusted); ``header.stamp`` and ``time_from_start`` are ignored. A
-  trajectory with **no points** means stop: decelerate within the acceleration limits and hold (JTC's
-  empty-trajectory convention; on the same topic, so it is ordered after the commands before it). More
-  than one point: dropped, counted in diagnostics. Non-finite values: rejected, FAULT latched.
+  joint names in order). Stamped on receipt with the HAL's monotonic clock (sender clocks are never
+  trusted); ``header.stamp`` and ``time_from_start`` are ignored. A trajectory with **no points** means
+  stop: decelerate within the acceleration limits and hold (JTC's empty-trajectory convention; on the same
+  topic, so it is ordered after the commands before it). A malformed trajectory (several points, other
+  joint names or order, a position count or velocity count that is not the joint count) is **rejected**
+  with the reason logged and in diagnostics (``commands_rejected``, ``last_rejection``); no fault, the
+  arm keeps its last command. Non-finite values: rejected, FAULT latched (by the filter).
 - sub ``~/gripper_command``, ``std_msgs/Float64MultiArray``: ``[width_m]`` or ``[width_m, speed_m_s,
   force_n]``; applied while ACTIVE (the gripper is not behind the joint filter; values are clamped to the
   gripper's ranges).
@@ -33,15 +36,25 @@ Interfaces (names relative to the node: ``~/x`` is ``/arm_hal/x``):
   "estop", "motion": "track", "robot": "panda", "backend": "mujoco", "joint_names": [...]}``.
 - pub ``/diagnostics``, ``diagnostic_msgs/DiagnosticArray`` at ``diagnostics_rate_hz`` and on state
   changes: the HAL state, the fault, the last ``FilterReport`` (clamps, watchdog, speed scale, tracking
-  error), loop statistics.
+  error), loop statistics, cumulative violation counts per kind (``violations.jump`` ...) and the last
+  violation's message, rejected commands and the last reason.
 - pub ``/scene_state`` (only with the simulated scene world, ``task`` set), ``std_msgs/String``: JSON of
   ``TabletopSceneArm.scene_state()`` (the task env's observation vector and layout, object poses, the
   simulation's success predicate) at ``scene_rate_hz``: the simulated perception stream.
+- sub ``heartbeat_topic`` (param; "" = none), ``std_msgs/Header``: the executor's heartbeat (skill_server's
+  ``~/heartbeat``). Once heard, ``heartbeat_timeout_s`` of silence (loop time) means the executor is
+  gone: the arm decelerates to rest and holds, then FAULT (HEARTBEAT) latches; ``~/reset_fault`` clears it
+  and the next heartbeat arms the watch again.
 - srv ``~/estop``, ``~/reset_fault``, ``~/stop`` (``std_srvs/Trigger``): latch FAULT (ESTOP) and hold; clear
   a fault (and re-activate); decelerate to a stop and hold (no fault).
 
 Parameters: ``backend`` (fake | mujoco | pybullet | ros2), ``robot`` (description name or path),
-``rate_hz``, ``task`` (mujoco only: tabletop env id whose scene is the arm's world; "" for the bare arm),
+``rate_hz``, ``rt_priority`` (> 0: SCHED_FIFO for every thread of the node's process, set at configure),
+``write_on_command`` (false: each cycle is read -> write at the timer tick, as ros2_control;
+true: read at the tick, and the cycle's write runs as soon as a fresh command or stop arrives, else at the
+next tick: still one filter update per cycle, and the command reaches the backend without waiting up to a
+period for the tick: see docs/execution.md), ``timing_log`` (a path: record loop and command timing, written
+as .npz when the node closes; benchmarks/ros_latency.py), ``task`` (mujoco only: tabletop env id whose scene is the arm's world; "" for the bare arm),
 ``seed``, ``autostart``, topic names, ``safety.<key>`` (SafetyConfig overrides), ``backend_args.<key>``
 (extra backend constructor arguments, e.g. the ros2 backend's topics).
 """
@@ -57,10 +70,12 @@ from typing import Any
 import numpy as np
 
 from skill_rl.hardware import (
+    FaultCode,
     HalFaultError,
     HalState,
     HalStateError,
     JointPositionCommand,
+    Motion,
     load_description,
     make_backend,
 )
@@ -83,7 +98,64 @@ PARAMS: dict[str, Any] = {
     "scene_state_topic": "/scene_state",
     "scene_rate_hz": 20.0,
     "diagnostics_rate_hz": 2.0,
+    "heartbeat_topic": "",  # std_msgs/Header from the executor (skill_server's ~/heartbeat); "": not watched
+    "heartbeat_timeout_s": 0.5,  # heard once, then silent this long: hold, then FAULT (HEARTBEAT)
+    "rt_priority": 0,  # > 0: SCHED_FIFO at this priority for every thread of the process (needs CAP_SYS_NICE)
+    "write_on_command": False,  # true: a cycle writes as soon as its fresh command arrives (see the docstring)
+    "timing_log": "",  # path: record loop and command timing, written (npz) when the node closes
 }
+
+
+class _TimingLog:
+    """Loop and command timing of one ``arm_hal`` run (param ``timing_log``), for benchmarks/ros_latency.py.
+
+    Cycle start/end: ``time.monotonic_ns()``. Commands: the sender's ``header.stamp`` (ROS time, ns; the
+    key that matches a sent command), the receipt and the moment ``hal.write`` returned after sending the
+    filtered setpoint to the backend, both ``time.time_ns()`` (the clock ROS time uses, shared by every
+    process on the machine). Plain lists: appending an int costs ~50 ns in the loop.
+    """
+
+    def __init__(self) -> None:
+        self.starts: list[int] = []
+        self.ends: list[int] = []
+        self.recv: list[tuple[int, int]] = []
+        self.apply: list[tuple[int, int]] = []
+
+    def cycle_start(self, t: int) -> None:
+        self.starts.append(t)
+
+    def cycle_end(self, t: int) -> None:
+        self.ends.append(t)
+
+    def received(self, origin: int, t: int) -> None:
+        self.recv.append((origin, t))
+
+    def applied(self, origin: int, t: int) -> None:
+        self.apply.append((origin, t))
+
+    def save(self, path: str, rate_hz: float) -> None:
+        """Write an ``.npz`` atomically (a temporary file in the same folder, then rename)."""
+        import os
+        import tempfile
+
+        n = min(len(self.starts), len(self.ends))
+        arrays = {
+            "rate_hz": np.array(rate_hz, dtype=np.float64),
+            "cycle_start_ns": np.array(self.starts[:n], dtype=np.int64),
+            "cycle_end_ns": np.array(self.ends[:n], dtype=np.int64),
+            "recv": np.array(self.recv, dtype=np.int64).reshape(-1, 2),
+            "apply": np.array(self.apply, dtype=np.int64).reshape(-1, 2),
+        }
+        folder = os.path.dirname(os.path.abspath(path))
+        os.makedirs(folder, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".timing_", suffix=".npz")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                np.savez(f, **arrays)
+            os.replace(tmp, path)
+        except BaseException:
+            os.unlink(tmp)
+            raise
 
 
 def _make_node_class():
@@ -94,7 +166,15 @@ def _make_node_class():
     from std_srvs.srv import Trigger
     from trajectory_msgs.msg import JointTrajectory
 
-    from ._common import COMMANDS, LATCHED, STREAM, diagnostics_msg, joint_state_msg, json_dumps
+    from ._common import (
+        COMMANDS,
+        LATCHED,
+        STREAM,
+        diagnostics_msg,
+        joint_state_msg,
+        json_dumps,
+        set_realtime_priority,
+    )
 
     OK, WARN, ERROR = 0, 1, 2
 
@@ -115,14 +195,22 @@ def _make_node_class():
             self._cmd_lock = threading.Lock()
             self._timer = None
             self._cycle = 0
-            self._last_state_json = ""
+            self._last_state_key: tuple = ()
+            self._diag_every = self._scene_every = 1
             self._fault_logged = False
-            self._dropped = 0
+            self._rejected = 0
+            self._last_rejection = ""
+            self._violations: dict[str, int] = {}  # violation clamps (jump, joint_limit, ...) per kind, cumulative
+            self._last_violation = ""
             self._received = 0
             self._loop_dt_max = 0.0
             self._last_cycle_t: float | None = None
             self._names: tuple[str, ...] = ()
             self._finger_names: tuple[str, ...] = ()
+            self._command_origin = 0  # header.stamp (ns) of the pending command, for the timing log
+            self._write_on_command = bool(self.p("write_on_command"))
+            self._write_pending = False
+            self.timing = _TimingLog() if self.p("timing_log") else None
             p = self.p
             self.pub_joints = self.create_publisher(JointState, p("joint_states_topic"), STREAM)
             self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", STREAM)
@@ -130,6 +218,15 @@ def _make_node_class():
             self.pub_scene = self.create_publisher(String, p("scene_state_topic"), STREAM) if p("task") else None
             self.create_subscription(JointTrajectory, p("command_topic"), self._on_command, COMMANDS)
             self.create_subscription(Float64MultiArray, p("gripper_command_topic"), self._on_gripper, COMMANDS)
+            self._hb_topic = str(p("heartbeat_topic"))
+            self._hb_heard = False  # a heartbeat came since the last cycle
+            self._hb_armed = False  # heard at least once since start / the last reset
+            self._hb_silence = 0.0  # s of loop time without one (a stalled loop counts two periods at most)
+            self._hb_lost_at: float | None = None  # when the hold for a lost heartbeat began
+            if self._hb_topic:
+                from std_msgs.msg import Header
+
+                self.create_subscription(Header, self._hb_topic, self._on_heartbeat, COMMANDS)
             self.create_service(Trigger, "~/estop", self._srv_estop)
             self.create_service(Trigger, "~/reset_fault", self._srv_reset)
             self.create_service(Trigger, "~/stop", self._srv_stop)
@@ -159,6 +256,8 @@ def _make_node_class():
             return make_backend(backend, description=description, safety=safety or None, **args)
 
         def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+            if int(self.p("rt_priority")) > 0:
+                set_realtime_priority(int(self.p("rt_priority")), self.get_logger())
             try:
                 self.hal = self._build_hal()
                 self.hal.configure()
@@ -169,6 +268,9 @@ def _make_node_class():
             self._names = tuple(self.hal.joint_names)
             robot = self.hal.description.name
             self._finger_names = (f"{robot}_finger_joint1", f"{robot}_finger_joint2") if self.hal.gripper else ()
+            rate = self.hal.description.nominal_rate_hz
+            self._diag_every = max(1, int(round(rate / max(float(self.p("diagnostics_rate_hz")), 1e-3))))
+            self._scene_every = max(1, int(round(rate / max(float(self.p("scene_rate_hz")), 1e-3))))
             self._timer = self.create_timer(self.hal.description.period, self._loop)
             self._lifecycle = "inactive"
             self.get_logger().info(
@@ -232,8 +334,15 @@ def _make_node_class():
                 self._timer = None
 
         def close(self) -> None:
-            """Stop the loop and shut the HAL down (hold, disconnect); safe to call twice."""
+            """Stop the loop and shut the HAL down (hold, disconnect); safe to call twice. Writes the timing
+            log when ``timing_log`` is set."""
             self._stop_loop()
+            if self.timing is not None:
+                try:
+                    self.timing.save(self.p("timing_log"), rate_hz=self.hal.description.nominal_rate_hz if self.hal else 0.0)
+                except Exception as e:  # noqa: BLE001 - report, keep shutting down
+                    self.get_logger().error(f"could not write the timing log: {e}")
+                self.timing = None
             if self.hal is not None and self.hal.state is not HalState.FINALIZED:
                 try:
                     self.hal.shutdown()
@@ -247,22 +356,87 @@ def _make_node_class():
                 return
             stamp = hal.clock()
             self._received += 1
+            origin = 0
+            if self.timing is not None:
+                origin = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
+                self.timing.received(origin, time.time_ns())
             if len(msg.points) == 0:
                 with self._cmd_lock:
                     self._command = None
                     self._stop_requested = True
+                if self._write_pending:
+                    self._write_cycle()
                 return
-            if len(msg.points) != 1:
-                self._dropped += 1
-                self.get_logger().warning(
-                    f"dropped a JointTrajectory with {len(msg.points)} points: send exactly one point (the target) "
-                    f"or none (stop)", throttle_duration_sec=2.0)
+            reason = self._malformed(msg)
+            if reason:
+                self._rejected += 1
+                self._last_rejection = reason
+                self.get_logger().warning(f"rejected a JointTrajectory: {reason}", throttle_duration_sec=2.0)
                 return
             names = tuple(msg.joint_names) or None
             cmd = JointPositionCommand(np.asarray(msg.points[0].positions, dtype=np.float64), stamp, names)
             with self._cmd_lock:
                 self._command = cmd
+                self._command_origin = origin
                 self._stop_requested = False
+            if self._write_pending:
+                self._write_cycle()
+
+        def _malformed(self, msg) -> str:
+            """Why a non-empty JointTrajectory cannot be a command ("" when it can): it must be one point
+            with a position per joint, for ``joint_names`` empty or the arm's own, in order (JTC's and the
+            UR driver's INVALID_GOAL / INVALID_JOINTS cases). Rejected commands are not a fault: nothing
+            reaches the filter, the arm keeps its last command (and its watchdog)."""
+            n = len(self._names)
+            if len(msg.points) != 1:
+                return f"{len(msg.points)} points: send exactly one point (the target) or none (stop)"
+            names = list(msg.joint_names)
+            if names and names != list(self._names):
+                if sorted(names) == sorted(self._names):
+                    return f"joint_names {names} are the arm's joints in another order; the order must be {list(self._names)}"
+                unknown = [x for x in names if x not in self._names]
+                missing = [x for x in self._names if x not in names]
+                return (f"joint_names do not match the arm's: unknown {unknown}, missing {missing} "
+                        f"(send the arm's {n} joints, in order, or no names)")
+            point = msg.points[0]
+            if len(point.positions) != n:
+                return f"the point has {len(point.positions)} positions; the arm has {n} joints"
+            if len(point.velocities) not in (0, n):
+                return f"the point has {len(point.velocities)} velocities; give none or one per joint ({n})"
+            return ""
+
+        def _on_heartbeat(self, msg) -> None:
+            self._hb_heard = True
+            self._hb_armed = True
+
+        def _check_heartbeat(self, hal, dt: float) -> None:
+            """Executor died (its heartbeat, once heard, stopped for ``heartbeat_timeout_s`` of loop time):
+            bring the arm to rest within the acceleration limits and hold, then latch FAULT (HEARTBEAT); goals
+            and commands are refused until ``~/reset_fault`` (survey table D: executor dies -> hold -> FAULT).
+            Silence is counted in loop time, at most two periods per cycle, so a stall of this process is
+            not taken for the executor's death."""
+            if self._hb_heard:
+                self._hb_heard, self._hb_silence, self._hb_lost_at = False, 0.0, None
+                return
+            if not self._hb_armed or hal.state is not HalState.ACTIVE:
+                return
+            self._hb_silence += min(dt, 2.0 * hal.description.period)
+            timeout = float(self.p("heartbeat_timeout_s"))
+            if self._hb_silence <= timeout:
+                return
+            now = time.monotonic()
+            if self._hb_lost_at is None:
+                self._hb_lost_at = now
+                with self._cmd_lock:
+                    self._command, self._stop_requested = None, True
+                self.get_logger().error(f"no heartbeat on {self._hb_topic} for {self._hb_silence:.2f} s: the executor "
+                                        f"is gone; stopping the arm, then FAULT")
+                return
+            report = hal.last_report
+            if (report is not None and report.motion is Motion.HOLD) or now - self._hb_lost_at > 3.0:
+                hal.latch_fault(FaultCode.HEARTBEAT, f"no heartbeat on {self._hb_topic} for {self._hb_silence:.2f} s "
+                                f"(timeout {timeout:g} s): the executor is gone; the arm was stopped and holds")
+                self._hb_armed, self._hb_lost_at, self._hb_silence = False, None, 0.0
 
         def _on_gripper(self, msg) -> None:
             hal = self.hal
@@ -299,6 +473,7 @@ def _make_node_class():
                 return response
             old = str(hal.fault)
             hal.reset()
+            self._hb_armed, self._hb_lost_at, self._hb_silence = False, None, 0.0  # armed again by the next beat
             with self._cmd_lock:
                 self._command = None
                 self._stop_requested = False
@@ -334,43 +509,73 @@ def _make_node_class():
             if hal is None or hal.state in (HalState.UNCONFIGURED, HalState.FINALIZED):
                 return
             now = time.monotonic()
+            if self.timing is not None:
+                self.timing.cycle_start(time.monotonic_ns())
+            dt = hal.description.period
             if self._last_cycle_t is not None:
-                self._loop_dt_max = max(self._loop_dt_max, now - self._last_cycle_t)
+                dt = now - self._last_cycle_t
+                self._loop_dt_max = max(self._loop_dt_max, dt)
             self._last_cycle_t = now
+            if self._hb_topic:
+                self._check_heartbeat(hal, dt)
             self._cycle += 1
+            if self._write_pending:  # write_on_command: no fresh command came during the last cycle
+                self._write_cycle()
             try:
                 state = hal.read()
             except HalFaultError:
                 state = None  # the arm cannot be read (FAULT latched): publish no stale joint states
+            stamp = self.get_clock().now().to_msg()
+            if state is not None:
+                # Published before the write (as ros2_control's state broadcaster does between read and
+                # write): a controller phase-locked to /joint_states gets the state as early as possible.
+                self._publish_joints(stamp, state)
+            if self._write_on_command:
+                self._write_pending = hal.state is HalState.ACTIVE  # written when its command comes, or next cycle
+                if hal.state is HalState.FAULT:
+                    self._log_fault(hal.fault)
+            else:
+                self._write_cycle()
+            changed = self._publish_state()
+            if changed or self._cycle % self._diag_every == 0:
+                self._publish_diagnostics(stamp)
+                if not changed:
+                    self._publish_state(force=True)
+            if self.pub_scene is not None and self._cycle % self._scene_every == 0 and hasattr(hal, "scene_state"):
+                from std_msgs.msg import String
+
+                self.pub_scene.publish(String(data=json_dumps(hal.scene_state())))
+            if self.timing is not None:
+                self.timing.cycle_end(time.monotonic_ns())
+
+        def _write_cycle(self) -> None:
+            """The write half of a cycle: the newest command (or None) through ``hal.write`` (the filter)."""
+            hal = self.hal
+            self._write_pending = False
             if hal.state is HalState.ACTIVE:
                 with self._cmd_lock:
                     cmd, self._command = self._command, None
                     stop, self._stop_requested = self._stop_requested, False
+                    origin = self._command_origin
+                if self._hb_lost_at is not None:
+                    cmd = None  # the executor is gone: nothing resumes motion until the fault is reset
                 if stop:
                     hal.stop()
                 try:
                     hal.write(cmd)
+                    if cmd is not None and self.timing is not None:
+                        self.timing.applied(origin, time.time_ns())
                 except HalFaultError as e:
                     self._log_fault(e.fault)
                 except HalStateError:
                     pass
+                report = hal.last_report
+                if report is not None and report.clamps:
+                    for c in report.violations:
+                        self._violations[c.kind.value] = self._violations.get(c.kind.value, 0) + 1
+                        self._last_violation = c.message
             elif hal.state is HalState.FAULT:
                 self._log_fault(hal.fault)
-            stamp = self.get_clock().now().to_msg()
-            if state is not None:
-                self._publish_joints(stamp, state)
-            changed = self._publish_state()
-            diag_every = max(1, int(round(hal.description.nominal_rate_hz / max(float(self.p("diagnostics_rate_hz")), 1e-3))))
-            if changed or self._cycle % diag_every == 0:
-                self._publish_diagnostics(stamp)
-                if not changed:
-                    self._publish_state(force=True)
-            if self.pub_scene is not None and hasattr(hal, "scene_state"):
-                every = max(1, int(round(hal.description.nominal_rate_hz / max(float(self.p("scene_rate_hz")), 1e-3))))
-                if self._cycle % every == 0:
-                    from std_msgs.msg import String
-
-                    self.pub_scene.publish(String(data=json_dumps(hal.scene_state())))
 
         def _log_fault(self, fault) -> None:
             if not self._fault_logged:
@@ -405,12 +610,12 @@ def _make_node_class():
         def _publish_state(self, force: bool = False) -> bool:
             from std_msgs.msg import String
 
-            d = self.state_dict()
-            key = json_dumps({k: d[k] for k in ("state", "lifecycle", "fault")})
-            if not force and key == self._last_state_json:
+            hal = self.hal
+            key = (hal.state if hal is not None else None, self._lifecycle, hal.fault if hal is not None else None)
+            if not force and key == self._last_state_key:  # (cheap: this runs every cycle)
                 return False
-            self._last_state_json = key
-            self.pub_state.publish(String(data=json_dumps(d)))
+            self._last_state_key = key
+            self.pub_state.publish(String(data=json_dumps(self.state_dict())))
             return True
 
         def _publish_diagnostics(self, stamp) -> None:
@@ -418,10 +623,12 @@ def _make_node_class():
             d = self.state_dict()
             values = {"hal_state": d["state"], "lifecycle": d["lifecycle"], "backend": d["backend"],
                       "fault": d["fault"] or "", "fault_code": d["fault_code"] or "",
-                      "commands_received": str(self._received), "commands_dropped": str(self._dropped),
+                      "commands_received": str(self._received), "commands_rejected": str(self._rejected),
+                      "last_rejection": self._last_rejection, "last_violation": self._last_violation,
                       "loop_rate_hz": f"{hal.description.nominal_rate_hz:g}",
                       "loop_max_period_s": f"{self._loop_dt_max:.4f}"}
             values.update({f"stats.{k}": str(v) for k, v in hal.stats.items()})
+            values.update({f"violations.{k}": str(v) for k, v in self._violations.items()})
             report = hal.last_report
             if report is not None:
                 values.update({f"filter.{k}": v for k, v in report.as_dict().items()})

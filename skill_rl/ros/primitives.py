@@ -36,6 +36,7 @@ __all__ = [
     "KinematicModel",
     "Primitive",
     "PrimitiveStep",
+    "PushPrimitive",
     "UnknownSkillError",
     "make_primitive",
     "parse_params",
@@ -115,12 +116,22 @@ class KinematicModel:
     #: clamps (and, if repeated, faults) at max_relative_target_rad = 0.25; a controller must stay inside
     #: the net, not lean on it. The env's own servos have no such limit, hence the clip here.
     max_lead_rad: float = 0.2
+    #: The Cartesian target's grip point never goes lower than this (m, world z; the table top is 0): the
+    #: HAL's workspace floor keeps the fingertips (8 mm past the grip point) above the table, and a target
+    #: under it is a violation the filter clamps and, repeated 25 cycles, faults on. The env's ee_delta
+    #: target leads the measured pose by up to 3 cm, so a fast descent would otherwise aim into the table.
+    min_grip_z: float = 0.0
 
-    def __init__(self, task_id: str):
+    def __init__(self, task_id: str, description: Any = "panda"):
         import mujoco
 
         from skill_rl.envs import make
-        from skill_rl.envs.tabletop.scene import FINGER_MAX_OPENING, JOINT_LIMITS
+        from skill_rl.envs.tabletop.scene import FINGER_MAX_OPENING, JOINT_LIMITS, ROBOT_BASE
+        from skill_rl.hardware import load_description
+
+        desc = description if not isinstance(description, str) else load_description(description)
+        clearance = 0.002  # m, fingertips above the floor
+        self.min_grip_z = float(desc.workspace.lower[2] + ROBOT_BASE[2] + desc.kinematics.fingertip_offset + clearance)
 
         self._mujoco = mujoco
         self.env = make(task_id).unwrapped
@@ -144,7 +155,16 @@ class KinematicModel:
     def ee_delta_target(self, q: np.ndarray, action: np.ndarray) -> tuple[np.ndarray, float]:
         a = np.clip(np.asarray(action, dtype=np.float64), -1.0, 1.0)
         self.set_joints(q)
-        dq = self.env._ik_step(a[:3] * self.config.max_ee_step_m, a[3:6] * self.config.max_ee_rot_rad)
+        dpos = a[:3] * self.config.max_ee_step_m
+        # Where the env's IK will put its persistent target (its own rule: at most 3 cm ahead of the grip
+        # point, then moved by dpos); lift dpos so that the target stays above the table clearance.
+        from skill_rl.envs.tabletop.base import MAX_TARGET_LAG_M
+
+        env = self.env
+        eef_z = float(env.data.site_xpos[env.grip_site][2])
+        lag_z = float(np.clip(env._target_pos[2] - eef_z, -MAX_TARGET_LAG_M, MAX_TARGET_LAG_M))
+        dpos[2] += max(0.0, self.min_grip_z - (eef_z + lag_z + dpos[2]))
+        dq = env._ik_step(dpos, a[3:6] * self.config.max_ee_rot_rad)
         dq = np.clip(dq, -self.max_lead_rad, self.max_lead_rad)
         target = np.clip(q + dq, self.lower, self.upper)
         width = self.max_width * (1.0 - a[6]) / 2.0
@@ -309,6 +329,29 @@ class LiftPrimitive(ExpertPrimitive):
 
     def succeeded(self, obs):
         return bool(self.get(obs, "cube_pos")[2] > 0.1 and self.get(obs, "gripper_qpos").sum() < 0.05)
+
+
+@register
+class PushPrimitive(ExpertPrimitive):
+    """Close the fingers into a paddle and push the cube along the table into the region (or ``push_xy``).
+
+    The grip point runs 1.5 cm above the table, the lowest any primitive goes: the safety filter's workspace
+    box must let it (its floor is the table plane) while still stopping a dive into the table.
+    """
+
+    name = "push"
+    expert = "push"
+    needs = ("joint_pos", "eef_pos", "cube_pos", "region_pos")
+    params_doc = {"push_xy": "[x, y] goal of the cube, world m (default: the region's centre)"}
+    override = {"push_xy": "region_pos"}
+    tolerance = 0.04  # m, |cube - goal| per axis (TabletopPush's 8 cm region)
+
+    def succeeded(self, obs):
+        # Done only once the hand is clear above the cube (the expert's retreat): a push that ends with the
+        # fingers still against the cube would shove it on while the arm brakes to a stop.
+        cube, goal = self.get(obs, "cube_pos"), self.get(obs, "region_pos")
+        clear = self.get(obs, "eef_pos")[2] > cube[2] + 0.04
+        return bool(np.all(np.abs(cube[:2] - goal[:2]) < self.tolerance) and cube[2] < 0.03 and clear)
 
 
 @register

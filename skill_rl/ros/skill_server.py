@@ -27,9 +27,10 @@ Goal policy:
 - the primitive finishes: success -> stop, ``SUCCESS``; otherwise ``FAILED``; either way the message is
   JSON (the primitive's message, final object poses, steps, duration).
 
-Every terminal path but FAULT ends with the arm at rest (or ``stop_timeout_s`` passed). The commands
-are the arm's heartbeat: if this process dies, no fresh command reaches ``arm_hal`` and its watchdog
-decelerates the arm to a stop and holds.
+Every terminal path but FAULT ends with the arm at rest (or ``stop_timeout_s`` passed). If this process
+dies, no fresh command reaches ``arm_hal`` (its watchdog decelerates the arm to a stop and holds) and its
+heartbeat (``~/heartbeat``, std_msgs/Header at ``heartbeat_rate_hz``) stops: ``arm_hal`` (with
+``heartbeat_topic`` set, as in launch/sim.yaml) then latches FAULT (HEARTBEAT) once the arm is at rest.
 """
 
 from __future__ import annotations
@@ -56,6 +57,8 @@ PARAMS: dict[str, Any] = {
     "state_timeout_s": 1.0,
     "stop_timeout_s": 3.0,
     "rest_velocity_rad_s": 0.05,
+    "heartbeat_rate_hz": 10.0,  # std_msgs/Header on ~/heartbeat while this process lives (arm_hal watches it)
+    "rt_priority": 0,  # > 0: SCHED_FIFO at this priority for every thread of the process (needs CAP_SYS_NICE)
 }
 
 
@@ -68,7 +71,7 @@ def _make_node_class():
     from std_msgs.msg import Float64MultiArray, String
     from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
-    from ._common import COMMANDS, LATCHED, STREAM, json_dumps
+    from ._common import COMMANDS, LATCHED, STREAM, json_dumps, set_realtime_priority
     from .primitives import BadParamsError, KinematicModel, UnknownSkillError, make_primitive
 
     R = ExecuteSkill.Result
@@ -93,6 +96,12 @@ def _make_node_class():
             self.pub_cmd = self.create_publisher(JointTrajectory, f"{arm}/joint_command", COMMANDS)
             self.pub_grip = self.create_publisher(Float64MultiArray, f"{arm}/gripper_command", COMMANDS)
             self.pub_status = self.create_publisher(String, "~/status", LATCHED)
+            from std_msgs.msg import Header
+
+            self.pub_heartbeat = self.create_publisher(Header, "~/heartbeat", COMMANDS)
+            self._Header = Header
+            if float(self.p("heartbeat_rate_hz")) > 0:
+                self.create_timer(1.0 / float(self.p("heartbeat_rate_hz")), self._beat, callback_group=io)
             self._status_key = ""
             self.create_subscription(String, f"{arm}/state", self._on_hal_state, LATCHED, callback_group=io)
             self.create_subscription(String, self.p("scene_state_topic"), self._on_scene, STREAM, callback_group=io)
@@ -104,10 +113,17 @@ def _make_node_class():
             self._String = String
             self._skill = ""
             self._publish_status()
+            if int(self.p("rt_priority")) > 0:
+                set_realtime_priority(int(self.p("rt_priority")), self.get_logger())
             self.get_logger().info(f"skill server on {self.resolve_topic_name(self.p('action_name'))}, arm {arm}")
 
         def p(self, name: str) -> Any:
             return self.get_parameter(name).value
+
+        def _beat(self) -> None:
+            msg = self._Header(frame_id=self.get_name())
+            msg.stamp = self.get_clock().now().to_msg()
+            self.pub_heartbeat.publish(msg)
 
         # -------------------------------------------------------- inputs
         def _on_hal_state(self, msg) -> None:

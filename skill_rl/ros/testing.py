@@ -274,6 +274,43 @@ class RosProbe:
             raise AssertionError(f"no answer from {name}")
         return bool(fut.result().success)
 
+    def publish_trajectory(self, points: Any, names: Any = (), velocities: Any = (), stamp_offset_s: float = 0.0) -> None:
+        """Publish a raw JointTrajectory on the arm's command topic: ``points`` a list of position lists
+        (any number, for malformed-input tests), optional ``velocities`` for every point, and the header
+        stamped ``stamp_offset_s`` away from this process's ROS time (a sender whose clock jumped)."""
+        from builtin_interfaces.msg import Time
+        from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
+
+        msg = JointTrajectory()
+        t = self.node.get_clock().now().nanoseconds + int(stamp_offset_s * 1e9)
+        sec, nsec = divmod(max(t, 0), 1_000_000_000)
+        msg.header.stamp = Time(sec=sec, nanosec=nsec)
+        msg.joint_names = list(names)
+        msg.points = [JointTrajectoryPoint(positions=[float(x) for x in p], velocities=[float(v) for v in velocities])
+                      for p in points]
+        self.cmd_pub.publish(msg)
+
+    def set_parameters(self, values: dict[str, Any], node: str | None = None, timeout: float = 10.0) -> None:
+        """Set parameters of a node (default: the arm) through ``<node>/set_parameters``; raise unless all succeed."""
+        from rcl_interfaces.srv import SetParameters
+        from rclpy.parameter import Parameter
+
+        from ._common import wait_future
+
+        name = f"{node or self.arm}/set_parameters"
+        client = self._services.get(name)
+        if client is None:
+            client = self._services[name] = self.node.create_client(SetParameters, name)
+        if not client.wait_for_service(timeout_sec=timeout):
+            raise AssertionError(f"service {name} not available")
+        req = SetParameters.Request(parameters=[Parameter(k, value=v).to_parameter_msg() for k, v in values.items()])
+        fut = client.call_async(req)
+        if not wait_future(fut, timeout):
+            raise AssertionError(f"no answer from {name}")
+        bad = [(k, r.reason) for k, r in zip(values, fut.result().results, strict=True) if not r.successful]
+        if bad:
+            raise AssertionError(f"could not set {bad}")
+
     def publish_command(self, positions: Any, names: Any = ()) -> None:
         from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 

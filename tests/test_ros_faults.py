@@ -1,0 +1,271 @@
+"""Faults through the real nodes over DDS (loopback only): one test per fault of the issue's table that the
+graph tests (tests/test_ros_graph.py) do not cover, plus the push primitive end to end.
+
+One graph for the module: ``arm_hal`` (the MuJoCo tabletop Panda in TabletopPush-v0's world, behind the
+HAL's SafetyFilter, ``write_on_command`` as in launch/sim.yaml) and ``skill_server``, started as processes
+from launch/sim.yaml. The tests run in file order; each leaves the arm ACTIVE (a fault is reset).
+The backend read failure is in tests/test_ros_backend.py (it needs the ros2 backend and a driver).
+
+No timing assertions: every wait is a generous timeout on a condition.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from skill_rl.ros.env import isolate_dds, test_domain_id
+
+os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+DOMAIN = test_domain_id()
+isolate_dds(DOMAIN)
+pytest.importorskip("rclpy", reason="ROS 2 (rclpy) is not importable: pip install -e '.[ros]'", exc_type=ImportError)
+
+from skill_rl.hardware import load_description  # noqa: E402
+from skill_rl.ros.env import InterfacesNotBuiltError, ensure_interfaces  # noqa: E402
+
+try:
+    ensure_interfaces()
+except InterfacesNotBuiltError as e:
+    pytest.fail(str(e), pytrace=False)
+
+from skill_rl.ros.testing import RosProbe, wait_until  # noqa: E402
+from skill_rl.ros.up import Graph  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+SIM = ROOT / "launch" / "sim.yaml"
+PANDA = load_description("panda")
+HOME = [float(x) for x in PANDA.home]
+STATUS_SUCCEEDED, STATUS_ABORTED = 4, 6
+CONFIGURE, CLEANUP, ACTIVATE, DEACTIVATE = 1, 2, 3, 4  # lifecycle_msgs/Transition ids
+
+
+@pytest.fixture(scope="module")
+def graph(tmp_path_factory):
+    logs = tmp_path_factory.mktemp("ros_faults_logs")
+    g = Graph(SIM, nodes=["arm_hal", "skill_server"], domain_id=DOMAIN, log_dir=logs,
+              overrides={"arm_hal": {"task": "TabletopPush-v0", "seed": 0}}).start()
+    g.logs = logs
+    yield g
+    g.stop(grace=5.0)
+
+
+def _log_tail(graph) -> str:
+    return "\n".join(f"--- {f.name} ---\n" + "\n".join(f.read_text(errors="replace").splitlines()[-25:])
+                     for f in sorted(Path(graph.logs).glob("*.log")))
+
+
+@pytest.fixture(scope="module")
+def probe(graph):
+    p = RosProbe()
+    try:
+        p.wait_arm_state("ACTIVE", timeout=60)
+        wait_until(lambda: p.scene is not None, 30, what="/scene_state")
+        assert p.skill_client.wait_for_server(timeout_sec=30), "no /execute_skill server"
+        wait_until(p.latest_diagnostic_values, 30, what="/diagnostics")
+    except AssertionError as e:
+        p.close()
+        raise AssertionError(f"{e}\nnode logs:\n{_log_tail(graph)}") from e
+    yield p
+    p.close()
+
+
+@pytest.fixture
+def arm(graph, probe):
+    dead = graph.exited()
+    assert not dead, f"nodes exited: {dead}\n{_log_tail(graph)}"
+    probe.wait_arm_state("ACTIVE", timeout=30)
+    probe.wait_server_sees("ACTIVE", timeout=30)
+    return probe
+
+
+def _names(arm) -> list[str]:
+    return list(arm.arm_state["joint_names"])
+
+
+def _positions_since(arm, t: float) -> np.ndarray:
+    names = _names(arm)
+    return np.array([[m.position[m.name.index(n)] for n in names] for m in arm.joint_states_since(t)])
+
+
+def _diag_when(arm, pred, what: str, timeout: float = 10.0) -> dict[str, str]:
+    return wait_until(lambda: (d := arm.latest_diagnostic_values()) and pred(d) and d, timeout, what=what)
+
+
+def _count(d: dict[str, str], key: str) -> int:
+    return int(d.get(key) or 0)
+
+
+def _reset_and_home(arm, joints=None) -> None:
+    if arm.arm_state.get("state") == "FAULT":
+        assert arm.call("reset_fault").success
+    arm.wait_arm_state("ACTIVE", 10)
+    arm.wait_server_sees("ACTIVE", 10)
+    run = arm.execute("home", {"joints": joints or HOME, "speed": 1.0}).wait_result(60)
+    assert run.status == STATUS_SUCCEEDED, run.result.message
+
+
+def test_push_over_ros_slides_the_cube_into_the_region_near_the_table(graph, arm):
+    """The push runs its fingers 1.5 cm above the table through arm_hal's filter: no WORKSPACE fault,
+    the fingertips stay above the table, and the cube ends in the region."""
+    t0 = time.monotonic()
+    run = arm.execute("push", {}, timeout=60.0)
+    assert run.wait_answer(30), "push goal rejected"
+    run.wait_result(90)
+    assert run.status == STATUS_SUCCEEDED, (run.status, run.result.message, _log_tail(graph))
+    summary = json.loads(run.result.message)
+    assert summary["scene_success"] is True and summary["at_rest"] is True, summary
+    assert {"descend", "push"} <= set(run.phases), run.phases
+    objects = summary["objects"]
+    cube, region = np.array(objects["cube"][:3]), np.array(objects["region"][:3])
+    assert np.all(np.abs(cube[:2] - region[:2]) < 0.04) and cube[2] < 0.03
+    tips = [PANDA.kinematics.tool_points(q)["fingertips"][2] for q in _positions_since(arm, t0)]
+    assert min(tips) > -2e-3  # (measured, in contact-rich physics: within a contact's penetration)
+    assert min(tips) < 0.02  # and it did work close to the table
+    assert arm.arm_state["state"] == "ACTIVE" and arm.arm_state["fault"] is None
+
+
+def test_malformed_trajectories_are_rejected_with_a_reason(arm):
+    names = _names(arm)
+    q = arm.arm_position()
+    cases = [
+        ([q, q], names, (), "2 points"),
+        ([q], names[:6] + ["elbow"], (), "unknown ['elbow']"),
+        ([q], names[::-1], (), "another order"),
+        ([q[:6]], names, (), "6 positions"),
+        ([q], names, [0.0, 0.0, 0.0], "3 velocities"),
+    ]
+    for points, joint_names, velocities, reason in cases:
+        before = _count(arm.latest_diagnostic_values(), "commands_rejected")
+        arm.publish_trajectory(points, joint_names, velocities)
+        d = _diag_when(arm, lambda d, b=before: _count(d, "commands_rejected") > b, f"the rejection of {reason!r}")
+        assert reason in d["last_rejection"], d["last_rejection"]
+        assert d["hal_state"] == "ACTIVE" and d["fault"] == ""  # rejected, not a fault
+    assert np.max(np.abs(arm.arm_position() - q)) < 2e-3  # none of them moved the arm
+    assert arm.arm_state["state"] == "ACTIVE"
+
+
+def test_jump_command_is_clamped_not_jumped_to(arm):
+    names = _names(arm)
+    q0 = arm.arm_position()
+    target = q0.copy()
+    target[0] += 0.6  # > max_relative_target_rad (0.25)
+    before = _count(arm.latest_diagnostic_values(), "violations.jump")
+    t0 = time.monotonic()
+    arm.publish_trajectory([target], names)
+    d = _diag_when(arm, lambda d: _count(d, "violations.jump") > before, "a JUMP clamp in /diagnostics")
+    assert "panda_joint1" in d["last_violation"] and "jumps" in d["last_violation"]
+    arm.wait_at_rest(tol=0.02)  # one command, then the watchdog stops it
+    path = _positions_since(arm, t0)
+    assert np.max(np.abs(np.diff(path, axis=0))) < 0.05  # rate limited, never a jump between two cycles
+    assert 0.02 < path[-1, 0] - q0[0] < 0.6  # moved towards it, did not jump to it
+    assert arm.arm_state["state"] == "ACTIVE" and arm.arm_state["fault"] is None
+    _reset_and_home(arm, [float(x) for x in q0])
+
+
+def _reconfigure(arm, **safety) -> None:
+    """deactivate -> cleanup -> set safety.* -> configure -> activate (the HAL is rebuilt with them)."""
+    assert arm.change_state(DEACTIVATE) and arm.change_state(CLEANUP)
+    arm.set_parameters({f"safety.{k}": v for k, v in safety.items()})
+    assert arm.change_state(CONFIGURE) and arm.change_state(ACTIVATE)
+    arm.wait_arm_state("ACTIVE", 30)
+    arm.wait_server_sees("ACTIVE", 30)
+
+
+def test_jump_command_is_rejected_in_strict_mode(arm):
+    _reconfigure(arm, strict=True)
+    try:
+        time.sleep(1.2)  # past the soft start
+        q0 = arm.arm_position()
+        target = q0.copy()
+        target[0] += 0.6
+        arm.publish_trajectory([target], _names(arm))
+        state = arm.wait_arm_state("FAULT", 10)
+        assert state["fault_code"] == "jump" and "panda_joint1" in state["fault"] and "strict" in state["fault"]
+        assert np.max(np.abs(arm.arm_position() - q0)) < 0.01  # nothing was sent: it did not move
+        assert arm.call("reset_fault").success
+        arm.wait_arm_state("ACTIVE", 10)
+    finally:
+        _reconfigure(arm, strict=False)
+
+
+def test_repeated_joint_limit_violation_aborts_the_goal_naming_the_joint(arm):
+    goal = list(HOME)
+    goal[3] = -3.02  # inside panda_joint4's limit (-3.0718) but past limit - margin (0.1 rad)
+    run = arm.execute("home", {"joints": goal, "speed": 1.0}, timeout=30.0)
+    assert run.wait_answer(30)
+    run.wait_result(60)
+    R = arm.ExecuteSkill.Result
+    assert run.status == STATUS_ABORTED and run.result.error_code == R.FAULT, run.result.message
+    assert "panda_joint4" in run.result.message and "JOINT_LIMIT" in run.result.message
+    state = arm.wait_arm_state("FAULT", 10)
+    assert state["fault_code"] == "joint_limit" and "panda_joint4" in state["fault"]
+    q = arm.arm_position()
+    assert q[3] >= PANDA.limits.lower[3] + 0.1 - 0.02  # held at the limit minus its margin
+    _reset_and_home(arm)
+
+
+def test_workspace_violation_is_projected_then_repeated_violation_faults(arm):
+    side = list(HOME)
+    side[0] = -0.9  # away from the objects on the table
+    _reset_and_home(arm, side)
+    names = _names(arm)
+    t0 = time.monotonic()
+    before = _count(arm.latest_diagnostic_values(), "violations.workspace")
+    end = time.monotonic() + 20
+    while arm.arm_state.get("state") == "ACTIVE":  # stream "shoulder forward" (down into the table) at 50 Hz
+        assert time.monotonic() < end, f"no fault: {arm.latest_diagnostic_values()}"
+        arm.publish_trajectory([arm.arm_position() + np.array([0, 0.2, 0, 0, 0, 0, 0])], names)
+        time.sleep(0.02)
+    state = arm.wait_arm_state("FAULT", 10)
+    assert state["fault_code"] == "workspace" and "fingertips z" in state["fault"], state["fault"]
+    tips = [PANDA.kinematics.tool_points(q)["fingertips"][2] for q in _positions_since(arm, t0)]
+    assert min(tips) > -2e-3 and min(tips) < 0.01  # held at the table, not through it
+    d = _diag_when(arm, lambda d: _count(d, "violations.workspace") >= before + 25, "the workspace clamps counted")
+    assert d["fault_code"] == "workspace"
+    _reset_and_home(arm)
+
+
+def test_sender_clock_jumps_and_a_stalled_loop_leave_the_watchdog_correct(graph, arm):
+    """Commands stamped an hour off (a sender whose clock jumped) are timed by arm_hal's own monotonic
+    clock; a loop stalled for 0.5 s (SIGSTOP) is one clock jump for the filter. Either way the arm follows
+    without jumping and the watchdog stops it when the commands stop; no fault."""
+    names = _names(arm)
+    q0 = arm.arm_position()
+    for offset in (3600.0, -3600.0):
+        target = arm.arm_position() + np.array([0.15, 0, 0, 0, 0, 0, 0])
+        t0 = time.monotonic()
+        while time.monotonic() < t0 + 0.5:
+            arm.publish_trajectory([target], names, stamp_offset_s=offset)
+            time.sleep(0.02)
+        assert abs(arm.arm_position()[0] - target[0]) < 0.1, "the commands were not followed"
+        arm.wait_at_rest(tol=0.02)
+        d = _diag_when(arm, lambda d: d.get("filter.watchdog") == "True", "the watchdog in /diagnostics")
+        assert d["hal_state"] == "ACTIVE" and d["fault"] == ""
+    pid = graph.procs["arm_hal"].pid
+    target = arm.arm_position() - np.array([0.3, 0, 0, 0, 0, 0, 0])
+    t0 = time.monotonic()
+    stalled = False
+    while time.monotonic() < t0 + 1.5:
+        arm.publish_trajectory([target], names)
+        if not stalled and time.monotonic() > t0 + 0.3:
+            os.kill(pid, signal.SIGSTOP)
+            try:
+                time.sleep(0.5)
+            finally:
+                os.kill(pid, signal.SIGCONT)
+            stalled = True
+        time.sleep(0.02)
+    arm.wait_at_rest(tol=0.02)
+    path = _positions_since(arm, t0)
+    assert np.max(np.abs(np.diff(path, axis=0))) < 0.05  # no jump across the stall
+    assert abs(path[-1, 0] - target[0]) < 0.1  # it went on following after the stall
+    d = _diag_when(arm, lambda d: d.get("filter.watchdog") == "True", "the watchdog after the stall")
+    assert d["hal_state"] == "ACTIVE" and d["fault"] == ""
+    _reset_and_home(arm, [float(x) for x in q0])

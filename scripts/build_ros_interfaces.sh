@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# Build and install the ROS 2 interface package hardware/ros_interfaces/skill_interfaces (the ExecuteSkill
-# and RunTask actions of skill_rl/ros) with plain cmake against the pip ROS 2 Kilted wheels: no colcon,
-# no ROS install. Idempotent: skipped when the installed package was built from the same sources, with
-# the same Python, into the same prefix (--force rebuilds).
+# Build and install the ROS 2 interface packages under hardware/ros_interfaces with plain cmake against
+# the pip ROS 2 Kilted wheels (no colcon, no ROS install):
+#   skill_interfaces       the ExecuteSkill and RunTask actions of skill_rl/ros;
+#   skill_test_interfaces  TEST-ONLY: a FollowTrajectory action standing in for control_msgs'
+#                          FollowJointTrajectory in tests/test_ros_backend_action.py (--no-test-interfaces skips it).
+# Idempotent: a package is skipped when it was built from the same sources, with the same Python, into
+# the same prefix (--force rebuilds).
 #
-#   bash scripts/build_ros_interfaces.sh [--force] [--prefix DIR]
+#   bash scripts/build_ros_interfaces.sh [--force] [--prefix DIR] [--no-test-interfaces]
 #
 # Install prefix: --prefix, else $SKILL_RL_ROS_PREFIX, else build/ros_install in this repository (gitignored).
 # skill_rl.ros finds it there by itself (skill_rl.ros.env); for other programs:
@@ -17,22 +20,22 @@
 # (see /work/shared/notes/ros2-from-pip.md for why each is needed).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-SRC="$ROOT/hardware/ros_interfaces/skill_interfaces"
 PY="${PYTHON:-$(command -v python3 || command -v python)}"
 PREFIX="${SKILL_RL_ROS_PREFIX:-$ROOT/build/ros_install}"
 FORCE=0
+TEST_PKGS=1
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --force) FORCE=1; shift ;;
     --prefix) PREFIX="$2"; shift 2 ;;
     --prefix=*) PREFIX="${1#--prefix=}"; shift ;;
-    -h|--help) sed -n '2,19p' "${BASH_SOURCE[0]}"; exit 0 ;;
-    *) echo "[ros-interfaces] unknown argument $1 (use --force, --prefix DIR)" >&2; exit 2 ;;
+    --no-test-interfaces) TEST_PKGS=0; shift ;;
+    -h|--help) sed -n '2,22p' "${BASH_SOURCE[0]}"; exit 0 ;;
+    *) echo "[ros-interfaces] unknown argument $1 (use --force, --prefix DIR, --no-test-interfaces)" >&2; exit 2 ;;
   esac
 done
 mkdir -p "$PREFIX"
 PREFIX="$(cd "$PREFIX" && pwd)"
-BUILD="$ROOT/build/ros_interfaces/skill_interfaces"
 log() { printf '[ros-interfaces] %s\n' "$*"; }
 
 # The Python prefix the ROS wheels installed their cmake configs and libraries into.
@@ -46,44 +49,52 @@ if [[ ! -d "$PYPREFIX/share/rosidl_default_generators" ]]; then
 fi
 command -v cmake >/dev/null 2>&1 || { echo "[ros-interfaces] cmake not found (apt-get install cmake)" >&2; exit 1; }
 
-# Fingerprint: every source file, the interpreter, the prefix and the rosidl generator version.
-STAMP="$PREFIX/share/skill_interfaces/skill_rl_build.sha256"
+# One package: fingerprint (every source file, the interpreter, the prefix, the rosidl generator version),
+# then configure/build/install unless the installed copy has the same fingerprint.
 SITE="$PREFIX/lib/python$PYVER/site-packages"
-fingerprint() {
-  {
-    (cd "$SRC" && find . -type f \( -name '*.msg' -o -name '*.srv' -o -name '*.action' -o -name 'package.xml' -o -name 'CMakeLists.txt' \) -print0 \
-      | sort -z | xargs -0 sha256sum)
-    echo "python=$("$PY" -c 'import sys; print(sys.executable, sys.version)')"
-    echo "prefix=$PREFIX"
-    cat "$PYPREFIX/share/rosidl_generator_py/package.xml" 2>/dev/null | grep -m1 '<version>' || true
-  } | sha256sum | cut -d' ' -f1
-}
-WANT="$(fingerprint)"
-if [[ "$FORCE" != 1 && -f "$STAMP" && "$(cat "$STAMP")" == "$WANT" && -d "$SITE/skill_interfaces" ]]; then
-  log "up to date, nothing to do: $PREFIX"
-else
+build_pkg() {
+  local PKG="$1"
+  local SRC="$ROOT/hardware/ros_interfaces/$PKG" BUILD="$ROOT/build/ros_interfaces/$PKG"
+  local STAMP="$PREFIX/share/$PKG/skill_rl_build.sha256"
+  local WANT t0 t1 t2
+  WANT="$(
+    {
+      (cd "$SRC" && find . -type f \( -name '*.msg' -o -name '*.srv' -o -name '*.action' -o -name 'package.xml' -o -name 'CMakeLists.txt' \) -print0 \
+        | sort -z | xargs -0 sha256sum)
+      echo "python=$("$PY" -c 'import sys; print(sys.executable, sys.version)')"
+      echo "prefix=$PREFIX"
+      grep -m1 '<version>' "$PYPREFIX/share/rosidl_generator_py/package.xml" 2>/dev/null || true
+    } | sha256sum | cut -d' ' -f1
+  )"
+  if [[ "$FORCE" != 1 && -f "$STAMP" && "$(cat "$STAMP")" == "$WANT" && -d "$SITE/$PKG" ]]; then
+    log "$PKG up to date, nothing to do: $PREFIX"
+    return 0
+  fi
   t0=$SECONDS
-  export PATH="$PYPREFIX/bin:$PATH" CMAKE_PREFIX_PATH="$PYPREFIX${CMAKE_PREFIX_PATH:+:$CMAKE_PREFIX_PATH}"
-  export AMENT_PREFIX_PATH="$PYPREFIX${AMENT_PREFIX_PATH:+:$AMENT_PREFIX_PATH}"
   rm -rf "$BUILD"
   mkdir -p "$(dirname "$BUILD")"
   log "configure $SRC -> $BUILD (python $PYEXE, ROS prefix $PYPREFIX)"
-  # RPATH: the generated Python extensions (lib/pythonX.Y/site-packages/skill_interfaces/*.so) and
+  # RPATH: the generated Python extensions (lib/pythonX.Y/site-packages/$PKG/*.so) and
   # libraries (lib/) find this package's libraries without LD_LIBRARY_PATH.
   cmake -S "$SRC" -B "$BUILD" -DCMAKE_INSTALL_PREFIX="$PREFIX" -DPython3_EXECUTABLE="$PYEXE" \
     -DBUILD_TESTING=OFF -DCMAKE_BUILD_TYPE=Release \
     -DCMAKE_INSTALL_RPATH='$ORIGIN;$ORIGIN/../../..' -DCMAKE_BUILD_WITH_INSTALL_RPATH=OFF >"$BUILD.log" 2>&1 \
-    || { tail -40 "$BUILD.log" >&2; echo "[ros-interfaces] cmake configure failed (log: $BUILD.log)" >&2; exit 1; }
+    || { tail -40 "$BUILD.log" >&2; echo "[ros-interfaces] $PKG: cmake configure failed (log: $BUILD.log)" >&2; exit 1; }
   t1=$SECONDS
-  log "build (-j$(nproc))"
+  log "build $PKG (-j$(nproc))"
   cmake --build "$BUILD" -j"$(nproc)" >>"$BUILD.log" 2>&1 \
-    || { tail -40 "$BUILD.log" >&2; echo "[ros-interfaces] build failed (log: $BUILD.log)" >&2; exit 1; }
+    || { tail -40 "$BUILD.log" >&2; echo "[ros-interfaces] $PKG: build failed (log: $BUILD.log)" >&2; exit 1; }
   t2=$SECONDS
   cmake --install "$BUILD" >>"$BUILD.log" 2>&1 \
-    || { tail -40 "$BUILD.log" >&2; echo "[ros-interfaces] install failed (log: $BUILD.log)" >&2; exit 1; }
+    || { tail -40 "$BUILD.log" >&2; echo "[ros-interfaces] $PKG: install failed (log: $BUILD.log)" >&2; exit 1; }
   echo "$WANT" >"$STAMP"
-  log "built in $((SECONDS - t0))s (configure $((t1 - t0))s, build $((t2 - t1))s, install $((SECONDS - t2))s); log: $BUILD.log"
-fi
+  log "$PKG built in $((SECONDS - t0))s (configure $((t1 - t0))s, build $((t2 - t1))s, install $((SECONDS - t2))s); log: $BUILD.log"
+}
+
+export PATH="$PYPREFIX/bin:$PATH" CMAKE_PREFIX_PATH="$PYPREFIX${CMAKE_PREFIX_PATH:+:$CMAKE_PREFIX_PATH}"
+export AMENT_PREFIX_PATH="$PYPREFIX${AMENT_PREFIX_PATH:+:$AMENT_PREFIX_PATH}"
+build_pkg skill_interfaces
+[[ "$TEST_PKGS" == 1 ]] && build_pkg skill_test_interfaces
 
 # The nodes as an ament package "skill_rl" (for launch/*.launch.py on a ROS install: launch_ros's
 # Node(package="skill_rl", executable="arm_hal") looks up <prefix>/lib/skill_rl/arm_hal through the
@@ -102,7 +113,12 @@ if ! PYTHONPATH="$SITE${PYTHONPATH:+:$PYTHONPATH}" LD_LIBRARY_PATH="$PREFIX/lib$
   echo "[ros-interfaces] the installed skill_interfaces does not import; rebuild with --force" >&2
   exit 1
 fi
-log "installed skill_interfaces into $PREFIX"
+if [[ "$TEST_PKGS" == 1 ]] && ! PYTHONPATH="$SITE${PYTHONPATH:+:$PYTHONPATH}" LD_LIBRARY_PATH="$PREFIX/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" \
+  "$PY" -c 'from skill_test_interfaces.action import FollowTrajectory; FollowTrajectory.Goal().trajectory' ; then
+  echo "[ros-interfaces] the installed skill_test_interfaces does not import; rebuild with --force" >&2
+  exit 1
+fi
+log "installed skill_interfaces$([[ "$TEST_PKGS" == 1 ]] && echo ' and skill_test_interfaces') into $PREFIX"
 log "  python package: $SITE/skill_interfaces"
 log "  node executables (ament package skill_rl): $PREFIX/lib/skill_rl/{arm_hal,skill_server,task_executor}"
 log "  environment for programs outside skill_rl.ros:"

@@ -62,4 +62,16 @@ def make(env_id: str, **kwargs: Any) -> gym.Env:
     return gym.make(full, **kwargs)
 
 
+
+def make_task_env(spec: Any, **kwargs: Any) -> gym.Env:
+    """A task-scene env from a ``TaskSpec`` (``skill_rl.planning.tasklang.load_task`` reads task files).
+
+    Options as for :func:`make` (``render_mode`` and the ``TabletopConfig`` fields). Not registered with
+    Gymnasium: a task scene is data, not an id.
+    """
+    from .tabletop.taskscene import TaskSceneEnv
+
+    return TaskSceneEnv(spec, **kwargs)
+
+
 register_envs()

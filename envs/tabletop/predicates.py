@@ -158,3 +158,21 @@ def holds(env: Any, atom: tuple[str, ...]) -> bool:
 def evaluate(env: Any, atoms: tuple[tuple[str, ...], ...] | list[tuple[str, ...]]) -> dict[str, bool]:
     """Truth of each atom, keyed by its text form ``"On(cube_red, cube_blue)"``."""
     return {f"{a[0]}({', '.join(a[1:])})": holds(env, a) for a in atoms}
+
+
+# ---------------------------------------------------------------------------------------------- appended
+DRAWER_TRAY_HALF_M = 0.11  # half-extent (x, y) of the drawer tray's inside (scene._drawer_xml: d - t)
+DRAWER_TRAY_DEPTH_M = 0.12  # tray centre is this far behind the drawer front (+x)
+CABINET_HEIGHT_M = 0.07
+
+
+def in_drawer(env: Any, obj: str, drawer: str) -> bool:
+    """``obj`` lies in ``drawer``'s tray (moves with it; open or closed), below the cabinet top, let go."""
+    tray = env.body_pos(f"{drawer}_drawer") + np.array([DRAWER_TRAY_DEPTH_M, 0.0, 0.0])
+    p = env.body_pos(obj)
+    within = np.all(np.abs(p[:2] - tray[:2]) < DRAWER_TRAY_HALF_M)
+    return bool(within and p[2] < CABINET_HEIGHT_M and not env.is_grasped(obj))
+
+
+PREDICATES["InDrawer"] = Predicate(
+    "InDrawer", (_FREE, ("drawer",)), in_drawer, "InDrawer(a, d): a lies in drawer d's tray, let go")

@@ -1,0 +1,165 @@
+"""Scripted primitives: each reaches its declared effect; scripted plans are ordered; the demonstrator solves tasks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from skill_rl.envs import make_task_env
+from skill_rl.envs.tabletop.predicates import holds
+from skill_rl.envs.tabletop.primitives import (
+    PRIMITIVES,
+    ScriptedDemonstrator,
+    make_primitive,
+    primitive_effects,
+    scripted_plan,
+)
+from skill_rl.envs.tabletop.taskscene import ObjectDecl, PlacementRegion, TaskSpec
+from skill_rl.planning.tasklang import load_task
+
+TASKS = Path(__file__).resolve().parents[1] / "tasks"
+REGIONS = (PlacementRegion("left", (-0.1, -0.2), (0.1, -0.08)), PlacementRegion("right", (-0.1, 0.06), (0.1, 0.2)),
+           PlacementRegion("cab", (0.03, 0.15), (0.06, 0.17)))
+
+
+def _scene(goal, cabinet=False):
+    objs = [ObjectDecl.of_type("red", "cube_red"), ObjectDecl.of_type("blue", "cube_blue"),
+            ObjectDecl.of_type("zone", "region")]
+    init = [("On", "red", "left"), ("On", "blue", "left"), ("On", "zone", "right")]
+    if cabinet:
+        objs = objs[:1] + [ObjectDecl.of_type("cabinet", "cabinet")]
+        init = [("On", "red", "left"), ("On", "cabinet", "cab")]
+    return TaskSpec("t", "x", tuple(objs), REGIONS, tuple(init), tuple(goal))
+
+
+def _run(env, prim, obs):
+    prim.reset()
+    for _ in range(prim.horizon):
+        obs, *_ = env.step(prim.act(obs))
+        if prim.done(obs):
+            return obs, True
+    return obs, False
+
+
+@pytest.mark.parametrize(("name", "params", "cabinet"), [
+    ("pick_place", {"obj": "red", "target": "blue"}, False),
+    ("pick_place", {"obj": "red", "target": "zone"}, False),
+    ("push", {"obj": "red", "target_xy": "zone"}, False),
+    ("lift", {"obj": "blue"}, False),
+    ("open_drawer", {"drawer": "cabinet"}, True),
+])
+def test_primitive_reaches_its_declared_effect(name, params, cabinet):
+    env = make_task_env(_scene([("Lifted", "red")], cabinet))
+    kinds = {o.name: o.kind for o in env.unwrapped.task_spec.objects}
+    effects = primitive_effects(name, params, kinds)
+    assert effects
+    for seed in range(2):
+        obs, _ = env.reset(seed=seed)
+        assert not any(holds(env.unwrapped, a) for a in effects)
+        obs, finished = _run(env, make_primitive(env, name, **params), obs)
+        assert finished, f"{name} did not finish within its horizon (seed {seed})"
+        assert all(holds(env.unwrapped, a) for a in effects), (name, seed)
+
+
+def test_close_drawer_after_open_and_reach():
+    env = make_task_env(_scene([("Open", "cabinet")], cabinet=True))
+    obs, _ = env.reset(seed=3)
+    obs, _ = _run(env, make_primitive(env, "open_drawer", drawer="cabinet"), obs)
+    assert holds(env.unwrapped, ("Open", "cabinet"))
+    obs, finished = _run(env, make_primitive(env, "close_drawer", drawer="cabinet"), obs)
+    assert finished and holds(env.unwrapped, ("Close", "cabinet"))
+    target = np.array([0.0, -0.1, 0.2])
+    obs, finished = _run(env, make_primitive(env, "reach", xyz=target), obs)
+    assert finished and np.linalg.norm(env.unwrapped.eef_pos() - target) < 0.015
+
+
+def test_make_primitive_errors_name_the_problem():
+    env = make_task_env(_scene([("Lifted", "red")]))
+    with pytest.raises(KeyError, match="available: pick_place, push"):
+        make_primitive(env, "teleport", obj="red")
+    with pytest.raises(ValueError, match="missing: \\['target'\\]"):
+        make_primitive(env, "pick_place", obj="red")
+    with pytest.raises(ValueError, match="unknown: \\['speed'\\]"):
+        make_primitive(env, "lift", obj="red", speed=2)
+    with pytest.raises(ValueError, match="'green' is not in this scene"):
+        make_primitive(env, "lift", obj="green")
+    with pytest.raises(ValueError, match="only cubes and cylinders move"):
+        make_primitive(env, "lift", obj="zone")
+    with pytest.raises(ValueError, match="not a drawer"):
+        make_primitive(env, "open_drawer", drawer="red")
+    with pytest.raises(ValueError, match="2 numbers"):
+        make_primitive(env, "push", obj="red", target_xy=[0.1])
+    assert set(PRIMITIVES) >= {"pick_place", "push", "open_drawer", "close_drawer", "reach", "lift"}
+
+
+def test_scripted_plan_orders_drawer_supports_and_lifts():
+    spec = load_task(TASKS / "open_stack_close.task")
+    assert scripted_plan(spec) == [
+        ("open_drawer", {"drawer": "cabinet"}),
+        ("pick_place", {"obj": "cube_red", "target": "cabinet"}),
+        ("pick_place", {"obj": "cube_green", "target": "cube_blue"}),
+        ("close_drawer", {"drawer": "cabinet"}),
+    ]
+    # supports first, whatever order the goal lists them in
+    spec = TaskSpec("s", "x", (ObjectDecl.of_type("a", "cube_red"), ObjectDecl.of_type("b", "cube_green"),
+                               ObjectDecl.of_type("c", "cube_blue")), (), (),
+                    (("On", "a", "b"), ("Lifted", "c"), ("On", "b", "c")))
+    assert [p["obj"] for _, p in scripted_plan(spec)] == ["b", "a", "c"]
+    assert scripted_plan(spec)[-1][0] == "lift"
+
+
+# tasks whose fixed scripted ordering is wrong on purpose (the planner must reorder; see the task file)
+NEEDS_REORDERING = {"unstack_then_sort"}
+
+
+@pytest.mark.parametrize("task", sorted(p.stem for p in TASKS.glob("*.task") if p.stem not in NEEDS_REORDERING))
+def test_demonstrator_solves_every_task_file(task):
+    spec = load_task(TASKS / f"{task}.task")
+    env = make_task_env(spec)
+    solved = 0
+    seeds = range(3)
+    for seed in seeds:
+        obs, info = env.reset(seed=100 + seed)
+        demo = ScriptedDemonstrator(env, spec)
+        for _ in range(env.unwrapped.config.max_episode_steps):
+            obs, _, _, truncated, info = env.step(demo.act(obs))
+            if demo.finished or truncated:
+                break
+        solved += info["is_success"]
+    assert solved == len(seeds), f"{task}: {solved}/{len(seeds)}; last log {demo.log}"
+
+
+def test_demonstrator_skips_steps_that_already_hold_and_retries_failures():
+    spec = _scene([("Open", "cabinet"), ("InDrawer", "red", "cabinet")], cabinet=True)
+    env = make_task_env(spec)
+    obs, _ = env.reset(seed=0)
+    obs, _ = _run(env, make_primitive(env, "open_drawer", drawer="cabinet"), obs)
+    demo = ScriptedDemonstrator(env, spec)
+    for _ in range(400):
+        obs, _, _, _, info = env.step(demo.act(obs))
+        if demo.finished:
+            break
+    assert demo.log[0] == "skip open_drawer(drawer=cabinet) (already holds)"
+    assert info["is_success"]
+
+    calls = []
+
+    def clumsy(env_, name, **params):  # the first pick_place "forgets" to do anything: done at once
+        prim = make_primitive(env_, name, **params)
+        calls.append(name)
+        if len(calls) == 1:
+            prim.done = lambda obs: True
+        return prim
+
+    spec = _scene([("On", "red", "blue")])
+    env = make_task_env(spec)
+    obs, _ = env.reset(seed=1)
+    demo = ScriptedDemonstrator(env, spec, make=clumsy)
+    for _ in range(400):
+        obs, _, _, _, info = env.step(demo.act(obs))
+        if demo.finished:
+            break
+    assert "retry pick_place(obj=red, target=blue) (1)" in demo.log
+    assert info["is_success"]

@@ -20,6 +20,7 @@ from skill_rl.discovery.train import (  # noqa: E402
     DiscoveryConfig,
     DiscoveryError,
     build_model,
+    evaluate_run,
     find_checkpoints,
     load_checkpoint,
     make_env,
@@ -28,7 +29,8 @@ from skill_rl.discovery.train import (  # noqa: E402
 
 th.set_num_threads(1)
 REPO = Path(__file__).resolve().parent.parent
-CONFIGS = ["slim_push", "discovery_naive_sum", "discovery_lsd", "discovery_diayn"]
+CONFIGS = ["slim_push", "discovery_slim_ppo", "discovery_naive_sum", "discovery_lsd", "discovery_metra",
+           "discovery_diayn"]
 
 
 def _cfg(tmp_path, **kw) -> DiscoveryConfig:
@@ -43,10 +45,10 @@ def test_config_files_load_and_build(name):
     assert name.endswith(cfg.algo) or (name == "slim_push" and cfg.algo == "slim")
     env = make_env(cfg)
     model = build_model(dataclasses.replace(cfg, net_arch=[8], phi_hidden=[8], buffer_size=100), env)
-    expected_heads = 3 if cfg.algo == "slim" else 1
+    expected_heads = 3 if cfg.algo in ("slim", "slim_ppo") else 1
     assert model.n_heads == expected_heads
     assert model.term_names[0] == "discovery" and "discovery" in model.intrinsic
-    assert model.intrinsic_spec["discovery"]["kind"] == (cfg.algo if cfg.algo in ("lsd", "diayn") else "lsd")
+    assert model.intrinsic_spec["discovery"]["kind"] == (cfg.algo if cfg.algo in ("lsd", "metra", "diayn") else "lsd")
     env.close()
 
 
@@ -110,11 +112,31 @@ def test_exported_skill_policy_save_load_same_action(tmp_path):
     assert not any(k.startswith(("critic", "qf")) for k in saved["state_dict"])
 
 
-@pytest.mark.parametrize(("algo", "discrete"), [("naive_sum", True), ("diayn", True), ("slim", False)])
+@pytest.mark.parametrize(("algo", "discrete"), [("naive_sum", True), ("diayn", True), ("slim", False),
+                                                ("metra", False), ("slim_ppo", True)])
 def test_other_algos_run_in_debug_mode(tmp_path, algo, discrete):
-    summary = run_discovery(_cfg(tmp_path, algo=algo, discrete_skills=discrete), progress=False)
+    summary = run_discovery(_cfg(tmp_path, algo=algo, discrete_skills=discrete, video=False), progress=False)
     assert summary["completed"] and summary["num_timesteps"] == 300
     assert np.isfinite(summary["eval"]["object_coverage"])
+    assert 0.0 <= summary["eval"]["skill_classifier_accuracy"] <= 1.0
+
+
+def test_run_writes_plots_and_skill_video(tmp_path):
+    summary = run_discovery(_cfg(tmp_path, algo="slim", discovery="metra", critic_layout="shared"), progress=False)
+    run = Path(summary["run_dir"])
+    assert (run / "plots" / "end_positions.png").stat().st_size > 1000
+    assert (run / "plots" / "reward_terms.png").stat().st_size > 1000
+    assert [s["skill"] for s in summary["per_skill"]] == [0, 1]
+    # --eval: the same policy evaluated again from its checkpoint gives the same metrics, in its own folder
+    again = evaluate_run(summary["checkpoint"], video=False)
+    assert again["eval"] == pytest.approx(summary["eval"], nan_ok=True)
+    assert Path(again["eval_dir"]).parent == run and (Path(again["eval_dir"]) / "summary.json").is_file()
+    with pytest.raises(DiscoveryError, match="no config.yaml"):
+        evaluate_run(tmp_path)
+    if "video_error" in summary:
+        pytest.skip(f"no renderer here: {summary['video_error']}")
+    assert (run / "videos" / "skills.mp4").stat().st_size > 1000
+    assert json.loads((run / "summary.json").read_text())["video"] == summary["video"]
 
 
 def test_checkpoint_keeps_discovery_networks_and_critics(tmp_path):

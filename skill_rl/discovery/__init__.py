@@ -1,7 +1,9 @@
-"""Skill discovery: SLIM (multi-critic SAC) and its baselines (naive sum, LSD, DIAYN).
+"""Skill discovery: SLIM (multi-critic SAC, and its PPO form) and its baselines (naive sum, LSD, METRA, DIAYN).
 
 Submodules (import them explicitly; this package imports nothing heavy by itself):
-``critics`` (batched K-head twin-Q ensemble), ``slim`` (``SLIM(SAC)``, multi-reward buffer, policy),
-``rewards`` (LSD, DIAYN, reach, safety terms), ``env`` (skill/reward wrapper), ``metrics`` (coverage,
-distinctness, safety, displacement, grasping), ``train`` (``DiscoveryConfig``, ``run_discovery``).
+``critics`` (batched K-head twin-Q ensemble, separate or shared layout), ``slim`` (``SLIM(SAC)``, multi-reward
+buffer, policy), ``ppo`` (``MultiHeadPPO(PPO)``: K value heads, per-head GAE), ``rewards`` (LSD, METRA, DIAYN,
+reach, safety terms), ``env`` (skill/reward wrapper), ``metrics`` (coverage, distinctness, safety,
+displacement, grasping), ``report`` (plots, skill video grid), ``train`` (``DiscoveryConfig``,
+``run_discovery``, ``evaluate_run``), ``export`` (skills into the skill library). See docs/slim.md.
 """

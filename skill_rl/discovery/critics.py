@@ -9,6 +9,12 @@ of each weight (``tests/test_discovery_critics.py`` checks it).
 
 The target network is a second :class:`MultiCriticEnsemble` (the policy's ``critic_target``), updated by a
 Polyak average of the whole ensemble; since members are independent, that is exactly one target per head.
+
+``layout="shared"`` is the other option: ``n_q`` networks (SAC's twins) each with ``n_heads`` outputs, i.e.
+the critics of all reward terms share hidden layers and differ in their last layer. That is the patent's
+"network with a plurality of outputs" (US 12,393,175) and costs the same as one SAC critic, but the heads'
+losses then meet in the shared layers (no isolation). Why offer it: on a CPU the separate ensemble is
+FLOP-bound (K critics = K times the multiply-adds), see ``docs/slim.md`` and ``benchmarks/slim_throughput.py``.
 """
 
 from __future__ import annotations
@@ -22,7 +28,9 @@ from stable_baselines3.common.preprocessing import get_action_dim
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from torch import nn
 
-__all__ = ["EnsembleLinear", "EnsembleMLP", "MultiCriticEnsemble"]
+__all__ = ["CRITIC_LAYOUTS", "EnsembleLinear", "EnsembleMLP", "MultiCriticEnsemble"]
+
+CRITIC_LAYOUTS = ("separate", "shared")
 
 
 class EnsembleLinear(nn.Module):
@@ -123,6 +131,7 @@ class MultiCriticEnsemble(BaseModel):
         n_critics: int = 2,
         share_features_extractor: bool = True,
         n_heads: int = 1,
+        layout: str = "separate",
     ) -> None:
         super().__init__(observation_space, action_space, features_extractor=features_extractor,
                          normalize_images=normalize_images)
@@ -131,22 +140,36 @@ class MultiCriticEnsemble(BaseModel):
         self.share_features_extractor = share_features_extractor
         self.n_heads = n_heads
         self.n_critics = n_critics
-        self.q_net = EnsembleMLP(n_heads * n_critics, features_dim + get_action_dim(action_space), 1,
-                                 list(net_arch), activation_fn)
+        if layout not in CRITIC_LAYOUTS:
+            raise ValueError(f"critic layout must be one of {CRITIC_LAYOUTS}, got {layout!r}")
+        self.layout = layout
+        in_dim = features_dim + get_action_dim(action_space)
+        if layout == "separate":
+            self.q_net = EnsembleMLP(n_heads * n_critics, in_dim, 1, list(net_arch), activation_fn)
+        else:
+            self.q_net = EnsembleMLP(n_critics, in_dim, n_heads, list(net_arch), activation_fn)
 
     def forward(self, obs: th.Tensor, actions: th.Tensor) -> th.Tensor:
         """Q-values ``(n_heads, n_q, B)`` for observations ``(B, obs_dim)`` and actions ``(B, act_dim)``."""
         with th.set_grad_enabled(not self.share_features_extractor):
             features = self.extract_features(obs, self.features_extractor)
-        q = self.q_net(th.cat([features, actions], dim=1))  # (E, B, 1)
-        return q.squeeze(-1).view(self.n_heads, self.n_critics, -1)
+        q = self.q_net(th.cat([features, actions], dim=1))
+        if self.layout == "separate":  # (H * n_q, B, 1)
+            return q.squeeze(-1).view(self.n_heads, self.n_critics, -1)
+        return q.permute(2, 0, 1)  # (n_q, B, H) -> (H, n_q, B)
 
     def member_parameters(self, head: int) -> list[th.Tensor]:
-        """Views of head ``head``'s slices of every ensemble weight (for inspection and tests)."""
+        """Views of head ``head``'s slices of every ensemble weight (for inspection and tests); ``separate``
+        layout only (with ``shared`` the hidden layers belong to every head)."""
+        if self.layout != "separate":
+            raise ValueError("member_parameters needs the 'separate' critic layout")
         lo, hi = head * self.n_critics, (head + 1) * self.n_critics
         return [p[lo:hi] for p in self.q_net.parameters()]
 
     def load_from_continuous_critic(self, critic: nn.Module, head: int = 0) -> None:
-        """Copy an SB3 ``ContinuousCritic``'s ``qf0..qf{n-1}`` into the twins of ``head``."""
+        """Copy an SB3 ``ContinuousCritic``'s ``qf0..qf{n-1}`` into the twins of ``head`` (``separate`` layout,
+        or ``shared`` with one head)."""
+        if self.layout != "separate" and self.n_heads != 1:
+            raise ValueError("load_from_continuous_critic needs the 'separate' layout or a single head")
         for i in range(self.n_critics):
             self.q_net.load_member(head * self.n_critics + i, getattr(critic, f"qf{i}"))

@@ -2,7 +2,7 @@
 
 Two kinds:
 
-* **Intrinsic** (``LSDReward``, ``DIAYNReward``): torch modules with their own networks and optimiser. Their
+* **Intrinsic** (``LSDReward``, ``METRAReward``, ``DIAYNReward``): torch modules with their own networks and optimiser. Their
   reward depends on parameters that keep changing, so it is never stored: SLIM recomputes it for every
   sampled minibatch (``reward(obs, next_obs)``) right after ``update(obs, next_obs)`` on the same minibatch,
   as LSD/METRA do.
@@ -24,7 +24,7 @@ import torch as th
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
-__all__ = ["DIAYNReward", "IntrinsicReward", "LSDReward", "ReachReward", "SafetyReward", "default_object_keys",
+__all__ = ["DIAYNReward", "IntrinsicReward", "LSDReward", "METRAReward", "ReachReward", "SafetyReward", "default_object_keys",
            "layout_indices"]
 
 
@@ -136,6 +136,79 @@ class LSDReward(IntrinsicReward):
 
     def loss(self, obs: th.Tensor, next_obs: th.Tensor) -> th.Tensor:
         return -self.reward(obs, next_obs).mean()
+
+
+class METRAReward(IntrinsicReward):
+    """METRA (Park et al., ICLR 2024): temporal-distance-aware representation with a dual constraint.
+
+    ``r = (φ(s') − φ(s)) · z̃`` as LSD, but φ is a plain MLP (no spectral norm) trained to maximise
+    ``E[(φ(s') − φ(s)) · z̃]`` **subject to** ``‖φ(s') − φ(s)‖² ≤ 1`` for every transition (one env step is
+    at most one unit of temporal distance), by dual gradient descent, as in ``seohongpark/METRA``
+    ``iod/metra.py``:
+
+    * φ loss: ``−mean[r + λ · min(ε, 1 − ‖φ(s') − φ(s)‖²)]`` with ``λ = exp(log_λ)`` held fixed;
+    * λ loss: ``log_λ · mean[min(ε, 1 − ‖φ(s') − φ(s)‖²)]`` (detached), so λ grows while the constraint
+      is violated and shrinks when it has slack; ``ε`` = ``slack`` (1e-3), ``λ₀`` = ``dual_lam`` (30).
+
+    ``z̃``: continuous z is used as given (METRA's prior is the unit sphere; our wrapper samples N(0, I), so
+    ``unit_z=True`` normalises it, as METRA's ``unit_length``); discrete one-hot z uses LSD's centred mask.
+    The difference from LSD: the metric is the env's temporal distance instead of the Euclidean distance
+    of the chosen state subset, so skills are pushed to cover states that take many steps to reach.
+    """
+
+    def __init__(self, state_indices: Sequence[int], skill_slice: slice, n_skills: int, discrete: bool,
+                 hidden: Sequence[int] = (256, 256), lr: float = 1e-4, dual_lam: float = 30.0,
+                 slack: float = 1e-3, dual_lr: float | None = None, unit_z: bool = True) -> None:
+        super().__init__(state_indices, skill_slice, n_skills, discrete, lr)
+        self.phi = _mlp(len(self.state_indices), n_skills, hidden)
+        self.log_lam = nn.Parameter(th.tensor(math.log(dual_lam), dtype=th.float32))
+        self.slack, self.unit_z = slack, unit_z
+        self.optimizer = th.optim.Adam(self.phi.parameters(), lr=lr)
+        self.dual_optimizer = th.optim.Adam([self.log_lam], lr=dual_lr if dual_lr is not None else lr)
+
+    def skill_direction(self, z: th.Tensor) -> th.Tensor:
+        if self.discrete and self.n_skills > 1:
+            n = self.n_skills
+            return (z - 1.0 / n) * (n / (n - 1))
+        if self.unit_z:
+            return z / z.norm(dim=-1, keepdim=True).clamp_min(1e-6)
+        return z
+
+    def _dphi(self, obs: th.Tensor, next_obs: th.Tensor) -> th.Tensor:
+        both = self.phi(th.cat([self.state(obs), self.state(next_obs)], dim=0))
+        return both[obs.shape[0]:] - both[: obs.shape[0]]
+
+    def reward(self, obs: th.Tensor, next_obs: th.Tensor) -> th.Tensor:
+        return (self._dphi(obs, next_obs) * self.skill_direction(self.skill(obs))).sum(-1)
+
+    def penalty(self, dphi: th.Tensor) -> th.Tensor:
+        """``min(ε, 1 − ‖Δφ‖²)`` per transition (negative where the constraint is violated)."""
+        return th.clamp(1.0 - (dphi**2).sum(-1), max=self.slack)
+
+    def loss(self, obs: th.Tensor, next_obs: th.Tensor) -> th.Tensor:
+        dphi = self._dphi(obs, next_obs)
+        r = (dphi * self.skill_direction(self.skill(obs))).sum(-1)
+        return -(r + self.log_lam.detach().exp() * self.penalty(dphi)).mean()
+
+    @property
+    def lam(self) -> float:
+        return float(self.log_lam.detach().exp())
+
+    def update(self, obs: th.Tensor, next_obs: th.Tensor) -> float:
+        """One step on φ (λ fixed) and one dual step on ``log_λ``, both from the same forward pass (METRA
+        computes its dual loss from the φ loss's penalty, detached)."""
+        dphi = self._dphi(obs, next_obs)
+        r = (dphi * self.skill_direction(self.skill(obs))).sum(-1)
+        pen = self.penalty(dphi)
+        loss = -(r + self.log_lam.detach().exp() * pen).mean()
+        self.optimizer.zero_grad()
+        loss.backward()
+        self.optimizer.step()
+        dual_loss = self.log_lam * pen.detach().mean()
+        self.dual_optimizer.zero_grad()
+        dual_loss.backward()
+        self.dual_optimizer.step()
+        return float(loss.item())
 
 
 class DIAYNReward(IntrinsicReward):

@@ -29,11 +29,17 @@ Per gradient step (mirrors ``SAC.train`` line by line, so K=1 reproduces it exac
   reward, so scaling reward h by c > 0 leaves its normalised term unchanged — no term dominates by scale.
   Dividing by σ_h is standardising the critic's advantage (the batch mean is a constant for the gradient).
   The EMA smooths the noise of a 256-sample std. ``"batch_std"``: no EMA; ``"none"``: σ_h = 1.
+  The critic is evaluated with its parameters frozen here, so the backward pass computes only ∂Q/∂a (the
+  same actor gradient as SB3's SAC, without its discarded critic weight gradients).
+
+Critic layout (``critic_layout``): ``"separate"`` (default; no shared parameters between heads) or
+``"shared"`` (twin networks with one output per head, cheaper on a CPU); see ``docs/slim.md``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -48,11 +54,24 @@ from stable_baselines3.sac.policies import SACPolicy
 from torch import nn
 
 from .critics import MultiCriticEnsemble
-from .rewards import DIAYNReward, IntrinsicReward, LSDReward
+from .rewards import DIAYNReward, IntrinsicReward, LSDReward, METRAReward
 
 __all__ = ["SLIM", "MultiCriticSACPolicy", "MultiRewardReplayBuffer", "MultiRewardSamples"]
 
-INTRINSIC_KINDS: dict[str, type[IntrinsicReward]] = {"lsd": LSDReward, "diayn": DIAYNReward}
+INTRINSIC_KINDS: dict[str, type[IntrinsicReward]] = {"lsd": LSDReward, "metra": METRAReward, "diayn": DIAYNReward}
+
+
+@contextmanager
+def frozen(module: nn.Module) -> Iterator[None]:
+    """``requires_grad = False`` on ``module``'s parameters inside the block (restored after)."""
+    params = [p for p in module.parameters() if p.requires_grad]
+    for p in params:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p in params:
+            p.requires_grad_(True)
 
 
 class MultiRewardSamples(NamedTuple):
@@ -116,17 +135,19 @@ class MultiCriticSACPolicy(SACPolicy):
     critic: MultiCriticEnsemble  # type: ignore[assignment]
     critic_target: MultiCriticEnsemble  # type: ignore[assignment]
 
-    def __init__(self, *args: Any, n_heads: int = 1, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, n_heads: int = 1, critic_layout: str = "separate", **kwargs: Any) -> None:
         self.n_heads = n_heads
+        self.critic_layout = critic_layout
         super().__init__(*args, **kwargs)
 
     def make_critic(self, features_extractor: BaseFeaturesExtractor | None = None) -> MultiCriticEnsemble:  # type: ignore[override]
         critic_kwargs = self._update_features_extractor(self.critic_kwargs, features_extractor)
-        return MultiCriticEnsemble(**critic_kwargs, n_heads=self.n_heads).to(self.device)
+        return MultiCriticEnsemble(**critic_kwargs, n_heads=self.n_heads, layout=self.critic_layout).to(self.device)
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
         data = super()._get_constructor_parameters()
         data["n_heads"] = self.n_heads
+        data["critic_layout"] = self.critic_layout
         return data
 
 
@@ -139,8 +160,10 @@ class SLIM(SAC):
     :param normalize: ``"ema_std"`` | ``"batch_std"`` | ``"none"``.
     :param norm_beta: EMA factor of ``"ema_std"`` (σ ← β σ + (1 − β) std_batch).
     :param entropy_heads: ``"first"`` | ``"all"`` | ``"none"``: heads whose TD target has the entropy bonus.
-    :param intrinsic: term name -> ``{"kind": "lsd" | "diayn", **kwargs of the reward class}``; those
+    :param intrinsic: term name -> ``{"kind": "lsd" | "metra" | "diayn", **kwargs of the reward class}``; those
         columns are relabelled at sample time.
+    :param critic_layout: ``"separate"`` (default: every head its own twin-Q networks, no shared parameters)
+        or ``"shared"`` (twin networks with one output per head; see :mod:`skill_rl.discovery.critics`).
     Other arguments are SAC's.
     """
 
@@ -153,7 +176,7 @@ class SLIM(SAC):
                  head_matrix: Sequence[Sequence[float]] | None = None, head_weights: Sequence[float] | None = None,
                  normalize: str = "ema_std", norm_beta: float = 0.99, norm_eps: float = 1e-6,
                  entropy_heads: str = "first", intrinsic: Mapping[str, Mapping[str, Any]] | None = None,
-                 _init_setup_model: bool = True, **sac_kwargs: Any) -> None:
+                 critic_layout: str | None = None, _init_setup_model: bool = True, **sac_kwargs: Any) -> None:
         self.term_names = list(term_names)
         k = len(self.term_names)
         m = np.eye(k, dtype=np.float32) if head_matrix is None else np.asarray(head_matrix, dtype=np.float32)
@@ -181,6 +204,8 @@ class SLIM(SAC):
         self.last_train_stats: dict[str, float] = {}
         policy_kwargs = dict(sac_kwargs.pop("policy_kwargs", None) or {})
         policy_kwargs["n_heads"] = self.n_heads
+        if critic_layout is not None:
+            policy_kwargs["critic_layout"] = critic_layout
         sac_kwargs.setdefault("replay_buffer_class", MultiRewardReplayBuffer)
         rb_kwargs = dict(sac_kwargs.pop("replay_buffer_kwargs", None) or {})
         rb_kwargs["n_rewards"] = k
@@ -229,6 +254,8 @@ class SLIM(SAC):
             r = module.relabel(replay_data.observations, replay_data.next_observations)
             rewards[:, self.term_names.index(name)] = r
             stats[f"{name}/reward"] = float(r.mean().item())
+            if isinstance(module, METRAReward):
+                stats[f"{name}/dual_lambda"] = module.lam
         return replay_data._replace(rewards=rewards), stats
 
     def _scales(self, q_pi: th.Tensor) -> th.Tensor:
@@ -311,7 +338,10 @@ class SLIM(SAC):
             critic_loss.backward()
             self.critic.optimizer.step()
 
-            q_pi = self.critic(replay_data.observations, actions_pi)  # (H, n_q, B)
+            # the actor loss needs dQ/da only: with the critic's parameters frozen, autograd skips their weight
+            # gradients (SB3's SAC computes them and throws them away at the next critic zero_grad)
+            with frozen(self.critic):
+                q_pi = self.critic(replay_data.observations, actions_pi)  # (H, n_q, B)
             min_q_pi, _ = th.min(q_pi, dim=1)  # (H, B)
             scales = self._scales(min_q_pi)
             combined = (weights * min_q_pi / scales).sum(0).unsqueeze(-1)  # (B, 1)

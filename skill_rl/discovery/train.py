@@ -9,8 +9,10 @@ checkpoints, written to a temporary file and renamed, with the replay buffer bes
 Algorithms (one code path, :class:`~skill_rl.discovery.slim.SLIM`, chosen by ``algo``):
 
 * ``slim``: one critic per term of ``terms`` (default discovery, reach, safety), actor weights ``weights``.
+* ``slim_ppo``: SLIM's on-policy form, :class:`~skill_rl.discovery.ppo.MultiHeadPPO` (one value head per term,
+  per-head GAE, per-head advantage standardisation, weighted sum in PPO's surrogate).
 * ``naive_sum``: the same terms summed with ``weights`` into ONE critic.
-* ``lsd`` / ``diayn``: the discovery term alone (LSD or DIAYN), one critic.
+* ``lsd`` / ``metra`` / ``diayn``: the discovery term alone (LSD, METRA or DIAYN), one critic.
 
 Resume: ``resume=<run folder>`` continues that run from its latest checkpoint (or ``resume=<ckpt .zip>``
 from that one) up to ``total_steps``. A checkpoint that cannot be read raises :class:`CheckpointError`
@@ -35,10 +37,11 @@ from skill_rl.fileio import atomic_path
 from skill_rl.runs import RunDir, start_run
 
 __all__ = ["ALGOS", "CheckpointError", "DiscoveryConfig", "DiscoveryError", "build_model", "evaluate_skills",
+           "evaluate_run", "rollout_skills", "write_report",
            "find_checkpoints", "load_checkpoint", "run_discovery"]
 
 log = logging.getLogger(__name__)
-ALGOS = ("slim", "naive_sum", "lsd", "diayn")
+ALGOS = ("slim", "slim_ppo", "naive_sum", "lsd", "metra", "diayn")
 CKPT_RE = re.compile(r"^step_(\d+)\.zip$")
 
 
@@ -54,19 +57,20 @@ class CheckpointError(UserError, RuntimeError):
 class DiscoveryConfig:
     """Settings of ``skill-rl discover`` (``configs/slim_push.yaml`` and ``configs/discovery_*.yaml``)."""
 
-    algo: Literal["slim", "naive_sum", "lsd", "diayn"] = "slim"
+    algo: Literal["slim", "slim_ppo", "naive_sum", "lsd", "metra", "diayn"] = "slim"
     env_id: str = "TabletopPush-v0"
     env_options: dict[str, Any] = field(default_factory=dict)  # tabletop options, e.g. {max_episode_steps: 100}
     # skills
     n_skills: int = 4  # discrete: number of skills; continuous: dimension of z
     discrete_skills: bool = True
-    discovery: Literal["lsd", "diayn"] = "lsd"  # the MI term used by slim / naive_sum
+    discovery: Literal["lsd", "metra", "diayn"] = "lsd"  # the MI term used by slim / naive_sum
     discovery_keys: list[str] | None = None  # obs_layout fields the MI term sees; null: object positions
     # reward terms (slim / naive_sum); lsd / diayn use the discovery term alone
     terms: list[str] = field(default_factory=lambda: ["discovery", "reach", "safety"])
     weights: dict[str, float] = field(default_factory=lambda: {"discovery": 1.0, "reach": 1.0, "safety": 1.0})
     normalize: Literal["ema_std", "batch_std", "none"] = "ema_std"
     entropy_heads: Literal["first", "all", "none"] = "first"
+    critic_layout: Literal["separate", "shared"] = "separate"  # shared: twin nets with one output per term
     reach_contact_bonus: float = 0.0
     # SAC
     total_steps: int = 200_000
@@ -82,12 +86,17 @@ class DiscoveryConfig:
     net_arch: list[int] = field(default_factory=lambda: [256, 256])
     phi_hidden: list[int] = field(default_factory=lambda: [256, 256])
     phi_lr: float = 1e-4
+    # PPO (algo slim_ppo): rollout length, epochs per rollout (minibatch = batch_size), GAE λ
+    n_steps: int = 2048
+    n_epochs: int = 10
+    gae_lambda: float = 0.95
     device: str = "cpu"
     # run
     checkpoint_every: int = 10_000  # env steps
     keep_checkpoints: int = 3
     save_replay_buffer: bool = True
-    eval_episodes_per_skill: int = 2  # continuous skills: 2 * n_skills random z, this many each
+    eval_episodes_per_skill: int = 3  # continuous skills: 2 * n_skills random z, this many each
+    video: bool = True  # videos/skills.mp4: one episode per skill, tiled (needs MUJOCO_GL=osmesa or egl)
     log_every: int = 1_000  # env steps between training-loss rows
     seed: int = 0
     run_root: str = "runs"
@@ -99,15 +108,16 @@ class DiscoveryConfig:
 def _debug(cfg: DiscoveryConfig) -> DiscoveryConfig:
     return dataclasses.replace(
         cfg, total_steps=min(cfg.total_steps, 300), learning_starts=min(cfg.learning_starts, 100),
-        batch_size=min(cfg.batch_size, 32), buffer_size=min(cfg.buffer_size, 10_000), net_arch=[32, 32],
-        phi_hidden=[32, 32], checkpoint_every=min(cfg.checkpoint_every, 100), eval_episodes_per_skill=1,
-        log_every=min(cfg.log_every, 100), n_skills=min(cfg.n_skills, 2),
+        batch_size=min(cfg.batch_size, 50 if cfg.algo == "slim_ppo" else 32), buffer_size=min(cfg.buffer_size, 10_000), net_arch=[32, 32],
+        phi_hidden=[32, 32], checkpoint_every=min(cfg.checkpoint_every, 100), eval_episodes_per_skill=2,
+        log_every=min(cfg.log_every, 100), n_skills=min(cfg.n_skills, 2), n_steps=min(cfg.n_steps, 100),
+        n_epochs=min(cfg.n_epochs, 2),
         env_options={**cfg.env_options, "max_episode_steps": min(cfg.env_options.get("max_episode_steps", 50), 50)},
     )
 
 
 def _check(cfg: DiscoveryConfig) -> None:
-    if cfg.algo in ("slim", "naive_sum"):
+    if cfg.algo in ("slim", "slim_ppo", "naive_sum"):
         if "discovery" not in cfg.terms:
             raise DiscoveryError(f"terms must include 'discovery' for algo {cfg.algo!r}, got {cfg.terms}")
         unknown = [t for t in cfg.terms if t not in ("discovery", "reach", "safety")]
@@ -123,7 +133,7 @@ def _check(cfg: DiscoveryConfig) -> None:
 
 def terms_for(cfg: DiscoveryConfig) -> list[str]:
     # discovery first: SLIM's "first" entropy head is the discovery critic
-    terms = ["discovery"] if cfg.algo in ("lsd", "diayn") else list(cfg.terms)
+    terms = ["discovery"] if cfg.algo in ("lsd", "metra", "diayn") else list(cfg.terms)
     return ["discovery"] + [t for t in terms if t != "discovery"]
 
 
@@ -155,18 +165,26 @@ def build_model(cfg: DiscoveryConfig, env: Any):
         idx = layout_indices(layout, keys)
     except KeyError as exc:
         raise DiscoveryError(f"discovery_keys: {exc.args[0]}") from None
-    kind = cfg.algo if cfg.algo in ("lsd", "diayn") else cfg.discovery
+    kind = cfg.algo if cfg.algo in ("lsd", "metra", "diayn") else cfg.discovery
     sk = layout["skill"]
     intrinsic = {"discovery": {"kind": kind, "state_indices": idx, "skill_slice": (sk.start, sk.stop),
                                "n_skills": cfg.n_skills, "discrete": cfg.discrete_skills,
                                "hidden": list(cfg.phi_hidden), "lr": cfg.phi_lr}}
     w = [float(cfg.weights.get(t, 1.0)) for t in terms]
+    if cfg.algo == "slim_ppo":
+        from .ppo import MultiHeadPPO
+
+        return MultiHeadPPO("MlpPolicy", Monitor(env), term_names=terms, head_weights=w, intrinsic=intrinsic,
+                            learning_rate=cfg.learning_rate, n_steps=cfg.n_steps, batch_size=cfg.batch_size,
+                            n_epochs=cfg.n_epochs, gamma=cfg.gamma, gae_lambda=cfg.gae_lambda,
+                            policy_kwargs={"net_arch": list(cfg.net_arch)}, seed=cfg.seed, device=cfg.device, verbose=0)
     if cfg.algo == "naive_sum":
         head_matrix, head_weights = [w], [1.0]
     else:
         head_matrix, head_weights = np.eye(len(terms)).tolist(), w
     return SLIM("MlpPolicy", Monitor(env), term_names=terms, head_matrix=head_matrix, head_weights=head_weights,
                 normalize=cfg.normalize, entropy_heads=cfg.entropy_heads, intrinsic=intrinsic,
+                critic_layout=cfg.critic_layout,
                 learning_rate=cfg.learning_rate, buffer_size=cfg.buffer_size, learning_starts=cfg.learning_starts,
                 batch_size=cfg.batch_size, tau=cfg.tau, gamma=cfg.gamma, train_freq=cfg.train_freq,
                 gradient_steps=cfg.gradient_steps, ent_coef=cfg.ent_coef,
@@ -185,7 +203,7 @@ def save_checkpoint(model: Any, ckpt_dir: Path, keep: int, replay_buffer: bool) 
     """Buffer first, then the model (the .zip appearing marks a complete checkpoint); both atomic."""
     stem = f"step_{model.num_timesteps:09d}"
     ckpt_dir.mkdir(parents=True, exist_ok=True)
-    if replay_buffer:
+    if replay_buffer and hasattr(model, "save_replay_buffer"):  # on-policy models have none
         with atomic_path(ckpt_dir / f"{stem}.buffer.pkl") as tmp:
             model.save_replay_buffer(tmp)
     target = ckpt_dir / f"{stem}.zip"
@@ -197,15 +215,19 @@ def save_checkpoint(model: Any, ckpt_dir: Path, keep: int, replay_buffer: bool) 
     return target
 
 
-def load_checkpoint(path: str | Path, env: Any = None, device: str = "cpu", replay_buffer: bool = True):
-    """Load a SLIM checkpoint (and its replay buffer if present); ``CheckpointError`` names a bad file."""
+def load_checkpoint(path: str | Path, env: Any = None, device: str = "cpu", replay_buffer: bool = True,
+                    algo: str = "slim"):
+    """Load a SLIM checkpoint (and its replay buffer if present); ``CheckpointError`` names a bad file.
+    ``algo="slim_ppo"`` loads a :class:`~skill_rl.discovery.ppo.MultiHeadPPO` checkpoint."""
+    from .ppo import MultiHeadPPO
     from .slim import SLIM
 
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")
+    cls = MultiHeadPPO if algo == "slim_ppo" else SLIM
     try:
-        model = SLIM.load(path, env=env, device=device)
+        model = cls.load(path, env=env, device=device)
     except Exception as exc:
         raise CheckpointError(f"checkpoint {path} is corrupted or unreadable ({type(exc).__name__}: {exc})") from None
     buf = path.with_suffix(".buffer.pkl")
@@ -229,48 +251,159 @@ def _resume_target(resume: str) -> tuple[Path, Path]:
 
 
 # ------------------------------------------------------------------------------------- evaluation
-def evaluate_skills(policy: Any, env: Any, cfg: DiscoveryConfig, seed: int = 10_000) -> dict[str, float]:
-    """Roll out every skill (discrete) or ``2 * n_skills`` random z (continuous), deterministically, and
-    compute :func:`skill_rl.discovery.metrics.summarize` on the watched object's xy."""
-    from .metrics import summarize
+def eval_skills_list(env: Any, cfg: DiscoveryConfig, seed: int = 10_000) -> list[tuple[int, np.ndarray]]:
+    """The evaluated skills: every skill (discrete) or ``2 * n_skills`` random z (continuous), as (id, z)."""
+    if cfg.discrete_skills:
+        return [(i, env.skill_vector(i)) for i in range(cfg.n_skills)]
+    rng = np.random.default_rng(seed)
+    return [(i, rng.standard_normal(cfg.n_skills).astype(np.float32)) for i in range(2 * cfg.n_skills)]
+
+
+def rollout_skills(policy: Any, env: Any, cfg: DiscoveryConfig, seed: int = 10_000) -> dict[str, Any]:
+    """Roll out every evaluated skill ``eval_episodes_per_skill`` times, deterministically; episode ``e`` of
+    every skill starts from the same state (``seed + e``). Returns arrays: ``initial_xy``/``final_xy``
+    ``(N, 2)`` (watched object, m), ``skill_ids`` ``(N,)``, ``features`` ``(N, F)`` (object + end-effector
+    positions at 4 times, see :func:`~skill_rl.discovery.metrics.trajectory_features`), ``grasped``
+    ``(N,)``, ``violations`` (per-step, stacked, ``(T_total, 4)``), ``episode_violations`` ``(N,)``, ``starts``
+    ``(N,)`` (the start index ``e``; the distinctness classifier leaves one start out at a time)."""
+    from .metrics import trajectory_features
     from .rewards import default_object_keys
 
     layout = env.obs_layout
     objs = default_object_keys(layout)
     if not objs:
         return {}
-    osl = layout[objs[0]]
+    osl, esl = layout[objs[0]], layout["eef_pos"]
     obj_name = objs[0][: -len("_pos")]
-    rng = np.random.default_rng(seed)
-    skills: list[tuple[int, np.ndarray]] = []
-    if cfg.discrete_skills:
-        skills = [(i, env.skill_vector(i)) for i in range(cfg.n_skills)]
-    else:
-        skills = [(i, rng.standard_normal(cfg.n_skills).astype(np.float32)) for i in range(2 * cfg.n_skills)]
-    init, final, ids, grasped, viols = [], [], [], [], []
+    init, final, ids, grasped, viols, ep_viol, feats, starts = [], [], [], [], [], [], [], []
     safety = getattr(env, "safety_term", None)
-    for sid, z in skills:
+    for sid, z in eval_skills_list(env, cfg, seed):
         for ep in range(cfg.eval_episodes_per_skill):
             obs, _ = env.reset(seed=seed + ep, options={"skill": z})  # same start for every skill
             init.append(obs[osl][:2].copy())
-            g = False
-            done = False
+            traj = [np.concatenate([obs[osl], obs[esl]])]
+            g, any_v, done = False, False, False
             while not done:
                 action = policy.act(obs) if hasattr(policy, "act") else policy.predict(obs, deterministic=True)[0]
                 obs, _, term, trunc, info = env.step(action)
                 done = term or trunc
+                traj.append(np.concatenate([obs[osl], obs[esl]]))
                 if "grasped" in info:
                     g = g or bool(info["grasped"])
                 elif hasattr(env.unwrapped, "is_grasped"):  # tasks whose info has no "grasped" (Push)
                     g = g or bool(env.unwrapped.is_grasped(obj_name))
                 if safety is not None:
                     arm = any({a, b} == {"arm", "table"} for a, b in info.get("contacts", ()))
-                    viols.append(safety.violations(obs[None], np.array([arm]))[0])
+                    v = safety.violations(obs[None], np.array([arm]))[0]
+                    viols.append(v)
+                    any_v = any_v or bool(v.any())
             final.append(obs[osl][:2].copy())
+            feats.append(trajectory_features(np.stack(traj)))
             ids.append(sid)
+            starts.append(ep)
             grasped.append(g)
-    return summarize(np.array(init), np.array(final), np.array(ids),
-                     np.array(viols) if viols else np.zeros((0, 4), bool), grasped)
+            ep_viol.append(any_v)
+    return {"initial_xy": np.array(init), "final_xy": np.array(final), "skill_ids": np.array(ids),
+            "features": np.stack(feats), "grasped": np.array(grasped),
+            "violations": np.array(viols) if viols else np.zeros((0, 4), bool),
+            "episode_violations": np.array(ep_viol), "starts": np.array(starts)}
+
+
+def evaluate_skills(policy: Any, env: Any, cfg: DiscoveryConfig, seed: int = 10_000,
+                    rollouts: dict[str, Any] | None = None) -> dict[str, float]:
+    """:func:`skill_rl.discovery.metrics.summarize` of :func:`rollout_skills` (or of ``rollouts`` given)."""
+    from .metrics import summarize
+
+    r = rollouts if rollouts is not None else rollout_skills(policy, env, cfg, seed)
+    if not r:
+        return {}
+    return summarize(r["initial_xy"], r["final_xy"], r["skill_ids"], r["violations"], r["grasped"],
+                     features=r["features"], episode_violations=r["episode_violations"], groups=r["starts"])
+
+
+def write_report(run_path: Path, policy: Any, env: Any, cfg: DiscoveryConfig, rollouts: dict[str, Any],
+                 seed: int = 10_000, out_dir: Path | None = None) -> dict[str, Any]:
+    """Plots (``plots/end_positions.png``, ``plots/reward_terms.png`` from the run's ``metrics.csv``) and, with
+    ``cfg.video``, the skill video grid (``videos/skills.mp4``) into ``out_dir`` (default: the run folder).
+    Returns ``{"plots": [...], "video": path}`` or ``video_error`` (rendering unavailable), never raising for
+    a missing renderer."""
+    from .report import plot_end_positions, plot_reward_terms, skill_video_grid
+
+    out: dict[str, Any] = {"plots": []}
+    out_dir = out_dir or run_path
+    plots = out_dir / "plots"
+    if rollouts:
+        from skill_rl.envs.tabletop.scene import TABLE_HALF_SIZE
+
+        out["plots"].append(str(plot_end_positions(
+            rollouts["initial_xy"], rollouts["final_xy"], rollouts["skill_ids"], plots / "end_positions.png",
+            table_half_xy=(float(TABLE_HALF_SIZE[0]), float(TABLE_HALF_SIZE[1])),
+            title=f"{cfg.algo}: object end positions by skill")))
+    if (run_path / "metrics.csv").is_file():
+        p = plot_reward_terms(run_path / "metrics.csv", plots / "reward_terms.png")
+        if p is not None:
+            out["plots"].append(str(p))
+    if cfg.video:
+        try:
+            venv = make_env(dataclasses.replace(cfg, env_options={**cfg.env_options, "render_mode": "rgb_array"}))
+            try:
+                skills = [(f"z={sid}" if cfg.discrete_skills else f"z#{sid}", z)
+                          for sid, z in eval_skills_list(venv, cfg, seed)]
+                act = policy.act if hasattr(policy, "act") else (lambda o: policy.predict(o, deterministic=True)[0])
+                out["video"] = str(skill_video_grid(venv, act, skills, out_dir / "videos" / "skills.mp4", seed=seed))
+            finally:
+                venv.close()
+        except Exception as exc:  # no OpenGL backend, no ffmpeg: the run's results stand without the video
+            out["video_error"] = f"{type(exc).__name__}: {exc}"
+    return out
+
+
+def evaluate_run(path: str | Path, *, episodes_per_skill: int | None = None, video: bool | None = None) -> dict[str, Any]:
+    """Evaluate a finished run (its ``skill_policy.pt``) or one of its checkpoints (``ckpt/step_<n>.zip``)
+    again, into ``<run>/eval-<stamp>/``: ``summary.json`` (metrics, per-skill metrics), plots and the skill
+    video grid (``video``: None = as the run's config says). The run's ``config.yaml`` gives the env and
+    skills."""
+    import json
+
+    from skill_rl.config import load_config
+
+    from .metrics import per_skill_summary
+    from .policy import SkillPolicy
+
+    p = Path(path)
+    run_path = p.parent.parent if p.suffix == ".zip" else p
+    if not (run_path / "config.yaml").is_file():
+        raise DiscoveryError(f"{p} is neither a discovery run folder nor a checkpoint in one (no config.yaml in {run_path})")
+    cfg = load_config(DiscoveryConfig, run_path / "config.yaml")
+    cfg = dataclasses.replace(cfg, video=cfg.video if video is None else video,
+                              eval_episodes_per_skill=episodes_per_skill or cfg.eval_episodes_per_skill)
+    env = make_env(cfg)
+    try:
+        if p.suffix == ".zip":
+            model = load_checkpoint(p, device=cfg.device, replay_buffer=False, algo=cfg.algo)
+            policy = SkillPolicy.from_model(model, cfg.n_skills, cfg.discrete_skills, env.obs_layout)
+            source = str(p)
+        else:
+            if not (run_path / "skill_policy.pt").is_file():
+                raise CheckpointError(f"no skill_policy.pt in {run_path}; evaluate a checkpoint (ckpt/step_<n>.zip)")
+            policy = SkillPolicy.load(run_path / "skill_policy.pt")
+            source = str(run_path / "skill_policy.pt")
+        out_dir = run_path / f"eval-{time.strftime('%Y%m%d-%H%M%S')}"
+        rollouts = rollout_skills(policy, env, cfg)
+        metrics = evaluate_skills(policy, env, cfg, rollouts=rollouts)
+        summary: dict[str, Any] = {"run_dir": str(run_path), "source": source, "algo": cfg.algo, "eval": metrics,
+                                   "eval_dir": str(out_dir)}
+        if rollouts:
+            summary["per_skill"] = per_skill_summary(rollouts["initial_xy"], rollouts["final_xy"],
+                                                     rollouts["skill_ids"], rollouts["grasped"],
+                                                     rollouts["episode_violations"])
+        summary.update(write_report(run_path, policy, env, cfg, rollouts, out_dir=out_dir))
+    finally:
+        env.close()
+    from skill_rl.runs import atomic_write_text, to_jsonable
+
+    atomic_write_text(out_dir / "summary.json", json.dumps(to_jsonable(summary), indent=2))
+    return summary
 
 
 # ------------------------------------------------------------------------------------- training
@@ -356,8 +489,10 @@ def run_discovery(cfg: DiscoveryConfig, *, progress: bool = True, stop_after: in
     env = make_env(cfg)
     if cfg.resume:
         run_path, ckpt = _resume_target(cfg.resume)
-        model = load_checkpoint(ckpt, env=_monitor(env), device=cfg.device, replay_buffer=cfg.save_replay_buffer)
-        if list(model.term_names) != terms_for(cfg) or model.n_heads != (1 if cfg.algo != "slim" else len(terms_for(cfg))):
+        model = load_checkpoint(ckpt, env=_monitor(env), device=cfg.device, replay_buffer=cfg.save_replay_buffer,
+                                algo=cfg.algo)
+        heads = len(terms_for(cfg)) if cfg.algo in ("slim", "slim_ppo") else 1
+        if list(model.term_names) != terms_for(cfg) or model.n_heads != heads:
             raise DiscoveryError(f"checkpoint {ckpt} was trained with terms {model.term_names} and {model.n_heads} "
                                  f"critic(s), but this config asks for algo {cfg.algo!r} with terms {terms_for(cfg)}; "
                                  f"resume with the run's own config ({Path(ckpt).parent.parent / 'config.yaml'})")
@@ -387,13 +522,23 @@ def run_discovery(cfg: DiscoveryConfig, *, progress: bool = True, stop_after: in
                                         env_id=cfg.env_id, algo=cfg.algo)
         policy_path = policy.save(run.path / "skill_policy.pt")
         metrics: dict[str, float] = {}
+        report: dict[str, Any] = {}
         if completed:
-            metrics = evaluate_skills(policy, env, cfg)
+            from .metrics import per_skill_summary
+
+            rollouts = rollout_skills(policy, env, cfg)
+            metrics = evaluate_skills(policy, env, cfg, rollouts=rollouts)
+            if rollouts:
+                report["per_skill"] = per_skill_summary(rollouts["initial_xy"], rollouts["final_xy"],
+                                                        rollouts["skill_ids"], rollouts["grasped"],
+                                                        rollouts["episode_violations"])
             run.metrics.log({f"eval/{k}": v for k, v in metrics.items()}, step=model.num_timesteps)
+            run.metrics.flush()
+            report.update(write_report(run.path, policy, env, cfg, rollouts))
         summary = {
             "run_dir": str(run.path), "algo": cfg.algo, "terms": list(model.term_names),
             "num_timesteps": int(model.num_timesteps), "completed": completed, "checkpoint": str(ckpts[-1]),
-            "skill_policy": str(policy_path), "eval": metrics,
+            "skill_policy": str(policy_path), "eval": metrics, **report,
             "episode_returns": {t: float(np.mean(v)) for t, v in recent.items()},
             "elapsed_s": round(time.perf_counter() - t0, 2),
         }

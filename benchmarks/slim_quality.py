@@ -1,0 +1,182 @@
+#!/usr/bin/env python
+"""Quality: SLIM (SAC and PPO forms) vs naive sum vs LSD vs METRA vs DIAYN on TabletopPush, same budget, 3 seeds.
+
+    nice -n 10 python benchmarks/slim_quality.py                      # SLIM, naive sum, LSD, DIAYN; <= 45 min
+    nice -n 10 python benchmarks/slim_quality.py --algos slim_ppo metra --merge   # add SLIM-PPO and METRA rows
+    nice -n 10 python benchmarks/slim_quality.py --steps 40000        # a longer budget
+    python benchmarks/slim_quality.py --debug                         # tiny, seconds (CI smoke)
+
+Every run is ``skill_rl.discovery.train.run_discovery`` with the algorithm's config file
+(``configs/slim_push.yaml``, ``configs/discovery_{naive_sum,lsd,metra,diayn}.yaml``) and the same
+overrides for all: ``total_steps`` (the env-step budget), 50-step episodes, 4 discrete skills, network
+widths, ``train_freq``/``gradient_steps`` (updates per env step), batch, ``learning_starts``, seed. Then the
+final policy is evaluated by ``run_discovery`` itself (every skill, ``eval_episodes_per_skill`` rollouts
+from the same starts) and the metrics of :mod:`skill_rl.discovery.metrics` are collected:
+
+* ``object_coverage``: distinct 10 cm cells holding the cube at episode end, over all rollouts;
+* ``skill_classifier_accuracy``: held-out accuracy of telling z from the trajectory (chance 0.25);
+* ``skill_distinctness``: mean pairwise distance (m) between the skills' mean cube end positions;
+* ``safety_violation_rate`` (fraction of steps) and ``episodes_with_violation``;
+* ``mean_object_displacement`` (m) and ``grasp_consistency``.
+
+Results are written after every run (so a stopped benchmark keeps what it measured) to
+``benchmarks/results/slim_quality.json`` (per run + mean/std per algorithm) and ``slim_quality.md``
+(the table, mean ± std over seeds). Wall-clock is reported per run and in total.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+RESULTS = REPO / "benchmarks" / "results"
+ALGOS = {"slim": "slim_push", "slim_ppo": "discovery_slim_ppo", "naive_sum": "discovery_naive_sum", "lsd": "discovery_lsd",
+         "metra": "discovery_metra", "diayn": "discovery_diayn"}
+METRICS = ("object_coverage", "skill_classifier_accuracy", "skill_distinctness", "safety_violation_rate",
+           "episodes_with_violation", "mean_object_displacement", "grasp_consistency")
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def aggregate(runs: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, float]]]:
+    """algo -> metric -> {mean, std, n} over the finished runs."""
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    for algo in dict.fromkeys(r["algo"] for r in runs):
+        rs = [r for r in runs if r["algo"] == algo]
+        out[algo] = {}
+        for m in (*METRICS, "wall_s"):
+            vals = [float(r["eval"][m]) if m != "wall_s" else float(r["wall_s"]) for r in rs
+                    if m == "wall_s" or m in r["eval"]]
+            if vals:
+                out[algo][m] = {"mean": statistics.fmean(vals), "std": statistics.pstdev(vals) if len(vals) > 1 else 0.0,
+                                "n": len(vals)}
+    return out
+
+
+def markdown(agg: dict[str, dict[str, dict[str, float]]], settings: dict[str, Any]) -> str:
+    cols = ("object_coverage", "skill_classifier_accuracy", "skill_distinctness", "safety_violation_rate",
+            "episodes_with_violation", "mean_object_displacement", "grasp_consistency", "wall_s")
+    head = ("coverage (cells)", "z accuracy", "distinctness (m)", "violation rate (steps)", "episodes w/ violation",
+            "displacement (m)", "grasp", "wall (s)")
+    lines = [f"SLIM quality on TabletopPush: {settings['steps']} env steps per run, seeds {settings['seeds']}, "
+             "mean ± std over seeds", "", "| algo | " + " | ".join(head) + " |", "|---" * (len(head) + 1) + "|"]
+    for algo, ms in agg.items():
+        cells = []
+        for c in cols:
+            if c in ms:
+                fmt = ".0f" if c == "wall_s" else ".3g"
+                cells.append(f"{ms[c]['mean']:{fmt}} ± {ms[c]['std']:{fmt}}")
+            else:
+                cells.append("-")
+        n = ms.get("wall_s", {}).get("n", 0)
+        lines.append(f"| {algo} (n={n}) | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--algos", nargs="+", default=["slim", "slim_ppo", "naive_sum", "lsd", "diayn"], choices=list(ALGOS))
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--steps", type=int, default=6_000, help="env steps per run (the same for every algorithm)")
+    p.add_argument("--width", type=int, default=128, help="actor/critic/φ hidden width (2 layers)")
+    p.add_argument("--train-freq", type=int, default=2, help="one gradient step every this many env steps")
+    p.add_argument("--batch", type=int, default=128)
+    p.add_argument("--learning-starts", type=int, default=1000)
+    p.add_argument("--episode-steps", type=int, default=50)
+    p.add_argument("--eval-episodes", type=int, default=3, help="evaluation rollouts per skill")
+    p.add_argument("--max-minutes", type=float, default=45.0,
+                   help="start no new run after this many minutes (the results say which runs were done)")
+    p.add_argument("--ppo-steps", type=int, default=1000, help="slim_ppo rollout length (n_steps)")
+    p.add_argument("--merge", action="store_true",
+                   help="keep the runs already in the results file (replacing the same algo and seed)")
+    p.add_argument("--debug", action="store_true", help="tiny: 300 steps, 1 seed, small nets")
+    p.add_argument("--out", type=Path, default=None, help="results stem (default benchmarks/results/slim_quality)")
+    args = p.parse_args(argv)
+    import torch as th
+
+    th.set_num_threads(1)
+    from skill_rl.config import load_config
+    from skill_rl.discovery.train import DiscoveryConfig, run_discovery
+
+    if args.debug:
+        args.seeds, args.steps, args.width, args.batch, args.learning_starts = args.seeds[:1], 300, 32, 32, 100
+        args.eval_episodes = 2
+    stem = args.out or (Path(tempfile.gettempdir()) / "slim_quality_debug" if args.debug else RESULTS / "slim_quality")
+    settings = {"env": "TabletopPush-v0", "steps": args.steps, "seeds": args.seeds, "width": args.width,
+                "ppo_n_steps": args.ppo_steps, "ppo_epochs": 10,
+                "train_freq": args.train_freq, "gradient_steps": 1, "batch": args.batch,
+                "learning_starts": args.learning_starts, "episode_steps": args.episode_steps, "n_skills": 4,
+                "discrete_skills": True, "eval_episodes_per_skill": args.eval_episodes, "torch_threads": 1}
+    runs: list[dict[str, Any]] = []
+    kept: list[dict[str, Any]] = []
+    if args.merge and Path(f"{stem}.json").is_file():
+        old = json.loads(Path(f"{stem}.json").read_text())
+        prev = old.get("settings", {})
+        if any(prev[k] != settings[k] for k in prev if k in settings and k != "seeds"):
+            raise SystemExit(f"--merge: {stem}.json was made with other settings: {old.get('settings')}")
+        kept = [r for r in old["runs"] if not (r["algo"] in args.algos and r["seed"] in args.seeds)]
+    t0 = time.perf_counter()
+    run_root = Path(tempfile.mkdtemp(prefix="slim_quality_runs_"))
+    stopped = False
+    for seed in args.seeds:  # seeds outermost: a stopped benchmark has every algorithm at the first seeds
+        for algo in args.algos:
+            if time.perf_counter() - t0 > args.max_minutes * 60:
+                stopped = True
+                break
+            cfg = load_config(DiscoveryConfig, REPO / "configs" / f"{ALGOS[algo]}.yaml", [
+                f"total_steps={args.steps}", f"seed={seed}", f"learning_starts={args.learning_starts}",
+                f"batch_size={args.batch}", f"net_arch=[{args.width},{args.width}]",
+                f"phi_hidden=[{args.width},{args.width}]", f"train_freq={args.train_freq}", "gradient_steps=1",
+                f"env_options={{max_episode_steps: {args.episode_steps}}}",
+                "n_skills=4", "discrete_skills=true", f"eval_episodes_per_skill={args.eval_episodes}", "video=false",
+                f"checkpoint_every={max(args.steps, 1)}", "save_replay_buffer=false", f"run_root={run_root}",
+                f"buffer_size={max(args.steps, 1000)}", f"n_steps={args.ppo_steps}"])
+            w0 = time.perf_counter()
+            summary = run_discovery(cfg, progress=False)
+            wall = time.perf_counter() - w0
+            runs.append({"algo": algo, "seed": seed, "wall_s": round(wall, 1), "eval": summary["eval"],
+                         "episode_returns": summary["episode_returns"], "run_dir": summary["run_dir"]})
+            ev = summary["eval"]
+            print(f"{algo:9s} seed {seed}: coverage {ev['object_coverage']:.0f}  z-acc "
+                  f"{ev['skill_classifier_accuracy']:.2f}  distinct {ev['skill_distinctness']:.3f} m  viol "
+                  f"{ev['safety_violation_rate']:.3f}  disp {ev['mean_object_displacement']:.3f} m  ({wall:.0f} s)",
+                  flush=True)
+            agg = aggregate(kept + runs)
+            payload = {"benchmark": "slim_quality", "stopped_at_time_limit": False, "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                       "debug": args.debug, "settings": settings, "summary": agg, "runs": kept + runs,
+                       "elapsed_s": round(time.perf_counter() - t0, 1), "loadavg": [round(x, 2) for x in os.getloadavg()]}
+            _atomic_write(Path(f"{stem}.json"), json.dumps(payload, indent=2))
+            _atomic_write(Path(f"{stem}.md"), markdown(agg, settings)
+                          + f"\nTotal wall-clock: {payload['elapsed_s']:.0f} s (shared 2-core CPU, nice 10, 1 torch thread).\n")
+        if stopped:
+            break
+    if stopped:
+        payload["stopped_at_time_limit"] = True
+        _atomic_write(Path(f"{stem}.json"), json.dumps(payload, indent=2))
+        print(f"stopped at the {args.max_minutes} min limit after {len(runs)} runs")
+    print(markdown(aggregate(kept + runs), settings))
+    print(f"wrote {stem}.json and {stem}.md in {time.perf_counter() - t0:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

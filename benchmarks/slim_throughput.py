@@ -1,0 +1,189 @@
+#!/usr/bin/env python
+"""Throughput: SLIM with 3 critics vs plain stable-baselines3 SAC (one critic = SB3's usual twin Q).
+
+    nice -n 10 python benchmarks/slim_throughput.py            # ~5 min on an idle machine
+    python benchmarks/slim_throughput.py --debug               # tiny, ~30 s (CI smoke)
+
+What one "step" is: one env step plus one gradient step (``train_freq=1``, ``gradient_steps=1``), i.e.
+``model.learn`` after ``learning_starts``, so collection, replay sampling, the update and SB3's bookkeeping
+all count. Same env for every learner: ``TabletopPush-v0`` wrapped by SLIM's skill wrapper (4 discrete
+skills, terms discovery/reach/safety; SAC gets the wrapper's scalar reward), same ``net_arch`` for actor
+and critics, same batch (256), ``torch.set_num_threads(1)``.
+
+Learners, per width in ``--widths`` (default 256, the SB3 and SLIM default, then 128 and 64):
+
+* ``sac``: ``stable_baselines3.SAC`` (twin Q).
+* ``slim``: the default SLIM (``skill_rl.discovery.train.build_model``): 3 heads x twin Q in the
+  ``separate`` batched ensemble (6 Q-networks, no shared parameters) **plus** the LSD φ network, which is
+  updated and relabels the discovery column on every minibatch (SAC has no such network).
+* ``slim_critics``: the same 3-head ensemble without the intrinsic term (its column stays 0): isolates the
+  cost of the critics.
+* ``slim_shared``: ``critic_layout="shared"`` (twin networks with 3 outputs each), with LSD.
+
+Measurement: each learner is built and warmed up (``learning_starts`` random steps + 50 learning steps),
+then the learners run in interleaved rounds (round r starts at a rotated position) of ``--chunk`` steps
+each, so load from other processes on this shared machine hits them alike. steps/s per learner = median
+over rounds; each ratio = median of the per-round ratios (wall-clock), and ``cpu_ratio`` the same from
+process CPU time (robust against other processes, since everything runs on one thread).
+
+Headline: ``speed_ratio_vs_sb3`` = ``slim`` / ``sac`` at width 256. Writes
+``benchmarks/results/slim_throughput.json`` (``--debug``: ``$TMPDIR/slim_throughput_debug.json``), atomically.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch as th
+
+RESULTS = Path(__file__).resolve().parent / "results"
+LEARNERS = ("sac", "slim", "slim_critics", "slim_shared")
+
+
+def write_json_atomic(path: Path, payload: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(payload, f, indent=2)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def build(name: str, width: int, batch: int, learning_starts: int, seed: int):
+    """One learner on its own wrapped TabletopPush env."""
+    from stable_baselines3 import SAC
+    from stable_baselines3.common.monitor import Monitor
+
+    from skill_rl.discovery.train import DiscoveryConfig, build_model, make_env
+
+    cfg = DiscoveryConfig(net_arch=[width, width], phi_hidden=[width, width], batch_size=batch,
+                          learning_starts=learning_starts, buffer_size=100_000, seed=seed)
+    env = make_env(cfg)
+    if name == "sac":
+        return SAC("MlpPolicy", Monitor(env), learning_rate=cfg.learning_rate, buffer_size=cfg.buffer_size,
+                   learning_starts=learning_starts, batch_size=batch, tau=cfg.tau, gamma=cfg.gamma,
+                   train_freq=1, gradient_steps=1, policy_kwargs={"net_arch": [width, width]}, seed=seed,
+                   device="cpu", verbose=0)
+    model = build_model(cfg, env)
+    if name == "slim_critics":
+        model.intrinsic_spec = {}
+        model.intrinsic = th.nn.ModuleDict()
+    elif name == "slim_shared":
+        from skill_rl.discovery.slim import SLIM
+
+        model = SLIM("MlpPolicy", model.env, term_names=model.term_names, intrinsic=model.intrinsic_spec,
+                     critic_layout="shared", learning_rate=cfg.learning_rate, buffer_size=cfg.buffer_size,
+                     learning_starts=learning_starts, batch_size=batch, tau=cfg.tau, gamma=cfg.gamma,
+                     policy_kwargs={"net_arch": [width, width]}, seed=seed, device="cpu", verbose=0)
+    return model
+
+
+def timed_learn(model: Any, steps: int) -> tuple[float, float]:
+    """(wall s, process CPU s) of ``steps`` more env+update steps."""
+    w0, c0 = time.perf_counter(), time.process_time()
+    model.learn(total_timesteps=steps, reset_num_timesteps=False, log_interval=None)
+    return time.perf_counter() - w0, time.process_time() - c0
+
+
+def measure_width(width: int, args: argparse.Namespace) -> dict[str, Any]:
+    models = {n: build(n, width, args.batch, args.learning_starts, args.seed) for n in LEARNERS}
+    for m in models.values():
+        m.learn(total_timesteps=args.learning_starts + args.warmup, log_interval=None)
+    wall: dict[str, list[float]] = {n: [] for n in LEARNERS}
+    cpu: dict[str, list[float]] = {n: [] for n in LEARNERS}
+    for r in range(args.rounds):
+        order = LEARNERS[r % len(LEARNERS):] + LEARNERS[: r % len(LEARNERS)]
+        for n in order:
+            w, c = timed_learn(models[n], args.chunk)
+            wall[n].append(args.chunk / w)
+            cpu[n].append(args.chunk / c)
+        print(f"  width {width} round {r}: " + "  ".join(f"{n} {wall[n][-1]:.1f}" for n in LEARNERS) + " steps/s",
+              flush=True)
+    for m in models.values():
+        m.env.close()
+
+    def ratio(a: str, table: dict[str, list[float]]) -> float:
+        return round(statistics.median(x / y for x, y in zip(table[a], table["sac"], strict=True)), 3)
+
+    return {
+        "steps_per_s": {n: round(statistics.median(v), 2) for n, v in wall.items()},
+        "cpu_steps_per_s": {n: round(statistics.median(v), 2) for n, v in cpu.items()},
+        "ratio_vs_sac": {n: ratio(n, wall) for n in LEARNERS if n != "sac"},
+        "cpu_ratio_vs_sac": {n: ratio(n, cpu) for n in LEARNERS if n != "sac"},
+        "per_round_steps_per_s": {n: [round(x, 2) for x in v] for n, v in wall.items()},
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--widths", type=int, nargs="+", default=[256, 128, 64])
+    p.add_argument("--batch", type=int, default=256)
+    p.add_argument("--rounds", type=int, default=15)
+    p.add_argument("--chunk", type=int, default=30, help="env+update steps per learner per round")
+    p.add_argument("--learning-starts", type=int, default=1000)
+    p.add_argument("--warmup", type=int, default=50)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--debug", action="store_true", help="tiny: width 32, batch 32, 2 rounds of 20 steps")
+    p.add_argument("--out", type=Path, default=None)
+    args = p.parse_args(argv)
+    if args.debug:
+        args.widths, args.batch, args.rounds, args.chunk, args.learning_starts, args.warmup = [32], 32, 2, 20, 100, 10
+    out = args.out or (Path(tempfile.gettempdir()) / "slim_throughput_debug.json" if args.debug
+                       else RESULTS / "slim_throughput.json")
+    th.set_num_threads(1)
+    t0 = time.perf_counter()
+    load0 = os.getloadavg()
+    per_width = {}
+    for w in args.widths:
+        print(f"width {w}:", flush=True)
+        per_width[str(w)] = measure_width(w, args)
+    head = str(256 if 256 in args.widths else args.widths[0])
+    import stable_baselines3
+
+    payload = {
+        "benchmark": "slim_throughput",
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "debug": args.debug,
+        "speed_ratio_vs_sb3": per_width[head]["ratio_vs_sac"]["slim"],
+        "speed_ratio_vs_sb3_width": int(head),
+        "speed_ratio_vs_sb3_shared_critic": per_width[head]["ratio_vs_sac"]["slim_shared"],
+        "speed_ratio_vs_sb3_critics_only": per_width[head]["ratio_vs_sac"]["slim_critics"],
+        "target": 0.8,
+        "widths": per_width,
+        "settings": {"env": "TabletopPush-v0 + SkillRewardWrapper(4 discrete skills; discovery, reach, safety)",
+                     "batch": args.batch, "rounds": args.rounds, "chunk": args.chunk,
+                     "learning_starts": args.learning_starts, "train_freq": 1, "gradient_steps": 1,
+                     "torch_threads": th.get_num_threads(), "learners": list(LEARNERS)},
+        "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform(), "python": sys.version.split()[0],
+                    "torch": th.__version__, "stable_baselines3": stable_baselines3.__version__,
+                    "numpy": np.__version__, "loadavg_start": [round(x, 2) for x in load0],
+                    "loadavg_end": [round(x, 2) for x in os.getloadavg()]},
+        "elapsed_s": round(time.perf_counter() - t0, 1),
+    }
+    write_json_atomic(out, payload)
+    print(json.dumps({k: payload[k] for k in ("speed_ratio_vs_sb3", "speed_ratio_vs_sb3_shared_critic",
+                                               "speed_ratio_vs_sb3_critics_only")}))
+    for w, res in per_width.items():
+        print(f"width {w}: steps/s {res['steps_per_s']}  ratio {res['ratio_vs_sac']}  cpu ratio {res['cpu_ratio_vs_sac']}")
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -134,15 +134,23 @@ def discover_cmd(
         Path | None, typer.Option("--resume", help="Run folder (latest checkpoint) or checkpoint .zip to continue.")
     ] = None,
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show a progress bar.")] = True,
+    evaluate: Annotated[
+        Path | None, typer.Option("--eval", help="Evaluate a finished run folder or a checkpoint .zip again (no training).")
+    ] = None,
 ) -> None:
-    """Learn skills with SLIM (multi-critic SAC) or a baseline (naive_sum, lsd, diayn); checkpoint, evaluate, summarise."""
+    """Learn skills with SLIM (multi-critic SAC or PPO) or a baseline (naive_sum, lsd, metra, diayn); checkpoint, evaluate, summarise."""
+    ensure_gl_backend()
     from skill_rl.config import load_config
-    from skill_rl.discovery.train import DiscoveryConfig, run_discovery
+    from skill_rl.discovery.train import DiscoveryConfig, evaluate_run, run_discovery
 
     extra = [*(["debug=true"] if debug else []), *([f"resume={resume}"] if resume else [])]
     try:
-        cfg = load_config(DiscoveryConfig, config, [*(overrides or []), *extra])
-        summary = run_discovery(cfg, progress=progress)
+        if evaluate is not None:
+            summary = evaluate_run(evaluate)
+            summary.update(num_timesteps="eval", completed=True, episode_returns={}, skill_policy=summary["source"])
+        else:
+            cfg = load_config(DiscoveryConfig, config, [*(overrides or []), *extra])
+            summary = run_discovery(cfg, progress=progress)
     except UserError as exc:
         raise fail(str(exc)) from None
     table = Table(title=f"{summary['algo']}: {summary['num_timesteps']} steps"
@@ -156,6 +164,143 @@ def discover_cmd(
     out.print(table)
     out.print(f"skill policy: {summary['skill_policy']}", soft_wrap=True)
     out.print(f"run folder: {summary['run_dir']}  (tensorboard --logdir {summary['run_dir']})", soft_wrap=True)
+
+
+skills_app = typer.Typer(help="Skill library: list, show, remove, import and export stored skills.", no_args_is_help=True)
+app.add_typer(skills_app, name="skills")
+LibraryOpt = Annotated[
+    Path | None, typer.Option("--library", "-l", help="Library folder (default $SKILL_RL_LIBRARY or ~/.skill_rl/skills).")
+]
+VersionOpt = Annotated[int | None, typer.Option("--version", "-v", help="Version (default: the latest).")]
+
+
+@skills_app.command("list")
+def skills_list_cmd(library: LibraryOpt = None, all_versions: Annotated[
+        bool, typer.Option("--all", "-a", help="One row per version.")] = False) -> None:
+    """List the skills in a library (latest version of each, or every version with --all)."""
+    from skill_rl.library import SkillLibrary
+    from skill_rl.library.report import entries_table
+
+    try:
+        lib = SkillLibrary(library)
+        out.print(entries_table(lib, lib.list(), all_versions))
+    except UserError as exc:
+        raise fail(str(exc)) from None
+
+
+@skills_app.command("show")
+def skills_show_cmd(name: str, version: VersionOpt = None, library: LibraryOpt = None) -> None:
+    """Show one skill version: kind, specs, params, metrics, files."""
+    from skill_rl.library import SkillLibrary
+    from skill_rl.library.report import entry_table
+
+    try:
+        out.print(entry_table(SkillLibrary(library).get(name, version)))
+    except UserError as exc:
+        raise fail(str(exc)) from None
+
+
+@skills_app.command("rm")
+def skills_rm_cmd(name: str, version: VersionOpt = None, library: LibraryOpt = None) -> None:
+    """Remove one version of a skill, or every version when --version is not given."""
+    from skill_rl.library import SkillLibrary
+
+    try:
+        gone = SkillLibrary(library).remove(name, version)
+    except UserError as exc:
+        raise fail(str(exc)) from None
+    out.print(f"removed {', '.join(e.key for e in gone)}")
+
+
+@skills_app.command("export")
+def skills_export_cmd(name: str, dest: Annotated[Path, typer.Argument(help="New folder, or .tar.gz/.tgz/.tar/.zip.")],
+                      version: VersionOpt = None, library: LibraryOpt = None) -> None:
+    """Export one skill version as a folder or an archive."""
+    from skill_rl.library import SkillLibrary
+
+    try:
+        path = SkillLibrary(library).export(name, dest, version)
+    except UserError as exc:
+        raise fail(str(exc)) from None
+    out.print(f"exported to {path}", soft_wrap=True)
+
+
+@skills_app.command("add-slim")
+def skills_add_slim_cmd(run: Annotated[Path, typer.Argument(help="A finished `skill-rl discover` run folder.")],
+                        prefix: Annotated[str | None, typer.Option("--name", help="Name prefix (default <run_name>_<algo>).")] = None,
+                        library: LibraryOpt = None) -> None:
+    """Export a SLIM/discovery run's skills into the library: one TorchScript skill per z (kind slim)."""
+    from skill_rl.discovery.export import export_run
+
+    try:
+        entries = export_run(run, library, prefix)
+    except UserError as exc:
+        raise fail(str(exc)) from None
+    for e in entries:
+        out.print(f"added {e.key} (z={e.params['z']})")
+
+
+@skills_app.command("import")
+def skills_import_cmd(src: Annotated[Path, typer.Argument(help="An exported skill folder or archive.")],
+                      name: Annotated[str | None, typer.Option("--name", help="Store under this name.")] = None,
+                      library: LibraryOpt = None) -> None:
+    """Import an exported skill (checksums verified) as the next version of its name."""
+    from skill_rl.library import SkillLibrary
+
+    try:
+        entry = SkillLibrary(library).import_(src, name)
+    except UserError as exc:
+        raise fail(str(exc)) from None
+    out.print(f"imported {entry.key} ({entry.kind})")
+
+
+@skills_app.command("add-scripted")
+def skills_add_scripted_cmd(names: Annotated[list[str] | None, typer.Argument(help="Primitives (default: all).")] = None,
+                            library: LibraryOpt = None) -> None:
+    """Register the scripted primitives (pick_place, push, drawers, reach, lift) as skills: the default library."""
+    from skill_rl.library import SkillLibrary, add_scripted_primitives
+
+    try:
+        added = add_scripted_primitives(SkillLibrary(library), names or None)
+    except UserError as exc:
+        raise fail(str(exc)) from None
+    out.print(f"added {', '.join(e.key for e in added)}" if added else "all of them are already in the library")
+
+
+@skills_app.command("reindex")
+def skills_reindex_cmd(library: LibraryOpt = None) -> None:
+    """Rebuild the manifest from each version's skill.json (after a corrupt or lost manifest)."""
+    from skill_rl.library import SkillLibrary
+
+    entries, problems = SkillLibrary(library).reindex()
+    out.print(f"manifest rebuilt: {len(entries)} versions")
+    for p in problems:
+        err.print(f"skipped {p}", soft_wrap=True, highlight=False)
+
+
+@skills_app.command("fit-models")
+def skills_fit_models_cmd(
+    overrides: Annotated[list[str] | None, typer.Argument(
+        help="Config overrides key=value, e.g. skill=reach 'args={}' 'sample={xyz: [[-0.2,-0.3,0.05],[0.2,0.3,0.35]]}'.")] = None,
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="YAML config (see FitModelsConfig).")] = None,
+    debug: Annotated[bool, typer.Option("--debug", help="Tiny mode: 8 rollouts, 30 epochs.")] = False,
+    progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show a progress bar.")] = True,
+) -> None:
+    """Fit a skill's dynamics model and success classifier in a task scene; store them in the library."""
+    ensure_gl_backend()
+    from skill_rl.config import load_config
+    from skill_rl.planning.skill_models import FitModelsConfig, run_fit_models
+
+    try:
+        cfg = load_config(FitModelsConfig, config, [*(overrides or []), *(["debug=true"] if debug else [])])
+        s = run_fit_models(cfg, progress=progress)
+    except UserError as exc:
+        raise fail(str(exc)) from None
+    d, c = s["dynamics"], s["classifier"]
+    out.print(f"{s['entry']}: {s['rollouts']} rollouts, success {s['success_rate']:.0%}; held-out error of "
+              f"{', '.join(d['moving_fields'])} {d['moving_error_m']:.3f} m (nothing moves {d['moving_nothing_moves_error_m']:.3f}"
+              f" m); classifier accuracy {c['heldout_accuracy']:.2f} (majority {c['majority_accuracy']:.2f})")
+    out.print(f"run: {s['run_dir']}", soft_wrap=True)
 
 
 play_app = typer.Typer(help="Play: collect unsegmented play data, train Play-LMP / Play-GCBC, evaluate.", no_args_is_help=True)
@@ -230,6 +375,33 @@ def play_train_cmd(
 @play_app.command("eval")
 def play_eval_cmd(
     overrides: Annotated[
+        list[str] | None,
+        typer.Argument(help="Config overrides key=value, e.g. lmp=runs/lmp-.../policy.pt gcbc=runs/gcbc-.../policy.pt."),
+    ] = None,
+    config: Annotated[
+        Path | None, typer.Option("--config", "-c", help="YAML config (default: built-in, see configs/play_eval.yaml).")
+    ] = None,
+    debug: Annotated[bool, typer.Option("--debug", help="Tiny mode: 1 short episode per task (tiny policies if none).")] = False,
+    progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show a progress bar.")] = True,
+) -> None:
+    """Per-task and average success of Play-LMP / Play-GCBC on the named play tasks: table, CSV, bar plot, videos."""
+    ensure_gl_backend()
+    from skill_rl.config import load_config
+    from skill_rl.play.evaluate import PlayTaskEvalConfig, eval_tasks
+
+    try:
+        cfg = load_config(PlayTaskEvalConfig, config, [*(overrides or []), *(["debug=true"] if debug else []),
+                                                       f"progress={str(progress).lower()}"])
+        summary = eval_tasks(cfg)
+    except UserError as exc:
+        raise fail(str(exc)) from None
+    out.print(Path(summary["table"]).read_text(encoding="utf-8"), markup=False, highlight=False)
+    out.print(f"run: {summary['run_dir']}", soft_wrap=True)
+
+
+@play_app.command("eval-reach")
+def play_eval_reach_cmd(
+    overrides: Annotated[
         list[str] | None, typer.Argument(help="Config overrides key=value, e.g. policy=runs/lmp-.../policy.pt trials=50.")
     ] = None,
     config: Annotated[
@@ -250,6 +422,136 @@ def play_eval_cmd(
     out.print(f"reach from play: success {summary['success_rate']:.0%} (random {summary['random_success_rate']:.0%}), "
               f"final distance {summary['final_distance_m']:.3f} m (random {summary['random_final_distance_m']:.3f} m)")
     out.print(f"run: {summary['run_dir']}", soft_wrap=True)
+
+
+@play_app.command("export")
+def play_export_cmd(
+    policy: Annotated[Path, typer.Argument(help="policy.pt from `skill-rl play train` (Play-LMP or Play-GCBC).")],
+    name: Annotated[str, typer.Option("--name", help="Skill name (default play_lmp / play_gcbc).")] = "",
+    horizon: Annotated[int, typer.Option("--horizon", help="Steps the skill runs when executed as a primitive.")] = 200,
+    library: LibraryOpt = None,
+) -> None:
+    """Store a trained Play-LMP (kind play_lmp) or Play-GCBC (kind bc) policy in the skill library as TorchScript."""
+    ensure_gl_backend()
+    from skill_rl.library import SkillLibrary
+    from skill_rl.play.export import export_play_policy
+
+    try:
+        entry = export_play_policy(policy, SkillLibrary(library), name=name, horizon=horizon)
+    except UserError as exc:
+        raise fail(str(exc)) from None
+    out.print(f"stored {entry.name} v{entry.version} ({entry.kind}) in {entry.path}", soft_wrap=True)
+
+
+lifelong_app = typer.Typer(help="LIBERO-style lifelong benchmark: suites, scripted demos, runs.", no_args_is_help=True)
+app.add_typer(lifelong_app, name="lifelong")
+
+
+@lifelong_app.command("generate")
+def lifelong_generate_cmd(
+    suite: Annotated[str, typer.Option("--suite", help="tabletop-spatial | tabletop-object | tabletop-goal | tabletop-long.")],
+    n_tasks: Annotated[int, typer.Option("--n-tasks", help="Tasks to generate.")] = 10,
+    seed: Annotated[int, typer.Option("--seed", help="Generator seed.")] = 0,
+    out_dir: Annotated[Path | None, typer.Option("--out", help="Folder (default tasks/suites/<suite>).")] = None,
+    debug: Annotated[bool, typer.Option("--debug", help="Tiny mode: 2 tasks.")] = False,
+) -> None:
+    """Write a suite's task files (task language) with the procedural generator."""
+    from skill_rl.lifelong.generate import write_suite
+
+    try:
+        paths = write_suite(suite, n_tasks=min(n_tasks, 2) if debug else n_tasks, seed=seed, out_dir=out_dir)
+    except UserError as exc:
+        raise fail(str(exc)) from None
+    out.print(f"{len(paths)} task files in {paths[0].parent if paths else out_dir}", soft_wrap=True)
+
+
+@lifelong_app.command("demos")
+def lifelong_demos_cmd(
+    overrides: Annotated[list[str] | None, typer.Argument(help="Config overrides key=value, e.g. max_steps=400.")] = None,
+    suite: Annotated[str | None, typer.Option("--suite", help="Suite name (see `skill-rl lifelong run --help`).")] = None,
+    n_demos: Annotated[int | None, typer.Option("--n-demos", help="Demonstrations per task (default 50).")] = None,
+    debug: Annotated[bool, typer.Option("--debug", help="Tiny mode: 2 tasks x 2 demos.")] = False,
+    progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show a progress bar.")] = True,
+) -> None:
+    """Scripted demonstrations for every task of a suite, in the play HDF5 format (one file per task)."""
+    ensure_gl_backend()
+    from skill_rl.config import load_config
+    from skill_rl.lifelong.demos import DemosConfig, make_suite_demos
+
+    extra = [*([f"suite={suite}"] if suite else []), *([f"n_demos={n_demos}"] if n_demos else []),
+             *(["debug=true"] if debug else [])]
+    try:
+        summary = make_suite_demos(load_config(DemosConfig, None, [*(overrides or []), *extra]), progress=progress)
+    except UserError as exc:
+        raise fail(str(exc)) from None
+    table = Table(title=f"{summary['suite']}: {summary['n_demos']} demos per task", title_justify="left")
+    for col in ("task", "scripted success", "mean length"):
+        table.add_column(col, no_wrap=True)
+    for name, s in summary["tasks"].items():
+        table.add_row(name, "kept" if s.get("kept") else f"{s['success_rate']:.0%}",
+                      "-" if s.get("kept") else f"{s['mean_length']:.0f}")
+    out.print(table)
+    out.print(f"demos: {summary['demos_dir']}", soft_wrap=True)
+
+
+@lifelong_app.command("run")
+def lifelong_run_cmd(
+    overrides: Annotated[list[str] | None, typer.Argument(help="Config overrides key=value, e.g. epochs=20 n_tasks=5.")] = None,
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="YAML config (see configs/lifelong.yaml).")] = None,
+    suite: Annotated[str | None, typer.Option("--suite", help="tabletop-spatial|object|goal|long, tabletop-micro.")] = None,
+    algo: Annotated[str | None, typer.Option("--algo", help="seql | er | ewc | packnet | multitask.")] = None,
+    seeds: Annotated[int | None, typer.Option("--seeds", help="Number of seeds (100, 200, 300, ...).")] = None,
+    resume: Annotated[Path | None, typer.Option("--resume", help="Run folder to continue.")] = None,
+    debug: Annotated[bool, typer.Option("--debug", help="Tiny mode: 2 tasks, 3 demos, 2 epochs, 1 seed.")] = False,
+    progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show progress bars.")] = True,
+) -> None:
+    """Learn a suite's tasks in sequence; write FWT/NBT/AUC, a success-matrix heatmap and curves."""
+    ensure_gl_backend()
+    from skill_rl.config import load_config
+    from skill_rl.lifelong.protocol import LifelongConfig, run_lifelong
+
+    extra = [*([f"suite={suite}"] if suite else []), *([f"algo={algo}"] if algo else []),
+             *([f"seeds={seeds}"] if seeds else []), *([f"resume={resume}"] if resume else []),
+             *(["debug=true"] if debug else []), f"progress={str(progress).lower()}"]
+    try:
+        summary = run_lifelong(load_config(LifelongConfig, config, [*(overrides or []), *extra]))
+    except UserError as exc:
+        raise fail(str(exc)) from None
+    out.print(summary["table"], soft_wrap=True, highlight=False)
+    out.print(f"run folder: {summary['run_dir']}  ({summary['wall_s']:.0f} s)", soft_wrap=True)
+
+
+@app.command("plan")
+def plan_cmd(
+    goal: Annotated[Path, typer.Option("--goal", "-g", help="Task file with the goal predicates, e.g. tasks/stack_three.task.")],
+    skills: Annotated[Path | None, typer.Option("--skills", "-s", help="Skill library folder (default: the scripted primitives).")] = None,
+    seed: Annotated[int, typer.Option(help="Scene seed.")] = 0,
+    beam_width: Annotated[int, typer.Option(help="Beam width of the plan search.")] = 4,
+    max_expansions: Annotated[int, typer.Option(help="Planning budget: states expanded per search.")] = 5000,
+    video: Annotated[bool, typer.Option("--video/--no-video", help="Film the execution.")] = True,
+    runs_root: Annotated[Path, typer.Option("--runs", help="Where run folders go.")] = Path("runs"),
+    target: Annotated[list[str] | None, typer.Option("--target", "-t", help="State goal OBJECT=X,Y (m, world); repeatable.")] = None,
+    scene_only: Annotated[bool, typer.Option("--scene-only", help="Use the task file for the scene only (goal: --target).")] = False,
+    learn_effects: Annotated[int, typer.Option(help="Runs per skill to learn the effects of skills without declared ones (0: off).")] = 0,
+    debug: Annotated[bool, typer.Option("--debug", help="Tiny mode: small video frames.")] = False,
+) -> None:
+    """Plan a sequence of skills for a task file's goal, run it in sim with monitoring and replanning."""
+    if video:
+        ensure_gl_backend()
+    from skill_rl.planning.run import PlanRunConfig, run_plan_task
+
+    cfg = PlanRunConfig(goal=str(goal), skills=str(skills) if skills else None, seed=seed, beam_width=beam_width,
+                        max_expansions=max_expansions, video=video, runs_root=str(runs_root), debug=debug,
+                        targets=tuple(target or ()), scene_only=scene_only, learn_effects=learn_effects)
+    try:
+        s = run_plan_task(cfg)
+    except UserError as exc:
+        raise fail(str(exc)) from None
+    out.print(f"plan for {s['task']}: " + " -> ".join(s["plan"]), soft_wrap=True, highlight=False)
+    out.print(f"executed: {' -> '.join(s['executed'])}", soft_wrap=True, highlight=False)
+    style = "green" if s["success"] else "red"
+    out.print(Text(f"{s['outcome']}: {s['reason']}", style=style), soft_wrap=True)
+    out.print(f"trace: {s['trace']}  video: {s['video'] or s['video_error']}", soft_wrap=True, highlight=False)
 
 
 ros_app = typer.Typer(help="ROS 2 execution layer (needs the ros extra).", no_args_is_help=True)

@@ -6,7 +6,7 @@
 #
 # Knobs (environment variables):
 #   PYTHON=python3.11      interpreter to install into (default: python3, else python; a venv's if active)
-#   SKILL_RL_EXTRAS=sim    extras to install (default: sim,learn,ros,libero,dev; ros also builds the interface package)
+#   SKILL_RL_EXTRAS=sim    extras to install (default: sim,learn,ros,libero,dist,dev; ros also builds the interface package)
 #   SKIP_APT=1             skip apt-get (no root, or the libraries are there already)
 #   TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
 #                          extra index for the CPU torch wheel; without a local wheel or this, pip may fetch
@@ -15,7 +15,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 log() { printf '[setup] %s\n' "$*"; }
-EXTRAS="${SKILL_RL_EXTRAS:-sim,learn,ros,libero,dev}"
+EXTRAS="${SKILL_RL_EXTRAS:-sim,learn,ros,libero,dist,dev}"
 
 # -------------------------------------------------------------------------------------------- apt
 apt_install() {

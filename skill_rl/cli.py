@@ -521,6 +521,35 @@ def lifelong_run_cmd(
     out.print(f"run folder: {summary['run_dir']}  ({summary['wall_s']:.0f} s)", soft_wrap=True)
 
 
+@app.command("sweep")
+def sweep_cmd(
+    overrides: Annotated[list[str] | None, typer.Argument(
+        help="Sweep config overrides key=value, e.g. 'seeds=[0,1]' fixed.total_steps=2000 max_failures=1.")] = None,
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="Sweep YAML, e.g. configs/sweeps/slim_weights.yaml.")] = None,
+    address: Annotated[str | None, typer.Option(
+        "--address", help="Ray cluster to use: auto, HOST:6379 or ray://HOST:10001 (default: a local Ray).")] = None,
+    num_cpus: Annotated[int | None, typer.Option("--num-cpus", help="CPUs of the local Ray (default: all).")] = None,
+    resume: Annotated[Path | None, typer.Option("--resume", help="Sweep folder to continue (unfinished/errored trials).")] = None,
+    debug: Annotated[bool, typer.Option("--debug", help="Tiny mode: the runner's debug mode, at most 2 trials.")] = False,
+    progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show Tune's progress table.")] = True,
+) -> None:
+    """Grid/random search over config keys x seeds on Ray Tune (extra dist); one table and plot over all trials."""
+    ensure_gl_backend()
+    from skill_rl.config import load_config
+    from skill_rl.dist.sweep import SweepConfig, run_sweep
+
+    extra = [*([f"address={address}"] if address else []), *([f"num_cpus={num_cpus}"] if num_cpus else []),
+             *([f"resume={resume}"] if resume else []), *(["debug=true"] if debug else []),
+             f"progress={str(progress).lower()}"]
+    try:
+        summary = run_sweep(load_config(SweepConfig, config, [*(overrides or []), *extra]))
+    except UserError as exc:
+        raise fail(str(exc)) from None
+    out.print(summary["table"], markup=False, highlight=False, soft_wrap=True)
+    out.print(f"sweep folder: {summary['sweep_dir']}  ({summary['n_trials']} trials, {summary['n_failed']} failed, "
+              f"{summary['restarts']} restarts, {summary['wall_s']:.0f} s)", soft_wrap=True)
+
+
 @app.command("plan")
 def plan_cmd(
     goal: Annotated[Path, typer.Option("--goal", "-g", help="Task file with the goal predicates, e.g. tasks/stack_three.task.")],

@@ -55,6 +55,11 @@ def test_config_files_load_and_build(name):
 def test_bad_config_is_a_clear_error(tmp_path):
     with pytest.raises(DiscoveryError, match="unknown reward terms"):
         run_discovery(_cfg(tmp_path, terms=["discovery", "fun"]), progress=False)
+    with pytest.raises(DiscoveryError, match=r"weights: \['rech'\]"):  # a typo is not ignored
+        run_discovery(_cfg(tmp_path, weights={"discovery": 1.0, "rech": 2.0}), progress=False)
+    with pytest.raises(DiscoveryError, match="weights.reach must be a finite number"):
+        run_discovery(_cfg(tmp_path, weights={"reach": float("nan")}), progress=False)
+    assert not any(tmp_path.glob("*/config.yaml"))  # refused before a run folder was made
 
 
 def test_interrupt_resume_and_corrupted_checkpoint(tmp_path):

@@ -6,18 +6,23 @@ the episode on success). The ``n`` rollouts of a task run side by side, so each 
 policy forward pass.
 
 Evaluating several tasks is embarrassingly parallel: :class:`Evaluator` with ``workers > 1`` runs tasks in
-separate processes (spawned; a worker rebuilds the policy from its state dict), on Ray when
-``backend="ray"`` and Ray is installed.
+separate processes (spawned; a worker rebuilds the policy from its state dict), or with ``backend="ray"``
+(Ray installed: extra ``dist``) on long-lived Ray actors (:class:`skill_rl.dist.pool.WorkerPool`), which keep
+their envs between evaluations; it joins a Ray already running in this process (a sweep, a cluster) or starts
+a local one and shuts it down in :meth:`Evaluator.close`. Both give the in-process results for the same policy.
 """
 
 from __future__ import annotations
 
 import collections
+import warnings
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
 import numpy as np
+
+from skill_rl.errors import UserError
 
 from .demos import ObsSchema
 from .suites import TaskEnvFactory
@@ -87,6 +92,33 @@ def _worker_eval(policy_cfg: dict, state: dict, factory: TaskEnvFactory, schema_
     return rollout_stats(policy, factory, ObsSchema(schema_fields), task_id, text, n_rollouts, max_steps)
 
 
+class EvalBackendError(UserError, ValueError):
+    """``eval_backend`` names no evaluation backend."""
+
+
+class _RayEvalWorker:
+    """A Ray actor for ``eval_backend=ray``: like a worker process, but long-lived, so it keeps its envs per
+    task between evaluations (as the in-process path does) instead of rebuilding them for every call."""
+
+    def __init__(self) -> None:
+        import torch
+
+        torch.set_num_threads(1)
+        self._envs: dict[TaskEnvFactory, list[Any]] = {}
+
+    def evaluate(self, job: tuple) -> dict[str, float]:
+        from .policies import PolicyConfig, TaskPolicy
+
+        policy_cfg, state, factory, schema_fields, task_id, text, n_rollouts, max_steps = job
+        policy = TaskPolicy(PolicyConfig(**policy_cfg))
+        policy.load_state_dict(state)
+        policy.eval()
+        envs = self._envs.get(factory)
+        if envs is None or len(envs) < n_rollouts:
+            envs = self._envs[factory] = [factory.make(max_episode_steps=max_steps) for _ in range(n_rollouts)]
+        return rollout_stats(policy, factory, ObsSchema(schema_fields), task_id, text, n_rollouts, max_steps, envs)
+
+
 class Evaluator:
     """Evaluates a policy on tasks, in this process (``workers <= 1``, envs cached per task) or in parallel."""
 
@@ -96,16 +128,20 @@ class Evaluator:
         self.workers, self.backend = int(workers), backend
         self._envs: dict[TaskEnvFactory, list[Any]] = {}
         self._pool: ProcessPoolExecutor | None = None
-        self._ray = None
+        self._ray: Any = None  # a skill_rl.dist.pool.WorkerPool of _RayEvalWorker actors, made on first use
+        self._ray_started = False
+        if backend not in ("process", "ray"):
+            raise EvalBackendError(f"eval_backend must be 'process' or 'ray', got {backend!r}")
         if self.workers > 1 and backend == "ray":
             try:
                 import ray
             except ImportError:
+                warnings.warn("eval_backend=ray but Ray is not installed (extra: dist): using processes", stacklevel=2)
                 self.backend = "process"  # Ray is optional (extra: dist)
             else:
-                if not ray.is_initialized():
-                    ray.init(num_cpus=self.workers, include_dashboard=False, log_to_driver=False)
-                self._ray = ray.remote(_worker_eval)
+                if not ray.is_initialized():  # joins a running Ray (a sweep's, a cluster's) as it is
+                    ray.init(address="local", num_cpus=self.workers, include_dashboard=False, log_to_driver=False)
+                    self._ray_started = True
 
     def evaluate(self, algo: Any, tasks: Sequence[tuple[int, TaskEnvFactory, np.ndarray]]) -> list[float]:
         """Success rate per ``(task_id, factory, text)``, with the algorithm's evaluation setup for each task."""
@@ -131,10 +167,12 @@ class Evaluator:
                 state = {k: v.detach().clone() for k, v in policy.state_dict().items()}
             args = (cfg, state, factory, self.schema.fields, task_id, text, self.n_rollouts, self.max_steps)
             jobs.append(args)
-        if self._ray is not None:
-            import ray
+        if self.backend == "ray":
+            if self._ray is None:
+                from skill_rl.dist.pool import WorkerPool
 
-            return list(ray.get([self._ray.remote(*a) for a in jobs]))
+                self._ray = WorkerPool(_RayEvalWorker, self.workers)
+            return self._ray.map("evaluate", jobs)
         if self._pool is None:
             import multiprocessing as mp
 
@@ -149,3 +187,11 @@ class Evaluator:
         if self._pool is not None:
             self._pool.shutdown()
             self._pool = None
+        if self._ray is not None:
+            self._ray.close()
+            self._ray = None
+        if self._ray_started:
+            import ray
+
+            ray.shutdown()
+            self._ray_started = False

@@ -213,11 +213,18 @@ class PushExpert(ScriptedExpert):
     paddle = 0.012  # half-thickness of the closed fingers along the push direction (m)
     push_height = 0.015
 
+    def pushed_pos(self, obs) -> np.ndarray:
+        """Position of the object to push (world, m); the Push task's cube."""
+        return self.get(obs, "cube_pos")
+
+    def goal_xy(self, obs) -> np.ndarray:
+        """Where to push it (world xy, m); the Push task's region centre."""
+        return self.get(obs, "region_pos")[:2]
+
     def _act(self, obs):
-        cube = self.get(obs, "cube_pos")
-        region = self.get(obs, "region_pos")
+        cube = self.pushed_pos(obs)
         eef = self.get(obs, "eef_pos")
-        to_goal = region[:2] - cube[:2]
+        to_goal = self.goal_xy(obs) - cube[:2]
         dist = np.linalg.norm(to_goal)
         d = to_goal / (dist + 1e-9)
         # Yaw so that the closed fingers' broad side (grip y) faces the push direction.

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from .experts import LiftExpert, PlaceExpert, ScriptedExpert, yaw_of
+from .experts import LiftExpert, PlaceExpert, PushExpert, ScriptedExpert, yaw_of
 from .play import HANDLE_OFFSET
 from .predicates import DRAWER_CLOSED_M, holds
 
@@ -137,17 +137,15 @@ class Reach(Primitive):
         return self.near(obs, self.xyz, 0.01)
 
 
-class Push(Primitive):
-    """Close the gripper into a paddle, get behind ``obj`` on the line to ``target_xy``, push it there.
+class Push(Primitive, PushExpert):
+    """Close the gripper into a paddle, get behind ``obj`` on the line to ``target_xy``, push it there
+    (:class:`~skill_rl.envs.tabletop.experts.PushExpert`'s phases, with the object and goal as parameters).
 
     ``target_xy``: two numbers (world, m) or the name of a region (its centre, read from the observation).
     """
 
     name = "push"
     horizon = 300
-    phases = ("above", "descend", "push", "retreat")
-    paddle = 0.012
-    push_height = 0.015
 
     def __init__(self, env: Any, obj: str, target_xy: Sequence[float] | str) -> None:
         if not isinstance(target_xy, str):
@@ -160,44 +158,13 @@ class Push(Primitive):
         self.obj, self.target_xy = obj, target_xy
         self.half = Primitive.half(self, obj)
 
+    def pushed_pos(self, obs) -> np.ndarray:
+        return self.get(obs, f"{self.obj}_pos")
+
     def goal_xy(self, obs) -> np.ndarray:
         if isinstance(self.target_xy, str):
             return self.get(obs, f"{self.target_xy}_pos")[:2]
         return np.asarray(self.target_xy, dtype=np.float64)
-
-    def _act(self, obs):
-        cube = self.get(obs, f"{self.obj}_pos")
-        goal = self.goal_xy(obs)
-        eef = self.get(obs, "eef_pos")
-        to_goal = goal - cube[:2]
-        dist = np.linalg.norm(to_goal)
-        d = to_goal / (dist + 1e-9)
-        yaw = float(np.arctan2(d[1], d[0]))
-        yaw = (yaw + np.pi / 2) % np.pi - np.pi / 2
-        behind = np.array([*(cube[:2] - (self.half + self.paddle + 0.015) * d), self.push_height])
-        if self.phase == "above":
-            target = behind + [0, 0, 0.07]
-            if self.near(obs, target, 0.012) or self.timer > 60:
-                self.goto("descend")
-            return self.move(obs, target, yaw, gripper=1.0)
-        if self.phase == "descend":
-            if np.linalg.norm(eef[:2] - behind[:2]) > 0.025:
-                self.goto("above")
-            elif abs(eef[2] - self.push_height) < 0.008 or self.timer > 30:
-                self.goto("push")
-            return self.move(obs, behind, yaw, gripper=1.0, gain=0.8)
-        if self.phase == "push":
-            if dist < 0.012:
-                self.memory["retreat_yaw"] = yaw
-                self.goto("retreat")
-            rel = cube[:2] - eef[:2]
-            lateral = rel - np.dot(rel, d) * d
-            if np.linalg.norm(lateral) > 0.02 or np.dot(rel, d) < 0:
-                self.goto("above")
-                return self.move(obs, eef + [0, 0, 0.06], yaw, gripper=1.0)
-            target_xy = cube[:2] - (self.half + self.paddle) * d + min(dist, 0.04) * d + 0.8 * lateral
-            return self.move(obs, np.array([*target_xy, self.push_height]), yaw, gripper=1.0, gain=0.8, max_speed=0.5)
-        return self.move(obs, [eef[0], eef[1], 0.15], self.memory.get("retreat_yaw", yaw), gripper=1.0, max_speed=0.5)
 
     def finished(self, obs):
         return bool(self.phase == "retreat" and (self.get(obs, "eef_pos")[2] > 0.1 or self.timer > 25))

@@ -199,16 +199,10 @@ class MultiHeadPPO(PPO):
                          _init_setup_model=_init_setup_model, **ppo_kwargs)
 
     def _setup_model(self) -> None:
-        from .slim import INTRINSIC_KINDS
+        from .slim import build_intrinsic
 
         super()._setup_model()
-        modules: dict[str, nn.Module] = {}
-        for name, spec in self.intrinsic_spec.items():
-            kwargs = {k: v for k, v in spec.items() if k != "kind"}
-            if isinstance(kwargs.get("skill_slice"), list | tuple):
-                kwargs["skill_slice"] = slice(*kwargs["skill_slice"])
-            modules[name] = INTRINSIC_KINDS[spec["kind"]](**kwargs).to(self.device)
-        self.intrinsic = nn.ModuleDict(modules)
+        self.intrinsic = build_intrinsic(self.intrinsic_spec, self.device)
 
     def _excluded_save_params(self) -> list[str]:
         return [*super()._excluded_save_params(), "intrinsic"]

@@ -61,6 +61,18 @@ __all__ = ["SLIM", "MultiCriticSACPolicy", "MultiRewardReplayBuffer", "MultiRewa
 INTRINSIC_KINDS: dict[str, type[IntrinsicReward]] = {"lsd": LSDReward, "metra": METRAReward, "diayn": DIAYNReward}
 
 
+def build_intrinsic(spec: Mapping[str, Mapping[str, Any]], device: th.device | str) -> nn.ModuleDict:
+    """The intrinsic reward modules (column name -> LSD / METRA / DIAYN) from their saved specs; a spec is
+    plain data (``kind`` + constructor arguments, ``skill_slice`` as a pair) so that it survives SB3's save."""
+    modules: dict[str, nn.Module] = {}
+    for name, entry in spec.items():
+        kwargs = {k: v for k, v in entry.items() if k != "kind"}
+        if isinstance(kwargs.get("skill_slice"), list | tuple):
+            kwargs["skill_slice"] = slice(*kwargs["skill_slice"])
+        modules[name] = INTRINSIC_KINDS[entry["kind"]](**kwargs).to(device)
+    return nn.ModuleDict(modules)
+
+
 @contextmanager
 def frozen(module: nn.Module) -> Iterator[None]:
     """``requires_grad = False`` on ``module``'s parameters inside the block (restored after)."""
@@ -215,13 +227,7 @@ class SLIM(SAC):
     # ------------------------------------------------------------------ setup / save
     def _setup_model(self) -> None:
         super()._setup_model()
-        modules: dict[str, nn.Module] = {}
-        for name, spec in self.intrinsic_spec.items():
-            kwargs = {k: v for k, v in spec.items() if k != "kind"}
-            if isinstance(kwargs.get("skill_slice"), list | tuple):
-                kwargs["skill_slice"] = slice(*kwargs["skill_slice"])
-            modules[name] = INTRINSIC_KINDS[spec["kind"]](**kwargs).to(self.device)
-        self.intrinsic = nn.ModuleDict(modules)
+        self.intrinsic = build_intrinsic(self.intrinsic_spec, self.device)
         self._head_matrix_t = th.as_tensor(self.head_matrix, device=self.device)
         self._entropy_mask = th.zeros(self.n_heads, 1, device=self.device)
         if self.entropy_heads == "all":

@@ -96,3 +96,12 @@ def test_variable_length_windows_property(trial):
     assert (idx.goal >= last_real).all() and (idx.goal - last_real <= 5).all()
     if window > min_window and lengths.max() >= window + 5:
         assert len(set(n_real.tolist())) > 1  # lengths actually vary
+
+
+def test_end_goal_is_the_episode_last_step():
+    lengths = [10, 25, 7]
+    sampler = WindowSampler(lengths, 5, goal="end", rng=np.random.default_rng(0), min_window=3)
+    idx = sampler.index(np.arange(sampler.num_windows))
+    ends = np.cumsum(lengths) - 1
+    np.testing.assert_array_equal(idx.goal, ends[idx.episode])
+    assert (idx.goal >= idx.steps[:, -1]).all()

@@ -35,7 +35,9 @@ class PlayCollectConfig:
     """Settings of ``skill-rl play collect`` (``configs/play_collect.yaml`` writes these defaults out)."""
 
     hours_of_play: float = 0.1  # simulated time; steps = hours * 3600 * control_freq (20 Hz)
-    episode_steps: int = 1000  # steps per episode (50 s at 20 Hz); a fresh random scene each episode
+    # steps per episode (10 s at 20 Hz); a fresh random scene each episode. Short episodes put the reset pose
+    # (where the named evaluation tasks start) into the play data often enough (360 resets per hour).
+    episode_steps: int = 200
     seed: int = 0  # episode i resets with seed + i; the player's rng is seeded with seed too
     action_noise: float = 0.1  # std of Gaussian noise on the player's motion commands
     weights: dict[str, float] = field(default_factory=dict)  # primitive -> weight; {} = the player's defaults

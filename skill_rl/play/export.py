@@ -39,6 +39,24 @@ class _Normalise(nn.Module):
         return (x - self.mean) / self.std
 
 
+class _GoalInput(nn.Module):
+    """Raw obs and goal observation (B, D) -> the actor's goal input (B, goal_dim) (``PlanActor.goal_input``)."""
+
+    def __init__(self, actor: PlanActor) -> None:
+        super().__init__()
+        self.register_buffer("mean", actor.obs_mean.detach().clone())
+        self.register_buffer("std", actor.obs_std.detach().clone())
+        self.register_buffer("idx", actor.goal_idx.detach().clone())
+        self.delta = bool(actor.cfg.goal_delta)
+
+    def forward(self, obs: torch.Tensor, goal: torch.Tensor) -> torch.Tensor:
+        g = ((goal - self.mean) / self.std).index_select(-1, self.idx)
+        if not self.delta:
+            return g
+        o = ((obs - self.mean) / self.std).index_select(-1, self.idx)
+        return torch.cat([g, g - o], dim=-1)
+
+
 class ProposalMean(nn.Module):
     """Ψ's mean plan for raw (B, D) obs and goal -> (B, Z)."""
 
@@ -46,11 +64,12 @@ class ProposalMean(nn.Module):
         super().__init__()
         assert actor.proposal is not None
         self.norm = _Normalise(actor)
+        self.goal_in = _GoalInput(actor)
         self.net = actor.proposal.net
         self.latent_dim = int(actor.cfg.latent_dim)
 
     def forward(self, obs: torch.Tensor, goal: torch.Tensor) -> torch.Tensor:
-        params = self.net(torch.cat([self.norm(obs), self.norm(goal)], dim=-1))
+        params = self.net(torch.cat([self.norm(obs), self.goal_in(obs, goal)], dim=-1))
         return params[:, : self.latent_dim]
 
 
@@ -67,12 +86,13 @@ class LatentPolicyMode(nn.Module):
     def __init__(self, actor: PlanActor) -> None:
         super().__init__()
         self.norm = _Normalise(actor)
+        self.goal_in = _GoalInput(actor)
         self.trunk = actor.policy.trunk
         self.proj = actor.policy.head.proj
         self.act_dim, self.n_mix = int(actor.cfg.act_dim), int(actor.cfg.n_mix)
 
     def forward(self, obs: torch.Tensor, goal: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-        h = self.trunk(torch.cat([self.norm(obs), self.norm(goal), z], dim=-1))
+        h = self.trunk(torch.cat([self.norm(obs), self.goal_in(obs, goal), z], dim=-1))
         return _mode(self.proj(h), self.act_dim, self.n_mix)
 
 
@@ -82,12 +102,13 @@ class GoalPolicyMode(nn.Module):
     def __init__(self, actor: PlanActor) -> None:
         super().__init__()
         self.norm = _Normalise(actor)
+        self.goal_in = _GoalInput(actor)
         self.trunk = actor.policy.trunk
         self.proj = actor.policy.head.proj
         self.act_dim, self.n_mix = int(actor.cfg.act_dim), int(actor.cfg.n_mix)
 
     def forward(self, obs: torch.Tensor, goal: torch.Tensor) -> torch.Tensor:
-        h = self.trunk(torch.cat([self.norm(obs), self.norm(goal)], dim=-1))
+        h = self.trunk(torch.cat([self.norm(obs), self.goal_in(obs, goal)], dim=-1))
         return _mode(self.proj(h), self.act_dim, self.n_mix)
 
 

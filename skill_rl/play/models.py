@@ -198,28 +198,31 @@ class PlanRecognition(nn.Module):
 
 
 class PlanProposal(nn.Module):
-    """Ψ: MLP on (s_0, s_g) (both normalised, (B, D)) -> diagonal Gaussian over z (B, Z)."""
+    """Ψ: MLP on (s_0, s_g) (normalised, (B, D) and (B, G); G = ``goal_dim``, default D) -> diagonal Gaussian
+    over z (B, Z)."""
 
-    def __init__(self, obs_dim: int, latent_dim: int, hidden: int = 256, layers: int = 2) -> None:
+    def __init__(self, obs_dim: int, latent_dim: int, hidden: int = 256, layers: int = 2,
+                 goal_dim: int | None = None) -> None:
         super().__init__()
-        self.net = mlp(2 * obs_dim, hidden, layers, 2 * latent_dim)
+        self.net = mlp(obs_dim + (obs_dim if goal_dim is None else goal_dim), hidden, layers, 2 * latent_dim)
 
     def forward(self, obs: torch.Tensor, goal: torch.Tensor) -> Independent:
         return diag_gaussian(self.net(torch.cat([obs, goal], dim=-1)))
 
 
 class GoalConditionedPolicy(nn.Module):
-    """π(a | s, s_g, z): MLP on (obs, goal, z) (normalised, (..., D), (..., D), (..., Z)) -> mixture params.
+    """π(a | s, s_g, z): MLP on (obs, goal, z) (normalised, (..., D), (..., G), (..., Z)) -> mixture params.
 
     ``latent_dim=0`` gives the Play-GCBC policy π(a | s, s_g). Params are those of the head (see
     :class:`LogisticMixtureHead`); ``log_prob``/``sample``/``mode`` delegate to it.
     """
 
     def __init__(self, obs_dim: int, act_dim: int, latent_dim: int = 0, hidden: int = 256, layers: int = 2,
-                 head: str = "logistic", n_mix: int = 5, n_bins: int = 256) -> None:
+                 head: str = "logistic", n_mix: int = 5, n_bins: int = 256, goal_dim: int | None = None) -> None:
         super().__init__()
         self.latent_dim = latent_dim
-        self.trunk = nn.Sequential(mlp(2 * obs_dim + latent_dim, hidden, layers - 1, hidden), nn.ReLU())
+        in_dim = obs_dim + (obs_dim if goal_dim is None else goal_dim) + latent_dim
+        self.trunk = nn.Sequential(mlp(in_dim, hidden, layers - 1, hidden), nn.ReLU())
         self.head = make_head(head, hidden, act_dim, n_mix, n_bins)
 
     def forward(self, obs: torch.Tensor, goal: torch.Tensor, z: torch.Tensor | None = None):
@@ -238,7 +241,14 @@ class GoalConditionedPolicy(nn.Module):
 
 @dataclass
 class ActorConfig:
-    """Sizes of the deployable part; saved as JSON next to the weights. ``latent_dim=0`` means GCBC."""
+    """Sizes of the deployable part; saved as JSON next to the weights. ``latent_dim=0`` means GCBC.
+
+    ``goal_index``: which observation features the goal is made of (indices into the (D,) observation, e.g.
+    the objects' poses and the drawer opening but not the robot's joints); None = the whole observation.
+    Callers always pass whole goal observations; the actor selects these features itself.
+    ``goal_delta``: also feed the goal features' difference to the current observation's (normalised
+    goal - obs on those features: which object should move where), so the goal input is 2G wide.
+    """
 
     obs_dim: int
     act_dim: int
@@ -248,6 +258,20 @@ class ActorConfig:
     head: str = "logistic"
     n_mix: int = 5
     n_bins: int = 256
+    goal_index: list[int] | None = None
+    goal_delta: bool = False
+
+    def __post_init__(self) -> None:
+        if self.goal_index is not None:
+            self.goal_index = [int(i) for i in self.goal_index]
+            if not self.goal_index or min(self.goal_index) < 0 or max(self.goal_index) >= self.obs_dim:
+                raise ValueError(f"goal_index must be a non-empty list of indices in [0, {self.obs_dim}), "
+                                 f"got {self.goal_index}")
+
+    @property
+    def goal_dim(self) -> int:
+        """Width of the goal input of the proposal and the policy."""
+        return (self.obs_dim if self.goal_index is None else len(self.goal_index)) * (2 if self.goal_delta else 1)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -265,9 +289,12 @@ class PlanActor(nn.Module):
         self.cfg = cfg
         self.register_buffer("obs_mean", torch.zeros(cfg.obs_dim))
         self.register_buffer("obs_std", torch.ones(cfg.obs_dim))
-        self.proposal = PlanProposal(cfg.obs_dim, cfg.latent_dim, cfg.hidden, cfg.layers) if cfg.latent_dim else None
+        index = range(cfg.obs_dim) if cfg.goal_index is None else cfg.goal_index
+        self.register_buffer("goal_idx", torch.as_tensor(list(index), dtype=torch.long), persistent=False)
+        self.proposal = (PlanProposal(cfg.obs_dim, cfg.latent_dim, cfg.hidden, cfg.layers, cfg.goal_dim)
+                         if cfg.latent_dim else None)
         self.policy = GoalConditionedPolicy(cfg.obs_dim, cfg.act_dim, cfg.latent_dim, cfg.hidden, cfg.layers,
-                                            cfg.head, cfg.n_mix, cfg.n_bins)
+                                            cfg.head, cfg.n_mix, cfg.n_bins, cfg.goal_dim)
 
     def set_normaliser(self, mean, std) -> None:
         """Set the obs statistics ((D,) each); stds below 1e-6 are raised to 1 (constant features)."""
@@ -280,14 +307,26 @@ class PlanActor(nn.Module):
     def normalise(self, obs: torch.Tensor) -> torch.Tensor:
         return (obs - self.obs_mean) / self.obs_std
 
+    def goal_input(self, obs_n: torch.Tensor, goal_n: torch.Tensor) -> torch.Tensor:
+        """Normalised (..., D) obs and goal observation -> the goal input (..., ``cfg.goal_dim``): the goal
+        features (``cfg.goal_index``), and with ``cfg.goal_delta`` their difference to the obs's."""
+        if self.cfg.goal_index is not None:
+            goal_n = goal_n.index_select(-1, self.goal_idx)
+        if not self.cfg.goal_delta:
+            return goal_n
+        here = obs_n if self.cfg.goal_index is None else obs_n.index_select(-1, self.goal_idx)
+        return torch.cat([goal_n, goal_n - here], dim=-1)
+
     def propose(self, obs: torch.Tensor, goal: torch.Tensor) -> Independent | None:
         """Ψ(z | s, s_g) for raw (B, D) obs and goal; None for GCBC."""
         if self.proposal is None:
             return None
-        return self.proposal(self.normalise(obs), self.normalise(goal))
+        o = self.normalise(obs)
+        return self.proposal(o, self.goal_input(o, self.normalise(goal)))
 
     def action_params(self, obs: torch.Tensor, goal: torch.Tensor, z: torch.Tensor | None):
-        return self.policy(self.normalise(obs), self.normalise(goal), z)
+        o = self.normalise(obs)
+        return self.policy(o, self.goal_input(o, self.normalise(goal)), z)
 
 
 # ------------------------------------------------------------------------------------------------ learners
@@ -310,11 +349,12 @@ class PlayLMP(nn.Module):
         obs = self.actor.normalise(batch.obs)
         goal = self.actor.normalise(batch.goal)
         q = self.recognition(obs, batch.actions, batch.mask)
-        p = self.actor.proposal(obs[:, 0], goal)
+        p = self.actor.proposal(obs[:, 0], self.actor.goal_input(obs[:, 0], goal))
         kl = kl_divergence(q, p).mean()
         z = q.rsample()
         T = obs.shape[1]
-        params = self.actor.policy(obs, goal.unsqueeze(1).expand(-1, T, -1), z.unsqueeze(1).expand(-1, T, -1))
+        goal_in = self.actor.goal_input(obs, goal.unsqueeze(1).expand(-1, T, -1))
+        params = self.actor.policy(obs, goal_in, z.unsqueeze(1).expand(-1, T, -1))
         nll = _masked_nll(self.actor.policy.log_prob(params, batch.actions), batch.mask)
         return LossOut(nll + beta * kl, nll, kl)
 
@@ -332,7 +372,7 @@ class PlayGCBC(nn.Module):
         obs = self.actor.normalise(batch.obs)
         goal = self.actor.normalise(batch.goal)
         T = obs.shape[1]
-        params = self.actor.policy(obs, goal.unsqueeze(1).expand(-1, T, -1), None)
+        params = self.actor.policy(obs, self.actor.goal_input(obs, goal.unsqueeze(1).expand(-1, T, -1)), None)
         nll = _masked_nll(self.actor.policy.log_prob(params, batch.actions), batch.mask)
         zero = nll.new_zeros(())
         return LossOut(nll, nll, zero)

@@ -31,6 +31,9 @@ from .windows import WindowSampler, gather_windows
 __all__ = ["ALGOS", "PlayEvalConfig", "PlayTrainConfig", "PlayTrainError", "eval_play", "evaluate_reach", "train_play"]
 
 ALGOS = ("lmp", "gcbc")
+# TabletopPlay-v0's object state: what a goal in the play scene is about (see PlayTrainConfig.goal_keys).
+PLAY_GOAL_KEYS = ("cube_red_pos", "cube_red_quat", "cube_blue_pos", "cube_blue_quat", "cylinder_pos", "cylinder_quat",
+                  "cabinet_opening")
 
 
 class PlayTrainError(UserError, ValueError):
@@ -46,8 +49,15 @@ class PlayTrainConfig:
     obs_keys: list[str] = field(default_factory=list)  # [] = every obs key in the file's layout order
     window: int = 32  # longest window (steps; 1.6 s at 20 Hz)
     min_window: int = 16  # shortest window; == window for fixed-length windows
-    goal: str = "last"  # hindsight goal: "last" frame of the window, or "future" (within goal_horizon)
-    goal_horizon: int = 0
+    # hindsight goal: "last" frame of the window (the paper), "future" (up to goal_horizon steps after the
+    # window; the named tasks' goals lie 40-160 play steps ahead, beyond a 32-step window) or "end" (demos)
+    goal: str = "future"
+    goal_horizon: int = 150
+    # obs keys the goal is made of ([] = the whole observation). Default: the play scene's object poses and the
+    # drawer; a dataset without them uses the whole observation. With the robot's state in the goal, policies
+    # learn to chase the goal's gripper pose instead of moving the objects.
+    goal_keys: list[str] = field(default_factory=lambda: list(PLAY_GOAL_KEYS))
+    goal_delta: bool = False  # also feed goal - current on the goal features
     latent_dim: int = 16  # z size (lmp only)
     hidden: int = 256  # policy / proposal MLP width
     layers: int = 2  # policy / proposal hidden layers
@@ -80,6 +90,22 @@ class PlayTrainConfig:
             raise ValueError("steps and batch_size must be >= 1")
         if self.algo == "lmp" and self.latent_dim < 1:
             raise ValueError("lmp needs latent_dim >= 1")
+
+
+def goal_index(data: Any, keys: list[str], dataset: str = "") -> list[int] | None:
+    """Indices of the obs ``keys`` in ``data.flat_obs()`` (its obs keys concatenated in order); None for []."""
+    if not keys or (tuple(keys) == PLAY_GOAL_KEYS and not any(k in data.obs for k in keys)):
+        return None  # the default on a dataset of another scene: the whole observation
+    missing = [k for k in keys if k not in data.obs]
+    if missing:
+        raise PlayTrainError(f"{dataset}: goal_keys {missing} are not obs keys of the dataset "
+                             f"(it has: {', '.join(data.obs_keys)})")
+    offsets, start = {}, 0
+    for k in data.obs_keys:
+        width = data.obs[k].shape[1]
+        offsets[k] = range(start, start + width)
+        start += width
+    return [i for k in keys for i in offsets[k]]
 
 
 def _debug(cfg: PlayTrainConfig) -> PlayTrainConfig:
@@ -125,7 +151,8 @@ def train_play(cfg: PlayTrainConfig) -> dict[str, Any]:
             raise PlayTrainError(f"{dataset}: {exc}") from None
         actor_cfg = ActorConfig(obs_dim=obs.shape[1], act_dim=actions.shape[1],
                                 latent_dim=cfg.latent_dim if cfg.algo == "lmp" else 0, hidden=cfg.hidden,
-                                layers=cfg.layers, head=cfg.head, n_mix=cfg.n_mix, n_bins=cfg.n_bins)
+                                layers=cfg.layers, head=cfg.head, n_mix=cfg.n_mix, n_bins=cfg.n_bins,
+                                goal_index=goal_index(data, cfg.goal_keys, dataset), goal_delta=cfg.goal_delta)
         model = PlayLMP(actor_cfg, cfg.rnn_hidden) if cfg.algo == "lmp" else PlayGCBC(actor_cfg)
         model.actor.set_normaliser(obs.mean(0), obs.std(0))
         model.to(cfg.device)

@@ -2,7 +2,8 @@
 
 A sample is a window of ``W`` consecutive steps ``[s, s + W)`` inside one episode plus a goal index ``g``
 in the same episode: ``goal="last"`` takes the window's last frame (``g = s + W - 1``, the Play-LMP paper's
-relabelling); ``goal="future"`` a uniformly random frame in ``[s + W - 1, min(s + W - 1 + horizon, end - 1)]``.
+relabelling); ``goal="future"`` a uniformly random frame in ``[s + W - 1, min(s + W - 1 + horizon, end - 1)]``;
+``goal="end"`` the episode's last frame (for demonstrations that end at their goal: per-task BC).
 No window or goal ever crosses an episode boundary; episodes shorter than ``W`` are skipped.
 
 Variable-length windows (MCIL/CALVIN sample lengths in [16, 32]): with ``min_window=m < W`` each sample
@@ -52,7 +53,7 @@ class WindowSampler:
     """Uniform over all valid window starts of all episodes (so longer episodes give more windows).
 
     ``episode_lengths``: (E,) lengths, in the order episodes are concatenated. ``window``: W >= 1.
-    ``goal``: "last" or "future" (with ``horizon`` >= 0 extra steps after the window's end).
+    ``goal``: "last", "future" (with ``horizon`` >= 0 extra steps after the window's end) or "end".
     ``min_window``: shortest window (default ``window``: fixed length).
     """
 
@@ -61,8 +62,8 @@ class WindowSampler:
         lengths = np.asarray(episode_lengths, dtype=np.int64).reshape(-1)
         if window < 1:
             raise ValueError(f"window must be >= 1, got {window}")
-        if goal not in ("last", "future"):
-            raise ValueError(f"goal must be 'last' or 'future', got {goal!r}")
+        if goal not in ("last", "future", "end"):
+            raise ValueError(f"goal must be 'last', 'future' or 'end', got {goal!r}")
         min_window = window if min_window is None else int(min_window)
         if not 1 <= min_window <= window:
             raise ValueError(f"min_window must be in [1, window={window}], got {min_window}")
@@ -107,6 +108,8 @@ class WindowSampler:
         last = steps[:, -1]
         if self.goal_mode == "last":
             goal = last.copy()
+        elif self.goal_mode == "end":
+            goal = self.ends[ep] - 1
         else:
             hi = np.minimum(last + self.horizon, self.ends[ep] - 1)
             goal = last + (self.rng.random(flat.size) * (hi - last + 1)).astype(np.int64)

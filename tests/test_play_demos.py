@@ -1,0 +1,85 @@
+"""Scripted expert demos of the named play tasks (per-task BC) and the goal features of the play models."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from skill_rl.play.dataset import read_play_dataset
+from skill_rl.play.models import ActorConfig, PlanActor, PlayBatch, PlayGCBC, PlayLMP
+from skill_rl.play.policy import LatentPlanPolicy
+
+
+@pytest.mark.parametrize("delta", [False, True])
+def test_goal_index_uses_only_the_goal_features(delta):
+    """Changing goal features outside ``goal_index`` changes nothing; inside it changes the action."""
+    torch.manual_seed(0)
+    D = 6
+    for latent in (0, 3):
+        actor = PlanActor(ActorConfig(obs_dim=D, act_dim=2, latent_dim=latent, hidden=16, n_mix=2, n_bins=32,
+                                      goal_index=[1, 4], goal_delta=delta))
+        assert actor.cfg.goal_dim == (4 if delta else 2)
+        policy = LatentPlanPolicy(actor, deterministic=True)
+        obs, goal = np.zeros(D, np.float32), np.ones(D, np.float32)
+        policy.reset()
+        a = policy.act(obs, goal)
+        other = goal.copy()
+        other[[0, 2, 3, 5]] = -5.0
+        policy.reset()
+        np.testing.assert_array_equal(policy.act(obs, other), a)
+        moved = goal.copy()
+        moved[4] = -5.0
+        policy.reset()
+        assert not np.allclose(policy.act(obs, moved), a)
+
+
+def test_goal_index_losses_run_and_bad_index_is_rejected():
+    B, T, D = 4, 5, 6
+    batch = PlayBatch(torch.randn(B, T, D), torch.rand(B, T, 2) * 2 - 1, torch.randn(B, D),
+                      torch.ones(B, T, dtype=torch.bool))
+    cfg = ActorConfig(obs_dim=D, act_dim=2, latent_dim=3, hidden=16, n_mix=2, n_bins=32, goal_index=[0, 5],
+                      goal_delta=True)
+    for model in (PlayLMP(cfg, rnn_hidden=8), PlayGCBC(cfg)):
+        out = model.loss(batch, 0.01)
+        assert torch.isfinite(out.total)
+        out.total.backward()
+    with pytest.raises(ValueError, match="goal_index"):
+        ActorConfig(obs_dim=D, act_dim=2, goal_index=[6])
+
+
+def test_goal_keys_select_layout_fields_and_unknown_key_is_an_error(tmp_path):
+    from skill_rl.play.dataset import PlayDatasetWriter
+    from skill_rl.play.train import PLAY_GOAL_KEYS, PlayTrainError, goal_index
+
+    path = tmp_path / "p.hdf5"
+    with PlayDatasetWriter(path, {"obs_layout": {"a": [0, 2], "b": [2, 5]}}, compression=None) as w:
+        w.add_episode(np.zeros((4, 5), np.float32), np.zeros((4, 1), np.float32))
+    data = read_play_dataset(path)
+    assert goal_index(data, ["b"]) == [2, 3, 4] and goal_index(data, []) is None
+    assert goal_index(data, list(PLAY_GOAL_KEYS)) is None  # the default on another scene: whole observation
+    with pytest.raises(PlayTrainError, match="goal_keys"):
+        goal_index(data, ["b", "zzz"])
+
+
+@pytest.mark.parametrize("name", ["push_red_left", "lift_blue", "open_drawer"])
+def test_task_demos_succeed_and_end_at_their_goal(tmp_path, name):
+    pytest.importorskip("mujoco")
+    from skill_rl.play.demos import collect_task_demos
+    from skill_rl.play.tasks import TASKS, make_task_env, sample_episodes
+
+    task = TASKS[name]
+    out = collect_task_demos(task, tmp_path / "d.hdf5", 3, seed=1, action_noise=0.1)
+    assert out["demos"] == 3
+    data = read_play_dataset(out["dataset"])
+    assert len(data.demo_names) == 3 and data.env_args["demos_of_task"] == name
+    ends = data.episode_ends - 1
+    assert np.allclose(data.actions[ends, :6], 0.0)  # the final row: the goal, with a "stay" action
+    env = make_task_env()
+    eval_seeds = {ep.seed for ep in sample_episodes(task, env, 3, seed=0)}
+    env.close()
+    import h5py
+
+    with h5py.File(out["dataset"]) as f:
+        demo_seeds = {int(f["data"][d].attrs["seed"]) for d in data.demo_names}
+    assert not demo_seeds & eval_seeds  # demos start from other scenes than the evaluation episodes

@@ -67,9 +67,9 @@ class LifelongConfig:
     max_steps: int = 600  # rollout horizon
     batch_size: int = 32
     encoder: str = "mlp"  # mlp | transformer (cnn needs image demos: not in this protocol)
-    head: str = "gmm"  # gmm | gaussian
+    head: str = "gaussian"  # gaussian | gmm (LIBERO's; its most-likely-mode action fails here, docs/lifelong.md)
     n_modes: int = 5
-    history: int = 1  # observation frames per decision (LIBERO: 10 for the transformer)
+    history: int = 2  # observation frames per decision (LIBERO: 10 for the transformer); 2 shows motion
     hidden: int = 256
     layers: int = 2
     task_embedding: str = "text"  # text (hashed bag of words) | id
@@ -119,6 +119,15 @@ def _policy_config(cfg: LifelongConfig, obs_dim: int, act_dim: int, n_tasks: int
                         layers=cfg.layers, head=cfg.head, n_modes=cfg.n_modes)
 
 
+def _algo_config(cfg: LifelongConfig, steps_per_epoch: int) -> Any:
+    from .algos import AlgoConfig
+
+    return AlgoConfig(lr=cfg.lr, lr_min=cfg.lr_min, weight_decay=cfg.weight_decay, grad_clip=cfg.grad_clip,
+                      n_memories=cfg.n_memories, ewc_lambda=cfg.ewc_lambda, ewc_gamma=cfg.ewc_gamma,
+                      keep_frac=cfg.keep_frac, post_prune_steps=cfg.post_prune_epochs * steps_per_epoch,
+                      batch_size=cfg.batch_size)
+
+
 def _save_ckpt(path: Path, state: dict[str, Any]) -> None:
     import torch
 
@@ -132,7 +141,7 @@ def _run_seed(cfg: LifelongConfig, seed: int, suite: Any, demos_dir: Path, schem
     import torch
     from tqdm.auto import tqdm
 
-    from .algos import AlgoConfig, TaskData, make_algo
+    from .algos import TaskData, make_algo
     from .policies import TaskPolicy, text_features
 
     k_tasks = len(suite)
@@ -141,12 +150,7 @@ def _run_seed(cfg: LifelongConfig, seed: int, suite: Any, demos_dir: Path, schem
     first = load_task_data(suite, demos_dir, 0, schema, cfg.history, 128, cfg.n_demos)
     policy = TaskPolicy(_policy_config(cfg, schema.dim, first.actions.shape[1], k_tasks))
     policy.set_normaliser(first.obs.mean(0), first.obs.std(0))  # task 0 only: no peeking at later tasks
-    spe0 = math.ceil(len(first) / cfg.batch_size)
-    acfg = AlgoConfig(lr=cfg.lr, lr_min=cfg.lr_min, weight_decay=cfg.weight_decay, grad_clip=cfg.grad_clip,
-                      n_memories=cfg.n_memories, ewc_lambda=cfg.ewc_lambda, ewc_gamma=cfg.ewc_gamma,
-                      keep_frac=cfg.keep_frac, post_prune_steps=cfg.post_prune_epochs * spe0,
-                      batch_size=cfg.batch_size)
-    algo = make_algo(cfg.algo, policy, acfg, seed)
+    algo = make_algo(cfg.algo, policy, _algo_config(cfg, math.ceil(len(first) / cfg.batch_size)), seed)
     n_evals = cfg.epochs // cfg.eval_every + 1
     state: dict[str, Any] = {"next_task": 0, "curves": np.full((k_tasks, n_evals), np.nan),
                              "conf": np.full((k_tasks, k_tasks), np.nan), "losses": [], "train_s": 0.0,

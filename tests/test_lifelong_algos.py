@@ -12,15 +12,7 @@ from skill_rl.lifelong.policies import PolicyConfig, TaskPolicy, text_features
 OBS, ACT = 6, 3
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """One torch thread: on a shared 2-core machine, intra-op threads fight other processes for the cores."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _task(k: int, n_eps: int = 4, length: int = 15, history: int = 1) -> TaskData:

@@ -12,15 +12,7 @@ from skill_rl.cli import app
 runner = CliRunner()
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """One torch thread: on a shared 2-core machine, intra-op threads fight other processes for the cores."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_run_debug_prints_the_table(tmp_path: Path) -> None:

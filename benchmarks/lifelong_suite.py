@@ -41,6 +41,25 @@ LIBERO_EXPECTED = [
 ]
 
 
+def check_libero_ordering(runs: dict) -> list[dict]:
+    """Each of LIBERO's expected orderings (and multitask >= every algorithm) as measured: both values and
+    whether it holds (``None`` where a value is undefined). ``runs``: algo -> {"aggregate": ...}."""
+    ordering = []
+    for label, metric, a, op, b in LIBERO_EXPECTED:
+        if a in runs and b in runs:
+            va, vb = runs[a]["aggregate"][metric]["mean"], runs[b]["aggregate"][metric]["mean"]
+            holds = None if va is None or vb is None else (va > vb if op == ">" else va >= vb)
+            ordering.append({"expected": label, "measured": [va, vb], "holds": holds})
+    if "multitask" in runs:
+        mt = runs["multitask"]["aggregate"]["final_success"]["mean"]
+        for algo in runs:
+            if algo != "multitask":
+                other = runs[algo]["aggregate"]["final_success"]["mean"]
+                ordering.append({"expected": f"final success(multitask) >= final success({algo})",
+                                 "measured": [mt, other], "holds": mt >= other})
+    return ordering
+
+
 def _budget(args: argparse.Namespace) -> dict:
     if args.quick:
         return dict(n_tasks=2, n_demos=10, epochs=10, eval_every=5, eval_rollouts=4, max_steps=120, seeds=1,
@@ -133,19 +152,7 @@ def main() -> int:
                       "eval_s": s["eval_s"], "aggregate": s["aggregate"], "seeds": res["seeds"]}
         rows.append({"suite": args.suite, "algo": algo, "n_seeds": budget["seeds"], "aggregate": s["aggregate"]})
         print(results_table(rows[-1:]), flush=True)
-    ordering = []
-    for label, metric, a, op, b in LIBERO_EXPECTED:
-        if a in runs and b in runs:
-            va, vb = runs[a]["aggregate"][metric]["mean"], runs[b]["aggregate"][metric]["mean"]
-            holds = None if va is None or vb is None else (va > vb if op == ">" else va >= vb)
-            ordering.append({"expected": label, "measured": [va, vb], "holds": holds})
-    if "multitask" in runs:
-        mt = runs["multitask"]["aggregate"]["final_success"]["mean"]
-        for algo in runs:
-            if algo != "multitask":
-                other = runs[algo]["aggregate"]["final_success"]["mean"]
-                ordering.append({"expected": f"final success(multitask) >= final success({algo})",
-                                 "measured": [mt, other], "holds": mt >= other})
+    ordering = check_libero_ordering(runs)
     speedup = (_eval_speedup(args.suite, demos_dir, budget, args.workers, args.speedup_rounds)
                if args.speedup_rounds > 0 else None)
     out = {

@@ -26,7 +26,7 @@ RESULTS = Path(__file__).parent / "results"
 
 def assemble_from_runs(suite: str, budget: dict, runs_root: Path, out_dir: Path) -> dict:
     """A suite's results file (the schema ``lifelong_suite.py`` writes) from its finished run folders."""
-    from lifelong_suite import ALGOS, LIBERO_EXPECTED
+    from lifelong_suite import ALGOS, check_libero_ordering
 
     from skill_rl.fileio import atomic_write_text
     from skill_rl.lifelong.protocol import results_table
@@ -43,19 +43,7 @@ def assemble_from_runs(suite: str, budget: dict, runs_root: Path, out_dir: Path)
                       "eval_s": s["eval_s"], "aggregate": s["aggregate"], "seeds": r["seeds"]}
         rows.append({"suite": suite, "algo": algo, "n_seeds": len(r["seeds"]), "aggregate": s["aggregate"]})
         tasks = r["tasks"]
-    ordering = []
-    for label, metric, a, op, b in LIBERO_EXPECTED:
-        if a in runs and b in runs:
-            va, vb = runs[a]["aggregate"][metric]["mean"], runs[b]["aggregate"][metric]["mean"]
-            holds = None if va is None or vb is None else (va > vb if op == ">" else va >= vb)
-            ordering.append({"expected": label, "measured": [va, vb], "holds": holds})
-    if "multitask" in runs:
-        mt = runs["multitask"]["aggregate"]["final_success"]["mean"]
-        for algo in runs:
-            if algo != "multitask":
-                other = runs[algo]["aggregate"]["final_success"]["mean"]
-                ordering.append({"expected": f"final success(multitask) >= final success({algo})",
-                                 "measured": [mt, other], "holds": mt >= other})
+    ordering = check_libero_ordering(runs)
     missing = [a for a in ALGOS if a not in runs]
     out = {"suite": suite, "tasks": tasks, "budget": budget, "table_markdown": results_table(rows), "runs": runs,
            "libero_ordering": ordering, "eval_speedup": None,

@@ -57,20 +57,6 @@ LEARNERS = ("sac", "slim", "slim_critics", "slim_shared")
 PPO_LEARNERS = ("ppo", "slim_ppo")
 
 
-def write_json_atomic(path: Path, payload: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(payload, f, indent=2)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def build(name: str, width: int, batch: int, learning_starts: int, seed: int, n_steps: int = 2048):
     """One learner on its own wrapped TabletopPush env."""
     from stable_baselines3 import PPO, SAC
@@ -212,7 +198,9 @@ def main(argv: list[str] | None = None) -> int:
                     "loadavg_end": [round(x, 2) for x in os.getloadavg()]},
         "elapsed_s": round(time.perf_counter() - t0, 1),
     }
-    write_json_atomic(out, payload)
+    from skill_rl.fileio import atomic_write_text
+
+    atomic_write_text(out, json.dumps(payload, indent=2))
     print(json.dumps({k: payload[k] for k in ("speed_ratio_vs_sb3", "speed_ratio_vs_sb3_shared_critic",
                                                "speed_ratio_vs_sb3_critics_only", "speed_ratio_vs_sb3_ppo")}))
     for w, res in per_width.items():

@@ -82,17 +82,12 @@ def _lifelong_setup():
     import torch
 
     from skill_rl.lifelong.algos import AlgoConfig, make_algo
-    from skill_rl.lifelong.demos import ObsSchema
+    from skill_rl.lifelong.demos import env_schema
     from skill_rl.lifelong.policies import PolicyConfig, TaskPolicy, text_features
     from skill_rl.lifelong.suites import get_suite
 
     suite = get_suite("tabletop-micro").subset(2)
-    layouts = []
-    for task in suite.tasks:
-        env = task.factory.make()
-        layouts.append(env.unwrapped.obs_layout)
-        env.close()
-    schema = ObsSchema.union(layouts)
+    schema = env_schema(suite)
     torch.manual_seed(0)
     algo = make_algo("seql", TaskPolicy(PolicyConfig(obs_dim=schema.dim, act_dim=7, hidden=32)), AlgoConfig())
     jobs = [(k, t.factory, text_features(t.language)) for k, t in enumerate(suite.tasks)]

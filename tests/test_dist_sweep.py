@@ -103,20 +103,26 @@ def _kill_first_trial_after_checkpoint(sweep_root: Path, killed: dict, stop: thr
         time.sleep(0.05)
 
 
+def _run_sweep_killing_first_trial(cfg: SweepConfig, storage: Path) -> tuple[dict, dict]:
+    """Run the sweep while a watcher SIGKILLs the first trial's worker once it has a checkpoint; returns the
+    summary and what was killed (trial, pid, run folder, checkpoint step; empty if nothing was)."""
+    killed: dict = {}
+    stop = threading.Event()
+    watcher = threading.Thread(target=_kill_first_trial_after_checkpoint, args=(storage, killed, stop), daemon=True)
+    watcher.start()
+    try:
+        return run_sweep(cfg), killed
+    finally:
+        stop.set()
+        watcher.join(5)
+
+
 def test_killed_trial_restarts_and_resumes_from_its_checkpoint(local_ray, tmp_path: Path) -> None:
     total = 600
     cfg = load_sweep_config(SWEEP_YAML, [
         f"storage={tmp_path}", "params={weights.reach: [0.5, 2.0]}", "seeds=[0]", "max_failures=2",
         f"fixed.total_steps={total}", "fixed.learning_starts=100", "fixed.checkpoint_every=50", *TINY])
-    killed: dict = {}
-    stop = threading.Event()
-    watcher = threading.Thread(target=_kill_first_trial_after_checkpoint, args=(tmp_path, killed, stop), daemon=True)
-    watcher.start()
-    try:
-        summary = run_sweep(cfg)
-    finally:
-        stop.set()
-        watcher.join(5)
+    summary, killed = _run_sweep_killing_first_trial(cfg, tmp_path)
     assert killed, "no trial was killed (it finished before a checkpoint was seen?)"
     assert summary["n_trials"] == 2 and summary["n_failed"] == 0 and summary["restarts"] == 1
     res = json.loads((Path(summary["sweep_dir"]) / "results.json").read_text())
@@ -142,15 +148,7 @@ def test_errored_trial_is_rerun_by_resume_and_continues_its_run(local_ray, tmp_p
     cfg = load_sweep_config(SWEEP_YAML, [
         f"storage={tmp_path}", "params={weights.reach: [1.0]}", "seeds=[0]", "max_failures=0",
         "fixed.total_steps=400", "fixed.learning_starts=100", "fixed.checkpoint_every=50", *TINY])
-    killed: dict = {}
-    stop = threading.Event()
-    watcher = threading.Thread(target=_kill_first_trial_after_checkpoint, args=(tmp_path, killed, stop), daemon=True)
-    watcher.start()
-    try:
-        first = run_sweep(cfg)
-    finally:
-        stop.set()
-        watcher.join(5)
+    first, killed = _run_sweep_killing_first_trial(cfg, tmp_path)
     assert killed and first["n_failed"] == 1
     assert "error" in (Path(first["sweep_dir"]) / "results.md").read_text()
     again = run_sweep(SweepConfig(resume=first["sweep_dir"], progress=False))

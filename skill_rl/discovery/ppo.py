@@ -174,7 +174,7 @@ class MultiHeadPPO(PPO):
     def __init__(self, policy: Any = "MlpPolicy", env: Any = None, *, term_names: Sequence[str] = ("reward",),
                  head_weights: Sequence[float] | None = None, intrinsic: Mapping[str, Mapping[str, Any]] | None = None,
                  intrinsic_epochs: int = 1, _init_setup_model: bool = True, **ppo_kwargs: Any) -> None:
-        from .slim import INTRINSIC_KINDS
+        from .slim import checked_intrinsic_spec
 
         self.term_names = list(term_names)
         self.n_heads = len(self.term_names)
@@ -182,12 +182,7 @@ class MultiHeadPPO(PPO):
         if w.shape != (self.n_heads,):
             raise ValueError(f"head_weights must have {self.n_heads} entries, got {w.shape}")
         self.head_weights = w
-        self.intrinsic_spec = {name: dict(spec) for name, spec in (intrinsic or {}).items()}
-        for name, spec in self.intrinsic_spec.items():
-            if name not in self.term_names:
-                raise ValueError(f"intrinsic term {name!r} is not one of the terms {self.term_names}")
-            if spec.get("kind") not in INTRINSIC_KINDS:
-                raise ValueError(f"intrinsic term {name!r}: kind must be one of {sorted(INTRINSIC_KINDS)}")
+        self.intrinsic_spec = checked_intrinsic_spec(intrinsic, self.term_names)
         self.intrinsic_epochs = intrinsic_epochs
         self.last_train_stats: dict[str, float] = {}
         policy_kwargs = dict(ppo_kwargs.pop("policy_kwargs", None) or {})

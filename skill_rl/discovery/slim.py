@@ -61,6 +61,18 @@ __all__ = ["SLIM", "MultiCriticSACPolicy", "MultiRewardReplayBuffer", "MultiRewa
 INTRINSIC_KINDS: dict[str, type[IntrinsicReward]] = {"lsd": LSDReward, "metra": METRAReward, "diayn": DIAYNReward}
 
 
+def checked_intrinsic_spec(intrinsic: Mapping[str, Mapping[str, Any]] | None,
+                           term_names: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """A copy of the intrinsic-term specs, each naming one of ``term_names`` and a known ``kind``."""
+    specs = {name: dict(spec) for name, spec in (intrinsic or {}).items()}
+    for name, spec in specs.items():
+        if name not in term_names:
+            raise ValueError(f"intrinsic term {name!r} is not one of the terms {list(term_names)}")
+        if spec.get("kind") not in INTRINSIC_KINDS:
+            raise ValueError(f"intrinsic term {name!r}: kind must be one of {sorted(INTRINSIC_KINDS)}")
+    return specs
+
+
 def build_intrinsic(spec: Mapping[str, Mapping[str, Any]], device: th.device | str) -> nn.ModuleDict:
     """The intrinsic reward modules (column name -> LSD / METRA / DIAYN) from their saved specs; a spec is
     plain data (``kind`` + constructor arguments, ``skill_slice`` as a pair) so that it survives SB3's save."""
@@ -205,12 +217,7 @@ class SLIM(SAC):
         if entropy_heads not in ("first", "all", "none"):
             raise ValueError(f"entropy_heads must be 'first', 'all' or 'none', got {entropy_heads!r}")
         self.normalize, self.norm_beta, self.norm_eps, self.entropy_heads = normalize, norm_beta, norm_eps, entropy_heads
-        self.intrinsic_spec = {name: dict(spec) for name, spec in (intrinsic or {}).items()}
-        for name, spec in self.intrinsic_spec.items():
-            if name not in self.term_names:
-                raise ValueError(f"intrinsic term {name!r} is not one of the terms {self.term_names}")
-            if spec.get("kind") not in INTRINSIC_KINDS:
-                raise ValueError(f"intrinsic term {name!r}: kind must be one of {sorted(INTRINSIC_KINDS)}")
+        self.intrinsic_spec = checked_intrinsic_spec(intrinsic, self.term_names)
         self.q_scale = np.ones(self.n_heads, dtype=np.float64)
         self._q_scale_init = False
         self.last_train_stats: dict[str, float] = {}

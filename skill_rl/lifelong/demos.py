@@ -185,6 +185,18 @@ class ObsSchema:
         return [[k, w] for k, w in self.fields]
 
 
+def env_schema(suite: Suite) -> ObsSchema:
+    """Union of the tasks' obs layouts read from the envs themselves (no demos needed; suite order)."""
+    layouts = []
+    for task in suite.tasks:
+        env = task.factory.make()
+        try:
+            layouts.append(env.unwrapped.obs_layout)
+        finally:
+            env.close()
+    return ObsSchema.union(layouts)
+
+
 def suite_schema(suite: Suite, demos_dir: str | Path) -> ObsSchema:
     """Union of the tasks' obs layouts, read from the demo files' ``env_args`` (suite order)."""
     import h5py

@@ -23,6 +23,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from skill_rl.play.models import mlp
+
 __all__ = ["PolicyConfig", "TaskPolicy", "text_features", "texts_tensor"]
 
 _TOKEN = re.compile(r"[a-z0-9]+")
@@ -79,16 +81,6 @@ class PolicyConfig:
         return asdict(self)
 
 
-def _mlp(n_in: int, hidden: int, layers: int, n_out: int) -> nn.Sequential:
-    mods: list[nn.Module] = []
-    d = n_in
-    for _ in range(layers):
-        mods += [nn.Linear(d, hidden), nn.ReLU()]
-        d = hidden
-    mods.append(nn.Linear(d, n_out))
-    return nn.Sequential(*mods)
-
-
 class TaskPolicy(nn.Module):
     """BC policy ``pi(a | o_{t-H+1..t}, task)``; see the module docstring. ``loss`` is the mean NLL."""
 
@@ -103,7 +95,7 @@ class TaskPolicy(nn.Module):
             self.task_embed = nn.Embedding(cfg.max_tasks, cfg.task_dim)
         feat = cfg.hidden
         if cfg.encoder == "mlp":
-            self.trunk = _mlp(cfg.obs_dim * cfg.history + cfg.task_dim, cfg.hidden, cfg.layers - 1, cfg.hidden)
+            self.trunk = mlp(cfg.obs_dim * cfg.history + cfg.task_dim, cfg.hidden, cfg.layers - 1, cfg.hidden)
         elif cfg.encoder == "transformer":
             self.obs_in = nn.Linear(cfg.obs_dim, cfg.d_model)
             self.task_in = nn.Linear(cfg.task_dim, cfg.d_model)
@@ -112,12 +104,12 @@ class TaskPolicy(nn.Module):
             layer = nn.TransformerEncoderLayer(cfg.d_model, cfg.n_heads, dim_feedforward=2 * cfg.d_model,
                                                dropout=0.0, batch_first=True)
             self.temporal = nn.TransformerEncoder(layer, num_layers=cfg.layers, enable_nested_tensor=False)
-            self.trunk = _mlp(cfg.d_model, cfg.hidden, 1, cfg.hidden)
+            self.trunk = mlp(cfg.d_model, cfg.hidden, 1, cfg.hidden)
         else:  # cnn
             self.conv = nn.Sequential(
                 nn.Conv2d(3, 16, 5, stride=2), nn.ReLU(), nn.Conv2d(16, 32, 3, stride=2), nn.ReLU(),
                 nn.Conv2d(32, 32, 3, stride=2), nn.ReLU(), nn.AdaptiveAvgPool2d(2), nn.Flatten())
-            self.trunk = _mlp(32 * 4 + cfg.obs_dim * cfg.history + cfg.task_dim, cfg.hidden, cfg.layers - 1,
+            self.trunk = mlp(32 * 4 + cfg.obs_dim * cfg.history + cfg.task_dim, cfg.hidden, cfg.layers - 1,
                               cfg.hidden)
         self.relu = nn.ReLU()
         n_out = 2 * cfg.act_dim if cfg.head == "gaussian" else cfg.n_modes * (2 * cfg.act_dim + 1)

@@ -96,18 +96,10 @@ class LatentPolicyMode(nn.Module):
         return _mode(self.proj(h), self.act_dim, self.n_mix)
 
 
-class GoalPolicyMode(nn.Module):
-    """Play-GCBC π(a | s, s_g) mode for raw obs/goal (B, D) -> action (B, A)."""
+class GoalPolicyMode(LatentPolicyMode):
+    """Play-GCBC π(a | s, s_g) mode for raw obs/goal (B, D) -> action (B, A): the same parts, no plan input."""
 
-    def __init__(self, actor: PlanActor) -> None:
-        super().__init__()
-        self.norm = _Normalise(actor)
-        self.goal_in = _GoalInput(actor)
-        self.trunk = actor.policy.trunk
-        self.proj = actor.policy.head.proj
-        self.act_dim, self.n_mix = int(actor.cfg.act_dim), int(actor.cfg.n_mix)
-
-    def forward(self, obs: torch.Tensor, goal: torch.Tensor) -> torch.Tensor:
+    def forward(self, obs: torch.Tensor, goal: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
         h = self.trunk(torch.cat([self.norm(obs), self.goal_in(obs, goal)], dim=-1))
         return _mode(self.proj(h), self.act_dim, self.n_mix)
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Throughput: SLIM with 3 critics vs plain stable-baselines3 SAC (one critic = SB3's usual twin Q).
+"""Throughput: SLIM with 3 critics vs the plain stable-baselines3 algorithm it builds on (PPO, and SAC).
 
     nice -n 10 python benchmarks/slim_throughput.py            # ~5 min on an idle machine
     python benchmarks/slim_throughput.py --debug               # tiny, ~30 s (CI smoke)
@@ -12,16 +12,18 @@ and critics, same batch (256), ``torch.set_num_threads(1)``.
 
 Learners, per width in ``--widths`` (default 256, the SB3 and SLIM default, then 128 and 64):
 
+Off-policy learners (SLIM's SAC form, ``base: sac``), per width:
+
 * ``sac``: ``stable_baselines3.SAC`` (twin Q).
-* ``slim``: the default SLIM (``skill_rl.discovery.train.build_model``): 3 heads x twin Q in the
+* ``slim``: SLIM's SAC form (``skill_rl.discovery.train.build_model``): 3 heads x twin Q in the
   ``separate`` batched ensemble (6 Q-networks, no shared parameters) **plus** the LSD φ network, which is
   updated and relabels the discovery column on every minibatch (SAC has no such network).
 * ``slim_critics``: the same 3-head ensemble without the intrinsic term (its column stays 0): isolates the
   cost of the critics.
 * ``slim_shared``: ``critic_layout="shared"`` (twin networks with 3 outputs each), with LSD.
 
-On-policy pair (``--ppo``, on by default): ``ppo`` (``stable_baselines3.PPO``, one value head) vs ``slim_ppo``
-(:class:`~skill_rl.discovery.ppo.MultiHeadPPO`: 3 value heads, per-head GAE and advantage standardisation,
+On-policy pair (``--ppo``, on by default; the headline): ``ppo`` (``stable_baselines3.PPO``, one value head) vs
+``slim_ppo``, the default SLIM (:class:`~skill_rl.discovery.ppo.MultiHeadPPO`: 3 value heads, per-head GAE and advantage standardisation,
 plus the LSD φ network updated and relabelling once per rollout), same ``net_arch``, rollout length
 (``--ppo-n-steps``), minibatch (``--batch``) and epochs (10). One chunk is one rollout plus its update.
 
@@ -31,7 +33,9 @@ each, so load from other processes on this shared machine hits them alike. steps
 over rounds; each ratio = median of the per-round ratios (wall-clock), and ``cpu_ratio`` the same from
 process CPU time (robust against other processes, since everything runs on one thread).
 
-Headline: ``speed_ratio_vs_sb3`` = ``slim`` / ``sac`` at width 256. Writes
+Headline: ``speed_ratio_vs_sb3`` = ``slim_ppo`` / ``ppo`` at width 256: the default SLIM (``base: ppo``, one
+value head per critic) against SB3's PPO. The SAC form's ratios are ``speed_ratio_vs_sb3_sac`` (``slim`` /
+``sac``), ``..._sac_shared_critic`` and ``..._sac_critics_only``. Writes
 ``benchmarks/results/slim_throughput.json`` (``--debug``: ``$TMPDIR/slim_throughput_debug.json``), atomically.
 """
 
@@ -64,8 +68,8 @@ def build(name: str, width: int, batch: int, learning_starts: int, seed: int, n_
 
     from skill_rl.discovery.train import DiscoveryConfig, build_model, make_env
 
-    algo = "slim_ppo" if name in PPO_LEARNERS else "slim"
-    cfg = DiscoveryConfig(algo=algo, net_arch=[width, width], phi_hidden=[width, width], batch_size=batch,
+    base = "ppo" if name in PPO_LEARNERS else "sac"
+    cfg = DiscoveryConfig(algo="slim", base=base, net_arch=[width, width], phi_hidden=[width, width], batch_size=batch,
                           learning_starts=learning_starts, buffer_size=100_000, seed=seed, n_steps=n_steps)
     env = make_env(cfg)
     if name == "ppo":
@@ -178,11 +182,12 @@ def main(argv: list[str] | None = None) -> int:
         "benchmark": "slim_throughput",
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "debug": args.debug,
-        "speed_ratio_vs_sb3": per_width[head]["ratio_vs_sac"]["slim"],
+        "speed_ratio_vs_sb3": ppo["ratio_vs_ppo"]["slim_ppo"] if ppo else None,
+        "speed_ratio_vs_sb3_what": "default SLIM (base ppo: MultiHeadPPO, 3 value heads + LSD) / stable_baselines3.PPO",
         "speed_ratio_vs_sb3_width": int(head),
-        "speed_ratio_vs_sb3_shared_critic": per_width[head]["ratio_vs_sac"]["slim_shared"],
-        "speed_ratio_vs_sb3_critics_only": per_width[head]["ratio_vs_sac"]["slim_critics"],
-        "speed_ratio_vs_sb3_ppo": ppo["ratio_vs_ppo"]["slim_ppo"] if ppo else None,
+        "speed_ratio_vs_sb3_sac": per_width[head]["ratio_vs_sac"]["slim"],
+        "speed_ratio_vs_sb3_sac_shared_critic": per_width[head]["ratio_vs_sac"]["slim_shared"],
+        "speed_ratio_vs_sb3_sac_critics_only": per_width[head]["ratio_vs_sac"]["slim_critics"],
         "target": 0.8,
         "widths": per_width,
         "ppo": ppo,
@@ -201,8 +206,9 @@ def main(argv: list[str] | None = None) -> int:
     from skill_rl.fileio import atomic_write_text
 
     atomic_write_text(out, json.dumps(payload, indent=2))
-    print(json.dumps({k: payload[k] for k in ("speed_ratio_vs_sb3", "speed_ratio_vs_sb3_shared_critic",
-                                               "speed_ratio_vs_sb3_critics_only", "speed_ratio_vs_sb3_ppo")}))
+    print(json.dumps({k: payload[k] for k in ("speed_ratio_vs_sb3", "speed_ratio_vs_sb3_sac",
+                                               "speed_ratio_vs_sb3_sac_shared_critic",
+                                               "speed_ratio_vs_sb3_sac_critics_only")}))
     for w, res in per_width.items():
         print(f"width {w}: steps/s {res['steps_per_s']}  ratio {res['ratio_vs_sac']}  cpu ratio {res['cpu_ratio_vs_sac']}")
     if ppo:

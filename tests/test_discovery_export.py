@@ -16,13 +16,13 @@ from skill_rl.library import SkillLibrary  # noqa: E402
 th.set_num_threads(1)
 
 
-@pytest.mark.parametrize("algo", ["slim", "slim_ppo"])
-def test_export_run_adds_one_loadable_skill_per_z(tmp_path, algo):
-    summary = run_discovery(DiscoveryConfig(debug=True, algo=algo, run_root=str(tmp_path / "runs"), video=False,
+@pytest.mark.parametrize("base", ["ppo", "sac"])
+def test_export_run_adds_one_loadable_skill_per_z(tmp_path, base):
+    summary = run_discovery(DiscoveryConfig(debug=True, base=base, run_root=str(tmp_path / "runs"), video=False,
                                             run_name="push"), progress=False)
     lib = SkillLibrary(tmp_path / "lib")
     entries = export_run(summary["run_dir"], lib)
-    assert [e.name for e in entries] == [f"push_{algo}_z0", f"push_{algo}_z1"]  # debug: 2 discrete skills
+    assert [e.name for e in entries] == [f"push_slim_{base}_z0", f"push_slim_{base}_z1"]  # debug: 2 discrete skills
     assert all(e.kind == "slim" and e.params["horizon"] == 50 for e in entries)
     assert entries[1].params["z"] == [0.0, 1.0]
     assert "object_coverage" in entries[0].metrics and "skill_grasp_rate" in entries[0].metrics
@@ -38,16 +38,16 @@ def test_export_run_adds_one_loadable_skill_per_z(tmp_path, algo):
         assert prim.horizon == 50
     env.close()
     # exporting again makes new versions, not duplicates
-    again = export_run(summary["run_dir"], lib, prefix=f"push_{algo}")
+    again = export_run(summary["run_dir"], lib, prefix=f"push_slim_{base}")
     assert [e.version for e in again] == [2, 2]
-    if algo == "slim":  # the CLI paths: skills add-slim, discover --eval
+    if base == "ppo":  # the CLI paths: skills add-slim, discover --eval
         from typer.testing import CliRunner
 
         from skill_rl.cli import app
 
         res = CliRunner().invoke(app, ["skills", "add-slim", summary["run_dir"], "--library", str(tmp_path / "cli")])
         assert res.exit_code == 0, res.output
-        assert "push_slim_z1@v1" in res.output
+        assert "push_slim_ppo_z1@v1" in res.output
         res = CliRunner().invoke(app, ["skills", "add-slim", str(tmp_path), "--library", str(tmp_path / "cli")])
         assert res.exit_code == 2 and "no skill_policy.pt" in res.output
         res = CliRunner().invoke(app, ["discover", "--eval", summary["run_dir"]])

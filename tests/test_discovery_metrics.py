@@ -48,6 +48,17 @@ def test_summarize_reports_distinctness_and_episode_violations():
     assert s["skill_distinctness"] == pytest.approx(0.3, abs=0.01)
 
 
+def test_summarize_reports_each_violation_kind():
+    v = np.zeros((10, 4), bool)
+    v[:3, 3] = True  # arm-table contact on 3 of 10 steps
+    v[2:4, 1] = True  # joint speed on 2 (one step has both)
+    s = metrics.summarize(np.zeros((2, 2)), np.zeros((2, 2)), np.array([0, 1]), v, [False, False])
+    assert s["safety_violation_rate"] == pytest.approx(0.4)
+    assert s["violation_rate_arm_table_contact"] == pytest.approx(0.3)
+    assert s["violation_rate_joint_velocity"] == pytest.approx(0.2)
+    assert s["violation_rate_joint_limit"] == 0.0 and s["violation_rate_object_off_table"] == 0.0
+
+
 def test_plots_are_written(tmp_path):
     rng = np.random.default_rng(0)
     p = plot_end_positions(rng.uniform(-0.1, 0.1, (6, 2)), rng.uniform(-0.3, 0.3, (6, 2)), np.repeat([0, 1, 2], 2),

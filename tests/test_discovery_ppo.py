@@ -73,6 +73,46 @@ def test_k1_reproduces_sb3_ppo_update_on_the_same_batch():
         th.testing.assert_close(b, a, rtol=1e-5, atol=1e-6, msg=name)
 
 
+def test_naive_sum_head_matrix_equals_sb3_ppo_on_the_summed_reward():
+    """``head_matrix=[w]``: one value head trained on ``w·r``, the same update as SB3's PPO on that reward."""
+    kw = dict(n_steps=N, batch_size=16, n_epochs=2, seed=0, device="cpu", policy_kwargs={"net_arch": [16, 16]})
+    w = np.array([1.0, -2.0, 0.5], np.float32)
+    ref = PPO("MlpPolicy", _Dummy(), **kw)
+    ours = MultiHeadPPO("MlpPolicy", _Dummy(), term_names=["a", "b", "c"], head_matrix=[w.tolist()], head_weights=[1.0],
+                        **kw)
+    assert ours.policy.value_net.out_features == 1
+    ours.policy.load_state_dict(ref.policy.state_dict())
+    for m in (ref, ours):
+        m.set_logger(configure(None, []))
+        m._current_progress_remaining = 1.0
+    _fill(ours, 3)
+    rng_rewards = ours.rollout_buffer.term_rewards[:, 0, :] @ w  # the summed reward the reference must see
+    buf = ref.rollout_buffer
+    buf.reset()
+    th.manual_seed(0)
+    obs = np.random.default_rng(0).standard_normal((N, 1, OBS)).astype(np.float32)
+    for t in range(N):
+        with th.no_grad():
+            actions, values, log_probs = ref.policy(th.as_tensor(obs[t]))
+        buf.add(obs[t], actions.numpy(), rng_rewards[t:t + 1], np.array([t % 16 == 0], np.float32), values, log_probs)
+    with th.no_grad():
+        last = ref.policy.predict_values(th.as_tensor(obs[-1]))
+    buf.compute_returns_and_advantage(last_values=last, dones=np.array([False]))
+    np.testing.assert_allclose(ours.rollout_buffer.advantages[..., 0], buf.advantages, rtol=1e-5, atol=1e-6)
+    np.random.seed(3)
+    ref.train()
+    np.random.seed(3)
+    ours.train()
+    for (name, a), (_, b) in zip(ref.policy.state_dict().items(), ours.policy.state_dict().items(), strict=True):
+        th.testing.assert_close(b, a, rtol=1e-5, atol=1e-6, msg=name)
+
+
+def test_head_matrix_shape_is_checked():
+    with pytest.raises(ValueError, match="head_matrix"):
+        MultiHeadPPO("MlpPolicy", _Dummy(), term_names=["a", "b"], head_matrix=[[1.0, 2.0, 3.0]], n_steps=8,
+                     batch_size=8, device="cpu")
+
+
 def test_per_head_gae_uses_each_heads_rewards_and_values():
     buf = MultiHeadRolloutBuffer(3, _Dummy.observation_space, _Dummy.action_space, "cpu", gae_lambda=0.5, gamma=0.9,
                                  n_heads=2)

@@ -33,7 +33,8 @@ SWEEP_YAML = REPO / "configs" / "sweeps" / "slim_weights.yaml"
 # tiny discovery trials: 20-step episodes, small nets, 2 skills x 2 evaluation starts, no video
 TINY = ["fixed.env_options={max_episode_steps: 20}", "fixed.eval_episodes_per_skill=2", "fixed.video=false",
         "fixed.net_arch=[32,32]", "fixed.phi_hidden=[32,32]", "fixed.batch_size=32", "fixed.n_skills=2",
-        "fixed.buffer_size=5000", "progress=false"]
+        "fixed.buffer_size=5000", "progress=false",
+        "fixed.base=sac"]  # SAC: exact step counts and a checkpoint every few steps (PPO rounds up to whole rollouts)
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""Skill discovery: SLIM (multi-critic SAC, and its PPO form) and its baselines (naive sum, LSD, METRA, DIAYN).
+"""Skill discovery: SLIM (multi-critic PPO by default, and its SAC form) and its baselines (naive sum, LSD, METRA, DIAYN).
 
 Submodules (import them explicitly; this package imports nothing heavy by itself):
 ``critics`` (batched K-head twin-Q ensemble, separate or shared layout), ``slim`` (``SLIM(SAC)``, multi-reward

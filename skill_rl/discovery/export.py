@@ -15,6 +15,7 @@ no arguments (``entry.load(env)``), so a planner can treat every skill as one pr
 from __future__ import annotations
 
 import copy
+import dataclasses
 import re
 import tempfile
 from pathlib import Path
@@ -107,6 +108,8 @@ def export_run(run_dir: str | Path, library: Any = None, prefix: str | None = No
     raw = yaml.safe_load((run / "config.yaml").read_text()) if (run / "config.yaml").is_file() else {}
     known = {f for f in DiscoveryConfig.__dataclass_fields__}
     cfg = DiscoveryConfig(**{k: v for k, v in (raw or {}).items() if k in known})
+    # the policy file knows its base (run folders from before ``base`` existed were SAC unless slim_ppo)
+    cfg = dataclasses.replace(cfg, base="ppo" if policy.meta.get("policy_class") == "ppo" else "sac")
     cfg.video = False
     env = make_env(cfg)
     try:
@@ -117,7 +120,7 @@ def export_run(run_dir: str | Path, library: Any = None, prefix: str | None = No
     finally:
         env.close()
     lib = library if isinstance(library, SkillLibrary) else SkillLibrary(library)
-    base = _safe(prefix or f"{cfg.run_name}_{cfg.algo}")
+    stem = _safe(prefix or f"{cfg.run_name}_{cfg.algo}_{cfg.base}")
     per_skill = {int(s["skill"]): s for s in summary.get("per_skill", [])}
     entries = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -127,12 +130,13 @@ def export_run(run_dir: str | Path, library: Any = None, prefix: str | None = No
             metrics = {**summary.get("eval", {}), **{f"skill_{k}": v for k, v in per_skill.get(sid, {}).items()
                                                      if k != "skill"}}
             record = SkillRecord(
-                name=f"{base}_z{sid}", kind="slim", env_id=env_id, obs_spec=obs_spec, action_spec=action_spec,
+                name=f"{stem}_z{sid}", kind="slim", env_id=env_id, obs_spec=obs_spec, action_spec=action_spec,
                 params={"z": [float(v) for v in np.asarray(z).reshape(-1)], "horizon": horizon, "skill_index": sid,
                         "n_skills": cfg.n_skills, "discrete": cfg.discrete_skills, "algo": cfg.algo,
+                        "base": cfg.base,
                         "run_dir": str(run.resolve())},
                 metrics=metrics,
-                description=f"skill {sid} of {cfg.algo} run {run.name} ({cfg.n_skills} "
+                description=f"skill {sid} of {cfg.algo} ({cfg.base}) run {run.name} ({cfg.n_skills} "
                             f"{'discrete' if cfg.discrete_skills else 'continuous'} skills)")
             entries.append(lib.add(record, files={"policy.pt": pt}))
     return entries

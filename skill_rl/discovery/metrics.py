@@ -10,7 +10,9 @@
   (object and end-effector positions at a few evenly spaced times). Chance is 1 / number of skills; NaN
   when no skill has two rollouts (nothing to hold out). Why this classifier: it needs no training loop
   (numpy, deterministic), and with a handful of rollouts per skill a richer model would only overfit.
-* ``safety_violation_rate``: fraction of steps with at least one safety violation.
+* ``safety_violation_rate``: fraction of steps with at least one safety violation;
+  ``violation_rate_<kind>``: the fraction of steps violating each constraint (joint limit, joint velocity,
+  object off the table, arm-table contact).
 * ``mean_object_displacement``: mean ‖final xy − initial xy‖ over rollouts.
 * ``grasp_consistency``: fraction of rollouts in which the object was grasped at some step.
 """
@@ -94,6 +96,10 @@ def skill_classifier_accuracy(features: np.ndarray, skill_ids: np.ndarray, group
     return correct / total if total else float("nan")
 
 
+# the columns of SafetyReward.violations (skill_rl.discovery.rewards), in order
+VIOLATION_KINDS = ("joint_limit", "joint_velocity", "object_off_table", "arm_table_contact")
+
+
 def safety_violation_rate(violation_steps: np.ndarray) -> float:
     """Fraction of steps with any violation; ``violation_steps`` is ``(T,)`` or ``(T, n_kinds)`` bool."""
     v = np.asarray(violation_steps, dtype=bool)
@@ -128,6 +134,10 @@ def summarize(initial_xy: np.ndarray, final_xy: np.ndarray, skill_ids: np.ndarra
     if episode_violations is not None:
         ev = np.asarray(episode_violations, dtype=bool)
         extra["episodes_with_violation"] = float(ev.mean()) if ev.size else 0.0
+    v = np.asarray(violations, dtype=bool)
+    if v.ndim == 2 and v.shape[1] == len(VIOLATION_KINDS):  # which constraint: what a safety regression is about
+        for j, kind in enumerate(VIOLATION_KINDS):
+            extra[f"violation_rate_{kind}"] = float(v[:, j].mean()) if len(v) else 0.0
     return {**extra,
         "object_coverage": float(object_coverage(final_xy, cell)),
         "skill_distinctness": skill_distinctness(per_skill),

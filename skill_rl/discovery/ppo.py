@@ -9,6 +9,8 @@ critic's *advantage* before the weighted combination. That is this class:
 * **K reward columns** per step (``info["reward_vector"]``, as for :class:`~skill_rl.discovery.slim.SLIM`),
   stored by :class:`MultiHeadRolloutBuffer`; intrinsic columns (LSD / METRA / DIAYN) are relabelled for the
   whole rollout with the module's parameters after ``intrinsic_epochs`` passes of updates on that rollout.
+  ``head_matrix`` ``M`` (``n_heads x K``, default identity) maps the term rewards to head rewards
+  ``r_head = M r``: the naive-sum baseline is one head with ``M = [w]``, i.e. plain PPO on the summed reward.
 * **Per-head GAE**: ``δ_k = r_k + γ V_k(s') − V_k(s)``, ``A_k = Σ (γλ)^l δ_k`` and ``R_k = A_k + V_k``, each
   head with its own rewards and values (time-outs bootstrapped per head with ``γ V_k(s_T)``, as SB3 does).
 * **Actor**: per minibatch each head's advantage is standardised, ``Â_k = (A_k − mean A_k) / (std A_k + 1e-8)``,
@@ -61,8 +63,10 @@ class MultiHeadRolloutBuffer(RolloutBuffer):
 
     def __init__(self, buffer_size: int, observation_space: spaces.Space, action_space: spaces.Space,
                  device: th.device | str = "auto", gae_lambda: float = 1, gamma: float = 0.99, n_envs: int = 1,
-                 n_heads: int = 1) -> None:
+                 n_heads: int = 1, head_matrix: np.ndarray | None = None) -> None:
         self.n_heads = n_heads
+        self.head_matrix = np.eye(n_heads, dtype=np.float32) if head_matrix is None else np.asarray(head_matrix, np.float32)
+        self.n_terms = self.head_matrix.shape[1]
         super().__init__(buffer_size, observation_space, action_space, device, gae_lambda, gamma, n_envs)
 
     def reset(self) -> None:
@@ -73,13 +77,14 @@ class MultiHeadRolloutBuffer(RolloutBuffer):
         self.values = np.zeros(shape, dtype=np.float32)
         self.advantages = np.zeros(shape, dtype=np.float32)
         self.bootstrap = np.zeros(shape, dtype=np.float32)
+        self.term_rewards = np.zeros((self.buffer_size, self.n_envs, self.n_terms), dtype=np.float32)
         self.next_observations = np.zeros_like(self.observations)
 
     def add(self, obs: np.ndarray, action: np.ndarray, reward: np.ndarray, episode_start: np.ndarray,  # type: ignore[override]
             value: th.Tensor, log_prob: th.Tensor, next_obs: np.ndarray | None = None,
             bootstrap: np.ndarray | None = None) -> None:
-        """``reward`` ``(n_envs, K)``, ``value`` ``(n_envs, K)``; ``bootstrap`` ``(n_envs, K)`` is added to the
-        rewards when returns are computed."""
+        """``reward`` ``(n_envs, K)`` term rewards; ``value`` and ``bootstrap`` ``(n_envs, n_heads)`` (the
+        bootstrap is added to the head rewards when returns are computed)."""
         if len(log_prob.shape) == 0:
             log_prob = log_prob.reshape(-1, 1)
         if isinstance(self.observation_space, spaces.Discrete):
@@ -87,7 +92,7 @@ class MultiHeadRolloutBuffer(RolloutBuffer):
         pos = self.pos
         self.observations[pos] = np.array(obs)
         self.actions[pos] = np.array(action).reshape((self.n_envs, self.action_dim))
-        self.rewards[pos] = np.asarray(reward, np.float32).reshape(self.n_envs, self.n_heads)
+        self.term_rewards[pos] = np.asarray(reward, np.float32).reshape(self.n_envs, self.n_terms)
         self.episode_starts[pos] = np.array(episode_start)
         self.values[pos] = value.clone().cpu().numpy().reshape(self.n_envs, self.n_heads)
         self.log_probs[pos] = log_prob.clone().cpu().numpy()
@@ -100,8 +105,9 @@ class MultiHeadRolloutBuffer(RolloutBuffer):
             self.full = True
 
     def compute_returns_and_advantage(self, last_values: th.Tensor, dones: np.ndarray) -> None:
-        """Per-head GAE(λ) (SB3's recursion, vectorised over heads)."""
+        """Per-head GAE(λ) (SB3's recursion, vectorised over heads) on the head rewards ``M r``."""
         last = last_values.clone().cpu().numpy().reshape(self.n_envs, self.n_heads)
+        self.rewards = self.term_rewards @ self.head_matrix.T
         rewards = self.rewards + self.bootstrap
         last_gae_lam = np.zeros((self.n_envs, self.n_heads), np.float32)
         for step in reversed(range(self.buffer_size)):
@@ -160,7 +166,8 @@ class MultiHeadPPO(PPO):
     """PPO with per-reward value heads, per-head GAE and per-head advantage normalisation (module docstring).
 
     :param term_names: the K reward terms, in the env's ``reward_vector`` order.
-    :param head_weights: ``w_k`` in ``A = Σ_k w_k Â_k`` (default all 1).
+    :param head_matrix: ``(n_heads, K)`` terms -> head rewards; default identity (one value head per term).
+    :param head_weights: ``w_k`` in ``A = Σ_k w_k Â_k`` (default all 1), one per head.
     :param intrinsic: term name -> ``{"kind": "lsd" | "metra" | "diayn", **kwargs}`` (relabelled per rollout).
     :param intrinsic_epochs: passes over the rollout (minibatches of ``batch_size``) updating each intrinsic
         module before its column is relabelled.
@@ -172,12 +179,18 @@ class MultiHeadPPO(PPO):
     rollout_buffer: MultiHeadRolloutBuffer
 
     def __init__(self, policy: Any = "MlpPolicy", env: Any = None, *, term_names: Sequence[str] = ("reward",),
-                 head_weights: Sequence[float] | None = None, intrinsic: Mapping[str, Mapping[str, Any]] | None = None,
+                 head_matrix: Sequence[Sequence[float]] | None = None, head_weights: Sequence[float] | None = None,
+                 intrinsic: Mapping[str, Mapping[str, Any]] | None = None,
                  intrinsic_epochs: int = 1, _init_setup_model: bool = True, **ppo_kwargs: Any) -> None:
         from .slim import checked_intrinsic_spec
 
         self.term_names = list(term_names)
-        self.n_heads = len(self.term_names)
+        k = len(self.term_names)
+        m = np.eye(k, dtype=np.float32) if head_matrix is None else np.asarray(head_matrix, dtype=np.float32)
+        if m.ndim != 2 or m.shape[1] != k:
+            raise ValueError(f"head_matrix must be (n_heads, {k}), got shape {m.shape}")
+        self.head_matrix = m
+        self.n_heads = m.shape[0]
         w = np.ones(self.n_heads, np.float32) if head_weights is None else np.asarray(head_weights, np.float32)
         if w.shape != (self.n_heads,):
             raise ValueError(f"head_weights must have {self.n_heads} entries, got {w.shape}")
@@ -190,6 +203,7 @@ class MultiHeadPPO(PPO):
         ppo_kwargs.setdefault("rollout_buffer_class", MultiHeadRolloutBuffer)
         rb_kwargs = dict(ppo_kwargs.pop("rollout_buffer_kwargs", None) or {})
         rb_kwargs["n_heads"] = self.n_heads
+        rb_kwargs["head_matrix"] = self.head_matrix
         super().__init__(policy, env, policy_kwargs=policy_kwargs, rollout_buffer_kwargs=rb_kwargs,
                          _init_setup_model=_init_setup_model, **ppo_kwargs)
 
@@ -211,12 +225,12 @@ class MultiHeadPPO(PPO):
     def _reward_vectors(self, rewards: np.ndarray, infos: list[dict[str, Any]]) -> np.ndarray:
         if infos and all("reward_vector" in info for info in infos):
             vec = np.stack([np.asarray(info["reward_vector"], np.float32) for info in infos])
-        elif self.n_heads == 1:
+        elif len(self.term_names) == 1:
             vec = np.asarray(rewards, np.float32).reshape(-1, 1)
         else:
-            raise ValueError(f"MultiHeadPPO with {self.n_heads} heads needs info['reward_vector'] from the env")
-        if vec.shape[1] != self.n_heads:
-            raise ValueError(f"reward vectors have {vec.shape[1]} terms, the model has {self.n_heads} heads")
+            raise ValueError(f"MultiHeadPPO with {len(self.term_names)} terms needs info['reward_vector'] from the env")
+        if vec.shape[1] != len(self.term_names):
+            raise ValueError(f"reward vectors have {vec.shape[1]} terms, the model has {len(self.term_names)}")
         return vec
 
     def relabel_rollout(self, buffer: MultiHeadRolloutBuffer) -> dict[str, float]:
@@ -237,7 +251,7 @@ class MultiHeadPPO(PPO):
                     idx = perm[s:s + bs]
                     losses.append(module.update(obs[idx], nxt[idx]))
             r = module.relabel(obs, nxt).cpu().numpy().reshape(buffer.buffer_size, buffer.n_envs)
-            buffer.rewards[:, :, self.term_names.index(name)] = r
+            buffer.term_rewards[:, :, self.term_names.index(name)] = r
             stats[f"train/{name}/loss"] = float(np.mean(losses)) if losses else 0.0
             stats[f"train/{name}/reward"] = float(r.mean())
         return stats
@@ -276,7 +290,7 @@ class MultiHeadPPO(PPO):
                 actions = actions.reshape(-1, 1)
             vec = self._reward_vectors(rewards, infos)
             next_obs = np.array(new_obs)
-            bootstrap = np.zeros_like(vec)
+            bootstrap = np.zeros((len(vec), self.n_heads), np.float32)
             for idx, done in enumerate(dones):
                 term_obs = infos[idx].get("terminal_observation")
                 if done and term_obs is not None:

@@ -24,6 +24,8 @@ import torch as th
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
+from .metrics import VIOLATION_KINDS
+
 __all__ = ["DIAYNReward", "IntrinsicReward", "LSDReward", "METRAReward", "ReachReward", "SafetyReward", "default_object_keys",
            "layout_indices"]
 
@@ -276,7 +278,7 @@ class SafetyReward:
     ``violations`` returns the ``(B, 4)`` boolean indicators (for the safety-violation-rate metric).
     """
 
-    NAMES = ("joint_limit", "joint_velocity", "object_off_table", "arm_table_contact")
+    NAMES = VIOLATION_KINDS
 
     def __init__(self, joint_pos_idx: Sequence[int], joint_vel_idx: Sequence[int], obj_idx: Sequence[int] | None,
                  joint_limits: np.ndarray, *, limit_margin: float = 0.05, max_joint_vel: float = 2.175,

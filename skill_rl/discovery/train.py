@@ -6,13 +6,16 @@ checkpoints, written to a temporary file and renamed, with the replay buffer bes
 ``step_<n>.buffer.pkl``; the last ``keep_checkpoints`` are kept), ``skill_policy.pt`` (the actor alone, see
 :mod:`skill_rl.discovery.policy`) and ``summary.json``.
 
-Algorithms (one code path, :class:`~skill_rl.discovery.slim.SLIM`, chosen by ``algo``):
+Algorithms (one code path per base, chosen by ``algo``; ``base`` picks the actor-critic underneath):
 
 * ``slim``: one critic per term of ``terms`` (default discovery, reach, safety), actor weights ``weights``.
-* ``slim_ppo``: SLIM's on-policy form, :class:`~skill_rl.discovery.ppo.MultiHeadPPO` (one value head per term,
-  per-head GAE, per-head advantage standardisation, weighted sum in PPO's surrogate).
 * ``naive_sum``: the same terms summed with ``weights`` into ONE critic.
 * ``lsd`` / ``metra`` / ``diayn``: the discovery term alone (LSD, METRA or DIAYN), one critic.
+
+``base: ppo`` (default, SLIM's on-policy form): :class:`~skill_rl.discovery.ppo.MultiHeadPPO`, one value head
+per critic, per-head GAE, per-head advantage standardisation, weighted sum in PPO's surrogate.
+``base: sac``: :class:`~skill_rl.discovery.slim.SLIM`, one twin-Q critic per head, normalised weighted actor
+loss. ``algo: slim_ppo`` (older configs and run folders) is read as ``algo: slim, base: ppo``.
 
 Resume: ``resume=<run folder>`` continues that run from its latest checkpoint (or ``resume=<ckpt .zip>``
 from that one) up to ``total_steps``. A checkpoint that cannot be read raises :class:`CheckpointError`
@@ -39,10 +42,11 @@ from skill_rl.runs import RunDir, start_run
 
 __all__ = ["ALGOS", "CheckpointError", "DiscoveryConfig", "DiscoveryError", "build_model", "evaluate_skills",
            "evaluate_run", "rollout_skills", "write_report",
-           "find_checkpoints", "load_checkpoint", "run_discovery"]
+           "checkpoint_base", "find_checkpoints", "load_checkpoint", "run_discovery"]
 
 log = logging.getLogger(__name__)
-ALGOS = ("slim", "slim_ppo", "naive_sum", "lsd", "metra", "diayn")
+ALGOS = ("slim", "naive_sum", "lsd", "metra", "diayn")
+BASES = ("ppo", "sac")
 CKPT_RE = re.compile(r"^step_(\d+)\.zip$")
 
 
@@ -58,7 +62,8 @@ class CheckpointError(UserError, RuntimeError):
 class DiscoveryConfig:
     """Settings of ``skill-rl discover`` (``configs/slim_push.yaml`` and ``configs/discovery_*.yaml``)."""
 
-    algo: Literal["slim", "slim_ppo", "naive_sum", "lsd", "metra", "diayn"] = "slim"
+    algo: Literal["slim", "slim_ppo", "naive_sum", "lsd", "metra", "diayn"] = "slim"  # slim_ppo: legacy alias
+    base: Literal["ppo", "sac"] = "ppo"  # the actor-critic underneath: PPO value heads or SAC twin-Q critics
     env_id: str = "TabletopPush-v0"
     env_options: dict[str, Any] = field(default_factory=dict)  # tabletop options, e.g. {max_episode_steps: 100}
     # skills
@@ -73,9 +78,9 @@ class DiscoveryConfig:
     entropy_heads: Literal["first", "all", "none"] = "first"
     critic_layout: Literal["separate", "shared"] = "separate"  # shared: twin nets with one output per term
     reach_contact_bonus: float = 0.0
-    # SAC
+    # both bases
     total_steps: int = 200_000
-    learning_starts: int = 5_000
+    learning_starts: int = 5_000  # SAC only (and buffer_size, tau, train_freq, gradient_steps, ent_coef)
     batch_size: int = 256
     buffer_size: int = 1_000_000
     learning_rate: float = 3e-4
@@ -87,7 +92,7 @@ class DiscoveryConfig:
     net_arch: list[int] = field(default_factory=lambda: [256, 256])
     phi_hidden: list[int] = field(default_factory=lambda: [256, 256])
     phi_lr: float = 1e-4
-    # PPO (algo slim_ppo): rollout length, epochs per rollout (minibatch = batch_size), GAE λ
+    # PPO (base ppo): rollout length, epochs per rollout (minibatch = batch_size), GAE λ
     n_steps: int = 2048
     n_epochs: int = 10
     gae_lambda: float = 0.95
@@ -105,11 +110,15 @@ class DiscoveryConfig:
     resume: str | None = None  # a run folder (latest checkpoint) or a checkpoint .zip
     debug: bool = False  # tiny: 300 steps, small nets, 50-step episodes
 
+    def __post_init__(self) -> None:
+        if self.algo == "slim_ppo":  # the name before ``base`` existed; run folders still carry it
+            self.algo, self.base = "slim", "ppo"
+
 
 def _debug(cfg: DiscoveryConfig) -> DiscoveryConfig:
     return dataclasses.replace(
         cfg, total_steps=min(cfg.total_steps, 300), learning_starts=min(cfg.learning_starts, 100),
-        batch_size=min(cfg.batch_size, 50 if cfg.algo == "slim_ppo" else 32), buffer_size=min(cfg.buffer_size, 10_000), net_arch=[32, 32],
+        batch_size=min(cfg.batch_size, 50 if cfg.base == "ppo" else 32), buffer_size=min(cfg.buffer_size, 10_000), net_arch=[32, 32],
         phi_hidden=[32, 32], checkpoint_every=min(cfg.checkpoint_every, 100), eval_episodes_per_skill=2,
         log_every=min(cfg.log_every, 100), n_skills=min(cfg.n_skills, 2), n_steps=min(cfg.n_steps, 100),
         n_epochs=min(cfg.n_epochs, 2),
@@ -118,7 +127,9 @@ def _debug(cfg: DiscoveryConfig) -> DiscoveryConfig:
 
 
 def _check(cfg: DiscoveryConfig) -> None:
-    if cfg.algo in ("slim", "slim_ppo", "naive_sum"):
+    if cfg.base not in BASES:
+        raise DiscoveryError(f"unknown base {cfg.base!r}; valid: {', '.join(BASES)}")
+    if cfg.algo in ("slim", "naive_sum"):
         if "discovery" not in cfg.terms:
             raise DiscoveryError(f"terms must include 'discovery' for algo {cfg.algo!r}, got {cfg.terms}")
         unknown = [t for t in cfg.terms if t not in ("discovery", "reach", "safety")]
@@ -178,17 +189,18 @@ def build_model(cfg: DiscoveryConfig, env: Any):
                                "n_skills": cfg.n_skills, "discrete": cfg.discrete_skills,
                                "hidden": list(cfg.phi_hidden), "lr": cfg.phi_lr}}
     w = [float(cfg.weights.get(t, 1.0)) for t in terms]
-    if cfg.algo == "slim_ppo":
-        from .ppo import MultiHeadPPO
-
-        return MultiHeadPPO("MlpPolicy", Monitor(env), term_names=terms, head_weights=w, intrinsic=intrinsic,
-                            learning_rate=cfg.learning_rate, n_steps=cfg.n_steps, batch_size=cfg.batch_size,
-                            n_epochs=cfg.n_epochs, gamma=cfg.gamma, gae_lambda=cfg.gae_lambda,
-                            policy_kwargs={"net_arch": list(cfg.net_arch)}, seed=cfg.seed, device=cfg.device, verbose=0)
     if cfg.algo == "naive_sum":
         head_matrix, head_weights = [w], [1.0]
     else:
         head_matrix, head_weights = np.eye(len(terms)).tolist(), w
+    if cfg.base == "ppo":
+        from .ppo import MultiHeadPPO
+
+        return MultiHeadPPO("MlpPolicy", Monitor(env), term_names=terms, head_matrix=head_matrix,
+                            head_weights=head_weights, intrinsic=intrinsic,
+                            learning_rate=cfg.learning_rate, n_steps=cfg.n_steps, batch_size=cfg.batch_size,
+                            n_epochs=cfg.n_epochs, gamma=cfg.gamma, gae_lambda=cfg.gae_lambda,
+                            policy_kwargs={"net_arch": list(cfg.net_arch)}, seed=cfg.seed, device=cfg.device, verbose=0)
     return SLIM("MlpPolicy", Monitor(env), term_names=terms, head_matrix=head_matrix, head_weights=head_weights,
                 normalize=cfg.normalize, entropy_heads=cfg.entropy_heads, intrinsic=intrinsic,
                 critic_layout=cfg.critic_layout,
@@ -222,17 +234,32 @@ def save_checkpoint(model: Any, ckpt_dir: Path, keep: int, replay_buffer: bool) 
     return target
 
 
+def checkpoint_base(path: str | Path) -> str:
+    """``"ppo"`` or ``"sac"``: which model a checkpoint holds (its SB3 ``data`` names the policy's module), so
+    run folders from before ``base`` existed (SAC, no ``base`` in their config.yaml) still load."""
+    import json
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as z:
+            module = json.loads(z.read("data"))["policy_class"]["__module__"]
+    except Exception as exc:
+        raise CheckpointError(f"checkpoint {path} is corrupted or unreadable ({type(exc).__name__}: {exc})") from None
+    return "ppo" if module.endswith(".ppo") else "sac"
+
+
 def load_checkpoint(path: str | Path, env: Any = None, device: str = "cpu", replay_buffer: bool = True,
-                    algo: str = "slim"):
+                    base: str | None = None):
     """Load a SLIM checkpoint (and its replay buffer if present); ``CheckpointError`` names a bad file.
-    ``algo="slim_ppo"`` loads a :class:`~skill_rl.discovery.ppo.MultiHeadPPO` checkpoint."""
+    ``base`` ``"ppo"`` (:class:`~skill_rl.discovery.ppo.MultiHeadPPO`) or ``"sac"``
+    (:class:`~skill_rl.discovery.slim.SLIM`); None: whichever the checkpoint holds."""
     from .ppo import MultiHeadPPO
     from .slim import SLIM
 
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")
-    cls = MultiHeadPPO if algo == "slim_ppo" else SLIM
+    cls = MultiHeadPPO if (base or checkpoint_base(path)) == "ppo" else SLIM
     try:
         model = cls.load(path, env=env, device=device)
     except Exception as exc:
@@ -405,7 +432,7 @@ def evaluate_run(path: str | Path, *, episodes_per_skill: int | None = None, vid
     env = make_env(cfg)
     try:
         if p.suffix == ".zip":
-            model = load_checkpoint(p, device=cfg.device, replay_buffer=False, algo=cfg.algo)
+            model = load_checkpoint(p, device=cfg.device, replay_buffer=False)
             policy = SkillPolicy.from_model(model, cfg.n_skills, cfg.discrete_skills, env.obs_layout)
             source = str(p)
         else:
@@ -514,9 +541,10 @@ def run_discovery(cfg: DiscoveryConfig, *, progress: bool = True, stop_after: in
     env = make_env(cfg)
     if cfg.resume:
         run_path, ckpt = _resume_target(cfg.resume)
+        cfg = dataclasses.replace(cfg, base=checkpoint_base(ckpt))  # the checkpoint says what it is
         model = load_checkpoint(ckpt, env=_monitor(env), device=cfg.device, replay_buffer=cfg.save_replay_buffer,
-                                algo=cfg.algo)
-        heads = len(terms_for(cfg)) if cfg.algo in ("slim", "slim_ppo") else 1
+                                base=cfg.base)
+        heads = len(terms_for(cfg)) if cfg.algo == "slim" else 1
         if list(model.term_names) != terms_for(cfg) or model.n_heads != heads:
             raise DiscoveryError(f"checkpoint {ckpt} was trained with terms {model.term_names} and {model.n_heads} "
                                  f"critic(s), but this config asks for algo {cfg.algo!r} with terms {terms_for(cfg)}; "
@@ -530,7 +558,7 @@ def run_discovery(cfg: DiscoveryConfig, *, progress: bool = True, stop_after: in
     completed = False
     with run:
         run.metrics  # noqa: B018 - create metrics.csv now
-        bar = tqdm(total=cfg.total_steps, initial=model.num_timesteps, desc=f"discover[{cfg.algo}]", unit="step",
+        bar = tqdm(total=cfg.total_steps, initial=model.num_timesteps, desc=f"discover[{cfg.algo}/{cfg.base}]", unit="step",
                    disable=not progress)
         try:
             end = cfg.total_steps if stop_after is None else min(cfg.total_steps, stop_after)
@@ -544,7 +572,7 @@ def run_discovery(cfg: DiscoveryConfig, *, progress: bool = True, stop_after: in
         if not ckpts or not ckpts[-1].name.startswith(f"step_{model.num_timesteps:09d}"):
             ckpts.append(save_checkpoint(model, run.subdir("ckpt"), cfg.keep_checkpoints, cfg.save_replay_buffer))
         policy = SkillPolicy.from_model(model, cfg.n_skills, cfg.discrete_skills, env.obs_layout,
-                                        env_id=cfg.env_id, algo=cfg.algo)
+                                        env_id=cfg.env_id, algo=cfg.algo, base=cfg.base)
         policy_path = policy.save(run.path / "skill_policy.pt")
         metrics: dict[str, float] = {}
         report: dict[str, Any] = {}
@@ -561,7 +589,7 @@ def run_discovery(cfg: DiscoveryConfig, *, progress: bool = True, stop_after: in
             run.metrics.flush()
             report.update(write_report(run.path, policy, env, cfg, rollouts))
         summary = {
-            "run_dir": str(run.path), "algo": cfg.algo, "terms": list(model.term_names),
+            "run_dir": str(run.path), "algo": cfg.algo, "base": cfg.base, "terms": list(model.term_names),
             "num_timesteps": int(model.num_timesteps), "completed": completed, "checkpoint": str(ckpts[-1]),
             "skill_policy": str(policy_path), "eval": metrics, **report,
             "episode_returns": {t: float(np.mean(v)) for t, v in recent.items()},

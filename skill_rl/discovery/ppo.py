@@ -182,19 +182,11 @@ class MultiHeadPPO(PPO):
                  head_matrix: Sequence[Sequence[float]] | None = None, head_weights: Sequence[float] | None = None,
                  intrinsic: Mapping[str, Mapping[str, Any]] | None = None,
                  intrinsic_epochs: int = 1, _init_setup_model: bool = True, **ppo_kwargs: Any) -> None:
-        from .slim import checked_intrinsic_spec
+        from .slim import checked_heads, checked_intrinsic_spec
 
         self.term_names = list(term_names)
-        k = len(self.term_names)
-        m = np.eye(k, dtype=np.float32) if head_matrix is None else np.asarray(head_matrix, dtype=np.float32)
-        if m.ndim != 2 or m.shape[1] != k:
-            raise ValueError(f"head_matrix must be (n_heads, {k}), got shape {m.shape}")
-        self.head_matrix = m
-        self.n_heads = m.shape[0]
-        w = np.ones(self.n_heads, np.float32) if head_weights is None else np.asarray(head_weights, np.float32)
-        if w.shape != (self.n_heads,):
-            raise ValueError(f"head_weights must have {self.n_heads} entries, got {w.shape}")
-        self.head_weights = w
+        self.head_matrix, self.head_weights = checked_heads(head_matrix, head_weights, len(self.term_names))
+        self.n_heads = self.head_matrix.shape[0]
         self.intrinsic_spec = checked_intrinsic_spec(intrinsic, self.term_names)
         self.intrinsic_epochs = intrinsic_epochs
         self.last_train_stats: dict[str, float] = {}

@@ -61,6 +61,19 @@ __all__ = ["SLIM", "MultiCriticSACPolicy", "MultiRewardReplayBuffer", "MultiRewa
 INTRINSIC_KINDS: dict[str, type[IntrinsicReward]] = {"lsd": LSDReward, "metra": METRAReward, "diayn": DIAYNReward}
 
 
+def checked_heads(head_matrix: Sequence[Sequence[float]] | None, head_weights: Sequence[float] | None,
+                  n_terms: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(M, w)``: the ``(n_heads, n_terms)`` terms -> head-rewards matrix (default identity) and one weight per
+    head (default 1), shape-checked; SLIM (SAC) and MultiHeadPPO take the same two arguments."""
+    m = np.eye(n_terms, dtype=np.float32) if head_matrix is None else np.asarray(head_matrix, dtype=np.float32)
+    if m.ndim != 2 or m.shape[1] != n_terms:
+        raise ValueError(f"head_matrix must be (n_heads, {n_terms}), got shape {m.shape}")
+    w = np.ones(m.shape[0], np.float32) if head_weights is None else np.asarray(head_weights, np.float32)
+    if w.shape != (m.shape[0],):
+        raise ValueError(f"head_weights must have {m.shape[0]} entries, got {w.shape}")
+    return m, w
+
+
 def checked_intrinsic_spec(intrinsic: Mapping[str, Mapping[str, Any]] | None,
                            term_names: Sequence[str]) -> dict[str, dict[str, Any]]:
     """A copy of the intrinsic-term specs, each naming one of ``term_names`` and a known ``kind``."""
@@ -202,16 +215,8 @@ class SLIM(SAC):
                  entropy_heads: str = "first", intrinsic: Mapping[str, Mapping[str, Any]] | None = None,
                  critic_layout: str | None = None, _init_setup_model: bool = True, **sac_kwargs: Any) -> None:
         self.term_names = list(term_names)
-        k = len(self.term_names)
-        m = np.eye(k, dtype=np.float32) if head_matrix is None else np.asarray(head_matrix, dtype=np.float32)
-        if m.ndim != 2 or m.shape[1] != k:
-            raise ValueError(f"head_matrix must be (n_heads, {k}), got shape {m.shape}")
-        self.head_matrix = m
-        self.n_heads = m.shape[0]
-        w = np.ones(self.n_heads, np.float32) if head_weights is None else np.asarray(head_weights, np.float32)
-        if w.shape != (self.n_heads,):
-            raise ValueError(f"head_weights must have {self.n_heads} entries, got {w.shape}")
-        self.head_weights = w
+        self.head_matrix, self.head_weights = checked_heads(head_matrix, head_weights, len(self.term_names))
+        self.n_heads = self.head_matrix.shape[0]
         if normalize not in ("ema_std", "batch_std", "none"):
             raise ValueError(f"normalize must be 'ema_std', 'batch_std' or 'none', got {normalize!r}")
         if entropy_heads not in ("first", "all", "none"):
@@ -227,7 +232,7 @@ class SLIM(SAC):
             policy_kwargs["critic_layout"] = critic_layout
         sac_kwargs.setdefault("replay_buffer_class", MultiRewardReplayBuffer)
         rb_kwargs = dict(sac_kwargs.pop("replay_buffer_kwargs", None) or {})
-        rb_kwargs["n_rewards"] = k
+        rb_kwargs["n_rewards"] = len(self.term_names)
         super().__init__(policy, env, policy_kwargs=policy_kwargs, replay_buffer_kwargs=rb_kwargs,
                          _init_setup_model=_init_setup_model, **sac_kwargs)
 

@@ -5,7 +5,11 @@
         goal=future goal_horizon=150 goal_keys=cube_red_pos,cube_red_quat,...
     nice -n 10 python benchmarks/play_diagnose.py --policy <policy.pt> --tag C_sto --sto   # evaluate only
 
-Overrides are ``PlayTrainConfig`` fields (lists comma-separated). Evaluation: deterministic (unless ``--sto``),
+    nice -n 10 python benchmarks/play_diagnose.py --policy <policy.pt> --tag X --replay-goals 40 --dataset <play.hdf5>
+
+Overrides are ``PlayTrainConfig`` fields (lists comma-separated). ``--replay-goals N`` adds an in-distribution
+check: from N episode starts of the training play file itself (the env reset with the episode's seed reproduces
+its first frame), reach the object state the play reached 40-150 (``--replay-k``) steps later (see :func:`replay_goals`). Evaluation: deterministic (unless ``--sto``),
 ``--episodes`` per task on the same starts and goals as ``play_quality.py`` (seed 0), ``--horizon`` steps.
 Appends one JSON line per run to ``--results``; the runs in ``benchmarks/results/play_diagnosis.json`` were
 made with it (see docs/play.md).
@@ -21,6 +25,65 @@ import time
 os.environ.setdefault("MUJOCO_GL", "osmesa")
 
 DEFAULT_TASKS = ["push_red_left", "push_blue_right", "lift_red", "red_in_region", "open_drawer", "close_drawer"]
+
+
+def replay_goals(policy, dataset: str, trials: int, *, k_range=(40, 150), middle: bool = False, horizon: int = 250,
+                 tol_m: float = 0.03, seed: int = 0) -> dict:
+    """Success (the object that moved most, >= 5 cm, within ``tol_m`` of its goal position) and progress
+    (1 - closest distance / distance at the start) at reaching play's own object state ``k_range`` steps ahead,
+    from play's own episode starts or (``middle``) from a random recorded mid-episode state (``restore_state``;
+    horizon 3 x the longest k); ``policy=None`` acts uniformly at random. Goal reaching on the training
+    distribution: a policy that fails here fails at learning from play, not at generalising to the named tasks."""
+    import h5py
+    import numpy as np
+
+    from skill_rl import envs
+    from skill_rl.envs.tabletop import TabletopConfig
+    from skill_rl.play.dataset import read_play_dataset
+
+    data = read_play_dataset(dataset, load_states=middle)
+    layout, obs_all = data.env_args["obs_layout"], data.flat_obs()
+    with h5py.File(dataset, "r") as f:
+        seeds = [int(f["data"][n].attrs["seed"]) for n in data.demo_names]
+    horizon = 3 * k_range[1] if middle else horizon
+    env = envs.make(data.env_args["env_id"],
+                    config=TabletopConfig(**{**data.env_args["env_kwargs"], "max_episode_steps": 10**6}))
+    nq = env.unwrapped.model.nq
+    rng = np.random.default_rng(seed)
+    objects = [k[: -len("_pos")] for k in ("cube_red_pos", "cube_blue_pos", "cylinder_pos") if k in layout]
+    wins, progress = [], []
+    try:
+        while len(wins) < trials:
+            ep = int(rng.integers(len(seeds)))
+            start, length = int(data.episode_starts[ep]), int(data.episode_lengths[ep])
+            if length <= k_range[1] + 1:
+                continue
+            t = start + (int(rng.integers(0, length - k_range[1] - 1)) if middle else 0)
+            goal = obs_all[t + int(rng.integers(k_range[0], k_range[1] + 1))]
+            moved = {o: float(np.linalg.norm(goal[slice(*layout[f"{o}_pos"])] - obs_all[t][slice(*layout[f"{o}_pos"])]))
+                     for o in objects}
+            obj = max(moved, key=moved.get)
+            if moved[obj] < 0.05:
+                continue
+            obs, _ = env.reset(seed=seeds[ep])
+            if t > start:
+                obs = env.unwrapped.restore_state(data.states[t, :nq], data.states[t, nq:],
+                                                  gripper_command=float(data.actions[t - 1, -1]))
+            if policy is not None:
+                policy.reset()
+            sl, best = slice(*layout[f"{obj}_pos"]), float("inf")
+            for _ in range(horizon):
+                action = rng.uniform(-1, 1, env.action_space.shape) if policy is None else policy.act(obs, goal)
+                obs, *_ = env.step(np.asarray(action, np.float32))
+                best = min(best, float(np.linalg.norm(obs[sl] - goal[sl])))
+                if best < tol_m:
+                    break
+            wins.append(best < tol_m)
+            progress.append(1.0 - best / moved[obj])
+    finally:
+        env.close()
+    return {"trials": trials, "from": "middle" if middle else "start", "k": list(k_range),
+            "success": float(np.mean(wins)), "progress": round(float(np.mean(progress)), 3)}
 
 
 def main() -> None:
@@ -41,6 +104,12 @@ def main() -> None:
     ap.add_argument("--policy", default="", help="evaluate this policy.pt instead of training one")
     ap.add_argument("--replan", type=int, default=20)
     ap.add_argument("--sto", action="store_true", help="sample plans and actions instead of mean / mode")
+    ap.add_argument("--replay-goals", type=int, default=0, metavar="N",
+                    help="also reach N of the play file's own future object states from its episode starts")
+    ap.add_argument("--replay-k", type=int, nargs=2, default=[40, 150], metavar=("LO", "HI"),
+                    help="--replay-goals: the goal is the play's state LO-HI steps after the start")
+    ap.add_argument("--replay-middle", action="store_true",
+                    help="--replay-goals: start from random recorded mid-episode states instead of episode starts")
     ap.add_argument("--run-root", default="/tmp/play_diag_runs")
     ap.add_argument("--results", default="/tmp/play_diagnosis.jsonl")
     a = ap.parse_args()
@@ -62,13 +131,19 @@ def main() -> None:
     train_s = time.time() - t0
     pol = LatentPlanPolicy.load(pol_path, deterministic=not a.sto, replan_every=a.replan)
     tasks = [TASKS[t] for t in a.tasks]
-    env = make_task_env()
-    eps = {t.name: sample_episodes(t, env, a.episodes, seed=0) for t in tasks}
-    env.close()
-    r = evaluate_policies({"p": pol}, tasks, episodes=a.episodes, horizon=a.horizon, episode_sets=eps)
     out = {"tag": a.tag, "over": kw, "train_s": round(train_s), "first": s.get("first"), "final": s.get("final"),
-           "per_task": {k: round(v, 2) for k, v in r["per_task"]["p"].items()}, "avg": round(r["average"]["p"], 3),
-           "prog": {k: round(v, 2) for k, v in r["progress"]["p"].items()}, "policy": pol_path}
+           "policy": pol_path}
+    if tasks:  # `--tasks` with no names: replay goals only
+        env = make_task_env()
+        eps = {t.name: sample_episodes(t, env, a.episodes, seed=0) for t in tasks}
+        env.close()
+        r = evaluate_policies({"p": pol}, tasks, episodes=a.episodes, horizon=a.horizon, episode_sets=eps)
+        out.update(per_task={k: round(v, 2) for k, v in r["per_task"]["p"].items()}, avg=round(r["average"]["p"], 3),
+                   prog={k: round(v, 2) for k, v in r["progress"]["p"].items()})
+    if a.replay_goals:
+        k = tuple(a.replay_k)
+        out["replay_goals"] = replay_goals(pol, a.dataset, a.replay_goals, k_range=k, middle=a.replay_middle)
+        out["replay_goals_random"] = replay_goals(None, a.dataset, a.replay_goals, k_range=k, middle=a.replay_middle)
     print(json.dumps(out))
     with open(a.results, "a", encoding="utf-8") as fh:
         fh.write(json.dumps(out) + "\n")

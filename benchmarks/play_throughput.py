@@ -80,7 +80,7 @@ def main() -> None:
                            latent_dim=cfg.latent_dim if algo == "lmp" else 0, hidden=cfg.hidden, layers=cfg.layers,
                            head=cfg.head, n_mix=cfg.n_mix, n_bins=cfg.n_bins)
         torch.manual_seed(0)
-        model = PlayLMP(acfg, cfg.rnn_hidden) if algo == "lmp" else PlayGCBC(acfg)
+        model = PlayLMP(acfg, cfg.rnn_hidden, cfg.nll_beta) if algo == "lmp" else PlayGCBC(acfg, cfg.nll_beta)
         model.actor.set_normaliser(obs.mean(0), obs.std(0))
         opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
         batch0 = load()
@@ -122,7 +122,7 @@ def main() -> None:
         "what": "windows/s of the play data loader vs full Play-LMP / Play-GCBC training steps (64 windows each)",
         "config": {"window": cfg.window, "min_window": cfg.min_window, "batch_size": B, "hidden": cfg.hidden,
                    "rnn_hidden": cfg.rnn_hidden, "latent_dim": cfg.latent_dim, "head": cfg.head,
-                   "n_bins": cfg.n_bins, "torch_threads": torch.get_num_threads(), "rounds": rounds,
+                   "n_bins": cfg.n_bins, "nll_beta": cfg.nll_beta, "torch_threads": torch.get_num_threads(), "rounds": rounds,
                    "seconds_per_measurement": seconds, "dataset_steps": int(obs.shape[0]),
                    "obs_dim": int(obs.shape[1])},
         "windows_per_s": {k: v * B for k, v in med.items()},

@@ -137,3 +137,65 @@ def test_collect_play_debug_is_tiny_and_deterministic(tmp_path):
     da, db = read_play_dataset(a["dataset"]), read_play_dataset(b["dataset"])
     np.testing.assert_array_equal(da.actions, db.actions)
     np.testing.assert_array_equal(da.flat_obs(), db.flat_obs())
+
+
+def test_object_falling_off_the_table_ends_the_episode(tmp_path, monkeypatch):
+    """The scene has no floor: a cylinder knocked off the table would fall for ever and its position wreck the
+    observation statistics. Here it is dropped 1 m below the table after 30 steps of every episode: each
+    episode must end before that frame, the budget still be filled, and the fall counted."""
+    import skill_rl.play.collect as collect
+
+    made = collect.Player.for_env.__func__
+
+    def for_env(cls, env, rng, config=None):
+        player = made(cls, env, rng, config)
+        base, act, calls = env.unwrapped, player.act, [0]
+        adr = base.model.jnt_qposadr[base.model.joint("cylinder_joint").id]
+
+        def dropping_act(obs):
+            calls[0] += 1
+            if calls[0] % 30 == 0:  # the next observation shows the cylinder far below the table
+                base.data.qpos[adr + 2] = -1.0
+            return act(obs)
+
+        def reset():
+            calls[0] = 0
+            type(player).reset(player)
+
+        player.act, player.reset = dropping_act, reset
+        return player
+
+    monkeypatch.setattr(collect.Player, "for_env", classmethod(for_env))
+    s = collect_play(PlayCollectConfig(hours_of_play=200 / 72000, episode_steps=100, run_root=str(tmp_path)),
+                     progress=False)
+    data = read_play_dataset(s["dataset"])
+    z = data.obs["cylinder_pos"][:, 2]
+    assert s["steps"] == 200 and int(data.episode_lengths.sum()) == 200
+    assert (data.episode_lengths <= 30).all() and s["episodes"] == len(data.episode_lengths) >= 7
+    assert z.min() > collect.FALLEN_Z_M
+    assert s["objects_fallen_off_table"]["cylinder"] >= 6
+
+
+def test_restore_state_reproduces_a_recorded_frame_mid_episode(tmp_path):
+    """A play file's ``states`` row puts the env back at that frame: same observation, and under a zero action the
+    arm holds still (servo and Cartesian targets follow the restored pose); a bad state is a clear error."""
+    s = collect_play(PlayCollectConfig(debug=True, run_root=str(tmp_path)), progress=False)
+    data = read_play_dataset(s["dataset"])
+    with __import__("h5py").File(s["dataset"]) as f:
+        seed = int(f["data"][data.demo_names[0]].attrs["seed"])
+    env = E.make("TabletopPlay-v0").unwrapped
+    nq = env.model.nq
+    env.reset(seed=seed)
+    t = 60
+    obs = env.restore_state(data.states[t, :nq], data.states[t, nq:], gripper_command=float(data.actions[t - 1, -1]))
+    np.testing.assert_allclose(obs, data.flat_obs()[t], atol=1e-6)
+    eef = env.eef_pos().copy()
+    still = np.zeros(env.action_space.shape, np.float32)
+    still[-1] = data.actions[t - 1, -1]
+    for _ in range(10):
+        obs, *_ = env.step(still)
+    assert np.linalg.norm(env.eef_pos() - eef) < 0.005
+    with pytest.raises(ValueError, match="restore_state needs finite qpos"):
+        env.restore_state(data.states[t, : nq - 1], data.states[t, nq:])
+    with pytest.raises(ValueError, match="restore_state needs finite qpos"):
+        env.restore_state(np.full(nq, np.nan), data.states[t, nq:])

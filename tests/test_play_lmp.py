@@ -21,12 +21,14 @@ from skill_rl.play.dataset import PlayDatasetWriter
 from skill_rl.play.models import (
     ActorConfig,
     GaussianMixtureHead,
+    GoalConditionedPolicy,
     LogisticMixtureHead,
     PlanProposal,
     PlanRecognition,
     PlayBatch,
     PlayGCBC,
     PlayLMP,
+    action_nll,
 )
 from skill_rl.play.policy import LatentPlanPolicy, PolicyLoadError
 from skill_rl.play.train import PlayTrainConfig, train_play
@@ -165,6 +167,37 @@ def test_gaussian_mixture_nll_by_hand():
 
     expected = math.log(0.25 * pdf(0.4, 0.0, 0.1) + 0.75 * pdf(0.4, 0.5, 0.3)) + math.log(pdf(-0.1, 0.2, 0.2))
     assert float(head.log_prob((logits, means, log_stds), x)) == pytest.approx(expected, rel=1e-5)
+
+
+@pytest.mark.parametrize("head_cls", [LogisticMixtureHead, GaussianMixtureHead])
+def test_mixture_variance_matches_samples(head_cls):
+    head = head_cls(8, 3, 4, 256)
+    g = torch.Generator().manual_seed(0)
+    params = (torch.randn(2, 3, 4, generator=g), 0.3 * torch.rand(2, 3, 4, generator=g) - 0.15,
+              torch.log(0.02 + 0.08 * torch.rand(2, 3, 4, generator=g)))  # all mass well inside [-1, 1]
+    torch.manual_seed(0)
+    draws = head.sample(tuple(p.unsqueeze(0).expand(40000, *p.shape) for p in params))
+    np.testing.assert_allclose(draws.var(0).numpy(), head.variance(params).numpy(), rtol=0.05)
+
+
+def test_beta_nll_keeps_the_gradient_on_badly_fit_steps():
+    """Plain NLL scales a step's pull on the mean by 1 / variance, so a step the model has "given up" on (wide
+    distribution, large error) barely trains; β-NLL with β = 1 pulls every step like a squared error."""
+    policy = GoalConditionedPolicy(2, 1, head="gaussian", n_mix=1)
+    means = torch.tensor([[[[0.0]], [[0.0]]]], requires_grad=True)  # (B=1, T=2, A=1, K=1)
+    logits = torch.zeros(1, 2, 1, 1)
+    log_stds = torch.log(torch.tensor([[[[0.05]], [[0.5]]]]))  # step 0 fit tightly, step 1 widely
+    actions = torch.tensor([[[0.1], [0.5]]])  # step 1 is far off
+    mask = torch.ones(1, 2, dtype=torch.bool)
+    grads = {}
+    for b in (0.0, 1.0):
+        nll, train = action_nll(policy, (logits, means, log_stds), actions, mask, nll_beta=b)
+        (g,) = torch.autograd.grad(train, means)
+        grads[b] = g.abs().flatten()
+        assert float(nll) == pytest.approx(-float(policy.log_prob((logits, means, log_stds), actions).mean()), rel=1e-6)
+    assert grads[0.0][1] < grads[0.0][0]  # plain NLL: the badly fit step pulls less
+    assert grads[1.0][1] > grads[1.0][0]  # β-NLL: it pulls in proportion to its error (0.5 vs 0.1)
+    assert float(grads[1.0][1] / grads[1.0][0]) == pytest.approx(5.0, rel=1e-5)
 
 
 @pytest.mark.parametrize("head_cls", [LogisticMixtureHead, GaussianMixtureHead])
@@ -325,6 +358,28 @@ def _write_play_file(path: Path, play) -> Path:
             w.add_episode({"pos": obs[start:start + n]}, acts[start:start + n])
             start += n
     return path
+
+
+def test_train_play_stops_on_a_non_finite_loss(tmp_path, play, monkeypatch):
+    """A diverged loss stops training with a clear error before the optimiser applies it; the checkpoint
+    written before it stays loadable."""
+    from skill_rl.play.train import PlayTrainError, load_checkpoint
+
+    real, calls = PlayGCBC.loss, [0]
+
+    def loss(self, batch, beta=0.0):
+        calls[0] += 1
+        out = real(self, batch, beta)
+        return out._replace(total=out.total * float("nan")) if calls[0] == 30 else out
+
+    monkeypatch.setattr(PlayGCBC, "loss", loss)
+    data = _write_play_file(tmp_path / "play.hdf5", play)
+    cfg = PlayTrainConfig(algo="gcbc", dataset=str(data), run_root=str(tmp_path / "runs"), debug=True,
+                          progress=False, threads=1)  # debug: a checkpoint every 25 steps
+    with pytest.raises(PlayTrainError, match="step 30: the loss is not finite"):
+        train_play(cfg)
+    (ckpt,) = (tmp_path / "runs").glob("*/ckpt/last.pt")
+    assert load_checkpoint(ckpt)["step"] == 25
 
 
 @pytest.mark.parametrize("algo", ["lmp", "gcbc"])

@@ -317,6 +317,29 @@ class TabletopEnv(gym.Env):
             d.ctrl[:7] = a[:7] * cfg.max_joint_vel_rad_s
         d.ctrl[self.gripper_act] = FINGER_MAX_OPENING * (1.0 - a[-1]) / 2.0
 
+    def restore_state(self, qpos: np.ndarray, qvel: np.ndarray, gripper_command: float | None = None) -> np.ndarray:
+        """Put the simulation in a recorded state (e.g. a play file's ``states`` row) and return its observation.
+
+        For replays that start mid-episode: call ``reset`` first (it sets the scene's task parameters), then this.
+        Servo targets are set to the restored joint positions (the arm holds still under a zero action) and the
+        Cartesian target to the restored pose; ``gripper_command`` (the last action's gripper value in [-1, 1])
+        sets the finger target, else the fingers hold their restored opening. The episode's step count is kept.
+        """
+        m, d = self.model, self.data
+        qpos, qvel = np.asarray(qpos, np.float64).reshape(-1), np.asarray(qvel, np.float64).reshape(-1)
+        if qpos.shape != (m.nq,) or qvel.shape != (m.nv,) or not (np.isfinite(qpos).all() and np.isfinite(qvel).all()):
+            raise ValueError(f"restore_state needs finite qpos ({m.nq},) and qvel ({m.nv},), got {qpos.shape} and "
+                             f"{qvel.shape}")
+        d.qpos[:], d.qvel[:] = qpos, qvel
+        d.ctrl[:7] = 0.0 if self.config.controller == "joint_vel" else d.qpos[self.arm_qadr]
+        d.ctrl[self.gripper_act] = (d.qpos[self.finger_qadr].mean() if gripper_command is None
+                                    else FINGER_MAX_OPENING * (1.0 - float(np.clip(gripper_command, -1, 1))) / 2.0)
+        mujoco.mj_forward(m, d)
+        self._grasp_cache.clear()
+        self._contacts = self.contacts()
+        self._reset_ee_target()
+        return self._observation()
+
     def _reset_ee_target(self) -> None:
         self._target_pos = self.eef_pos()
         self._target_rot = self.eef_xmat()

@@ -2,7 +2,8 @@
 
 ``skill-rl play collect --hours-of-play N`` is a thin wrapper around :func:`collect_play`. N hours at the
 env's control rate (20 Hz) is ``round(N * 3600 * 20)`` steps (0.01 h = 720 steps), cut into episodes of
-``episode_steps`` (the last one may be shorter; each starts from a fresh random scene, seed ``seed + i``).
+``episode_steps`` (the last one may be shorter; each starts from a fresh random scene, seed ``seed + i``). An
+episode ends early when an object falls off the table (the scene has no floor) and the next one fills the budget.
 
 The run folder (``<run_root>/<run_name>-<timestamp>/``) gets ``config.yaml``, ``play.hdf5`` (robomimic
 layout, see :mod:`skill_rl.play.dataset`) and ``summary.json``: steps, episodes, steps/s, primitive counts
@@ -28,6 +29,7 @@ from .player import PRIMITIVES, Player, PlayerConfig
 __all__ = ["PlayCollectConfig", "PlayCollectError", "collect_play"]
 
 ENV_ID = "skill_rl/TabletopPlay-v0"
+FALLEN_Z_M = -0.05  # an object this far below the table top has fallen off it
 
 
 @dataclass
@@ -91,10 +93,11 @@ def collect_play(cfg: PlayCollectConfig, *, progress: bool = True) -> dict[str, 
     base = env.unwrapped
     control_freq = base.config.control_freq
     total_steps = max(1, int(round(cfg.hours_of_play * 3600 * control_freq)))
-    n_episodes = math.ceil(total_steps / cfg.episode_steps)
+    n_episodes = 0
     rng = np.random.default_rng(cfg.seed)
     player = Player.for_env(env, rng, player_cfg)
     layout = base.obs_layout
+    z_index = {o: layout[f"{o}_pos"].start + 2 for o in FREE_OBJECTS}
     model, data = base.model, base.data
     env_args = {
         "env_id": ENV_ID, "env_name": "TabletopPlay-v0", "type": "skill_rl",
@@ -118,23 +121,41 @@ def collect_play(cfg: PlayCollectConfig, *, progress: bool = True) -> dict[str, 
         try:
             with PlayDatasetWriter(out_path, env_args, compression=cfg.compression,
                                    compression_opts=4 if cfg.compression == "gzip" else None) as writer:
-                for ep in range(n_episodes):
+                ep = 0
+                while steps_done < total_steps:
+                    if ep > 10 * math.ceil(total_steps / cfg.episode_steps) + 10:
+                        raise PlayCollectError(f"objects fell off the table in nearly every episode ({ep} episodes "
+                                               f"for {steps_done} of {total_steps} steps); check env_options")
                     length = min(cfg.episode_steps, total_steps - steps_done)
                     seed = cfg.seed + ep
+                    ep += 1
                     obs, _ = env.reset(seed=seed)
                     player.reset()
                     obs_buf = np.empty((length, base.obs_dim), np.float32)
                     act_buf = np.empty((length, env.action_space.shape[0]), np.float32)
                     state_buf = np.empty((length, model.nq + model.nv), np.float64)
+                    dropped = None
                     for t in range(length):
+                        # The scene has no floor: an object pushed off the table falls for ever (hundreds of
+                        # metres), which would wreck the observation statistics. The episode ends there.
+                        dropped = next((o for o in FREE_OBJECTS if obs[z_index[o]] < FALLEN_Z_M), None)
+                        if dropped is not None:
+                            length = t
+                            break
                         obs_buf[t] = obs
                         state_buf[t, : model.nq] = data.qpos
                         state_buf[t, model.nq :] = data.qvel
                         action = player.act(obs)
                         act_buf[t] = action
                         obs, _, _, _, _ = env.step(action)
+                    if dropped is not None:
+                        fallen[dropped] += 1
+                    if length < 2:
+                        continue
+                    obs_buf, act_buf, state_buf = obs_buf[:length], act_buf[:length], state_buf[:length]
                     writer.add_episode(obs_buf, act_buf, states=state_buf,
                                        attrs={"seed": seed, "primitives": player.log})
+                    n_episodes += 1
                     for k in PRIMITIVES:
                         counts[k] += player.counts[k]
                         timeouts[k] += player.timeouts[k]
@@ -142,7 +163,6 @@ def collect_play(cfg: PlayCollectConfig, *, progress: bool = True) -> dict[str, 
                         pos = obs_buf[:, layout[f"{o}_pos"]].astype(np.float64)
                         displacement[o].append(float(np.linalg.norm(pos[-1] - pos[0])))
                         path_length[o].append(float(np.linalg.norm(np.diff(pos, axis=0), axis=1).sum()))
-                        fallen[o] += int(pos[-1, 2] < -0.05)
                     opening = obs_buf[:, layout["cabinet_opening"]][:, 0].astype(np.float64)
                     drawer_min, drawer_max = min(drawer_min, opening.min()), max(drawer_max, opening.max())
                     drawer_travel += float(np.abs(np.diff(opening)).sum())

@@ -33,7 +33,7 @@ from torch.distributions import Independent, Normal, kl_divergence
 
 __all__ = [
     "ActorConfig", "GaussianMixtureHead", "GoalConditionedPolicy", "LogisticMixtureHead", "LossOut", "PlanActor",
-    "PlanProposal", "PlanRecognition", "PlayBatch", "PlayGCBC", "PlayLMP", "make_head",
+    "PlanProposal", "PlanRecognition", "PlayBatch", "PlayGCBC", "PlayLMP", "action_nll", "make_head",
 ]
 
 _LOG_SCALE_MIN = -7.0
@@ -86,7 +86,23 @@ def diag_gaussian(params: torch.Tensor) -> Independent:
 
 
 # ------------------------------------------------------------------------------------------ action heads
-class LogisticMixtureHead(nn.Module):
+class _MixtureHead(nn.Module):
+    """What both heads share: params (logits, means, log_scales), each (..., A, K), one mixture per dim."""
+
+    def log_prob_dims(self, params, actions: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def log_prob(self, params, actions: torch.Tensor) -> torch.Tensor:
+        """log p(actions) (...,), summed over action dims; actions (..., A)."""
+        return self.log_prob_dims(params, actions).sum(-1)
+
+    def mode(self, params) -> torch.Tensor:
+        """The mean of each dimension's most probable component, (..., A)."""
+        logits, means, _ = params
+        return means.gather(-1, logits.argmax(-1, keepdim=True)).squeeze(-1).clamp(-1.0, 1.0)
+
+
+class LogisticMixtureHead(_MixtureHead):
     """Discretised mixture of logistics per action dimension (PixelCNN++; CALVIN's Play-LMP decoder).
 
     Each action dim a_i in [-1, 1] is quantised into ``n_bins`` bins of width 2 / (n_bins - 1) centred on
@@ -104,8 +120,8 @@ class LogisticMixtureHead(nn.Module):
         logits, means, log_scales = out.split(self.n_mix, dim=-1)
         return logits, torch.tanh(means), log_scales.clamp(min=_LOG_SCALE_MIN)
 
-    def log_prob(self, params, actions: torch.Tensor) -> torch.Tensor:
-        """log p(actions) (...,), summed over action dims; actions (..., A)."""
+    def log_prob_dims(self, params, actions: torch.Tensor) -> torch.Tensor:
+        """log p(actions) per action dim (..., A); actions (..., A)."""
         logits, means, log_scales = params
         x = actions.clamp(-1.0, 1.0).unsqueeze(-1)  # (..., A, 1)
         half = 1.0 / (self.n_bins - 1)
@@ -122,7 +138,12 @@ class LogisticMixtureHead(nn.Module):
                               log_pdf_mid - math.log((self.n_bins - 1) / 2))
         edge = 1.0 - 1e-3
         log_probs = torch.where(x < -edge, log_cdf_plus, torch.where(x > edge, log_one_minus_cdf_min, log_mid))
-        return torch.logsumexp(log_probs + F.log_softmax(logits, dim=-1), dim=-1).sum(-1)
+        return torch.logsumexp(log_probs + F.log_softmax(logits, dim=-1), dim=-1)
+
+    def variance(self, params) -> torch.Tensor:
+        """Each action dim's mixture variance (..., A); a logistic of scale s has variance s^2 pi^2 / 3."""
+        logits, means, log_scales = params
+        return _mixture_variance(logits, means, torch.exp(2.0 * log_scales) * (math.pi ** 2 / 3.0))
 
     def sample(self, params) -> torch.Tensor:
         logits, means, log_scales = params
@@ -131,13 +152,8 @@ class LogisticMixtureHead(nn.Module):
         u = torch.rand_like(mu).clamp(1e-5, 1 - 1e-5)
         return (mu + torch.exp(ls) * (torch.log(u) - torch.log1p(-u))).clamp(-1.0, 1.0)
 
-    def mode(self, params) -> torch.Tensor:
-        """The mean of each dimension's most probable component, (..., A)."""
-        logits, means, _ = params
-        return means.gather(-1, logits.argmax(-1, keepdim=True)).squeeze(-1).clamp(-1.0, 1.0)
 
-
-class GaussianMixtureHead(nn.Module):
+class GaussianMixtureHead(_MixtureHead):
     """K-component Gaussian mixture per action dimension; params (logits, means, log_stds), each (..., A, K)."""
 
     def __init__(self, in_dim: int, act_dim: int, n_mix: int = 5, n_bins: int = 0) -> None:
@@ -150,11 +166,15 @@ class GaussianMixtureHead(nn.Module):
         logits, means, log_stds = out.split(self.n_mix, dim=-1)
         return logits, torch.tanh(means), log_stds.clamp(_LOG_SCALE_MIN, 2.0)
 
-    def log_prob(self, params, actions: torch.Tensor) -> torch.Tensor:
+    def log_prob_dims(self, params, actions: torch.Tensor) -> torch.Tensor:
         logits, means, log_stds = params
         x = actions.unsqueeze(-1)
         comp = Normal(means, torch.exp(log_stds)).log_prob(x)
-        return torch.logsumexp(comp + F.log_softmax(logits, dim=-1), dim=-1).sum(-1)
+        return torch.logsumexp(comp + F.log_softmax(logits, dim=-1), dim=-1)
+
+    def variance(self, params) -> torch.Tensor:
+        logits, means, log_stds = params
+        return _mixture_variance(logits, means, torch.exp(2.0 * log_stds))
 
     def sample(self, params) -> torch.Tensor:
         logits, means, log_stds = params
@@ -162,9 +182,13 @@ class GaussianMixtureHead(nn.Module):
         mu, ls = means.gather(-1, k).squeeze(-1), log_stds.gather(-1, k).squeeze(-1)
         return (mu + torch.exp(ls) * torch.randn_like(mu)).clamp(-1.0, 1.0)
 
-    def mode(self, params) -> torch.Tensor:
-        logits, means, _ = params
-        return means.gather(-1, logits.argmax(-1, keepdim=True)).squeeze(-1).clamp(-1.0, 1.0)
+
+def _mixture_variance(logits: torch.Tensor, means: torch.Tensor, comp_var: torch.Tensor) -> torch.Tensor:
+    """Variance of a K-component mixture along the last dim: sum_k w_k (var_k + mu_k^2) - (sum_k w_k mu_k)^2.
+    Component variances are capped at 1 (actions live in [-1, 1]; a wide logistic would overflow)."""
+    w = torch.softmax(logits, dim=-1)
+    mean = (w * means).sum(-1)
+    return ((w * (comp_var.clamp(max=1.0) + means ** 2)).sum(-1) - mean ** 2).clamp(min=1e-12)
 
 
 HEADS = {"logistic": LogisticMixtureHead, "gaussian": GaussianMixtureHead}
@@ -231,6 +255,12 @@ class GoalConditionedPolicy(nn.Module):
 
     def log_prob(self, params, actions: torch.Tensor) -> torch.Tensor:
         return self.head.log_prob(params, actions)
+
+    def log_prob_dims(self, params, actions: torch.Tensor) -> torch.Tensor:
+        return self.head.log_prob_dims(params, actions)
+
+    def variance(self, params) -> torch.Tensor:
+        return self.head.variance(params)
 
     def sample(self, params) -> torch.Tensor:
         return self.head.sample(params)
@@ -335,15 +365,17 @@ class PlayLMP(nn.Module):
 
     ``loss(batch, beta)``: z ~ Φ(z | τ) (reparameterised) for each window, shared by all its steps; NLL of
     the window's actions under π(a_t | s_t, s_g, z) averaged over real steps (summed over action dims, nats);
-    KL(Φ(·|τ) || Ψ(·|s_0, s_g)) averaged over the batch (nats).
+    KL(Φ(·|τ) || Ψ(·|s_0, s_g)) averaged over the batch (nats). ``nll_beta`` > 0 trains on the β-NLL
+    (see :func:`action_nll`); the reported ``nll`` is always the plain one.
     """
 
-    def __init__(self, cfg: ActorConfig, rnn_hidden: int = 128) -> None:
+    def __init__(self, cfg: ActorConfig, rnn_hidden: int = 128, nll_beta: float = 0.0) -> None:
         super().__init__()
         if cfg.latent_dim <= 0:
             raise ValueError("PlayLMP needs latent_dim > 0 (use PlayGCBC for no latent)")
         self.actor = PlanActor(cfg)
         self.recognition = PlanRecognition(cfg.obs_dim, cfg.act_dim, cfg.latent_dim, rnn_hidden)
+        self.nll_beta = float(nll_beta)
 
     def loss(self, batch: PlayBatch, beta: float = 0.01) -> LossOut:
         obs = self.actor.normalise(batch.obs)
@@ -355,27 +387,49 @@ class PlayLMP(nn.Module):
         T = obs.shape[1]
         goal_in = self.actor.goal_input(obs, goal.unsqueeze(1).expand(-1, T, -1))
         params = self.actor.policy(obs, goal_in, z.unsqueeze(1).expand(-1, T, -1))
-        nll = _masked_nll(self.actor.policy.log_prob(params, batch.actions), batch.mask)
-        return LossOut(nll + beta * kl, nll, kl)
+        nll, train_nll = action_nll(self.actor.policy, params, batch.actions, batch.mask, self.nll_beta)
+        return LossOut(train_nll + beta * kl, nll, kl)
 
 
 class PlayGCBC(nn.Module):
     """Play-GCBC: the same policy on the same relabelled windows, no latent plan (KL is 0)."""
 
-    def __init__(self, cfg: ActorConfig) -> None:
+    def __init__(self, cfg: ActorConfig, nll_beta: float = 0.0) -> None:
         super().__init__()
         if cfg.latent_dim != 0:
             cfg = ActorConfig(**{**cfg.to_dict(), "latent_dim": 0})
         self.actor = PlanActor(cfg)
+        self.nll_beta = float(nll_beta)
 
     def loss(self, batch: PlayBatch, beta: float = 0.0) -> LossOut:
         obs = self.actor.normalise(batch.obs)
         goal = self.actor.normalise(batch.goal)
         T = obs.shape[1]
         params = self.actor.policy(obs, self.actor.goal_input(obs, goal.unsqueeze(1).expand(-1, T, -1)), None)
-        nll = _masked_nll(self.actor.policy.log_prob(params, batch.actions), batch.mask)
-        zero = nll.new_zeros(())
-        return LossOut(nll, nll, zero)
+        nll, train_nll = action_nll(self.actor.policy, params, batch.actions, batch.mask, self.nll_beta)
+        return LossOut(train_nll, nll, nll.new_zeros(()))
+
+
+def action_nll(policy: GoalConditionedPolicy, params, actions: torch.Tensor, mask: torch.Tensor,
+               nll_beta: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """(plain NLL, training NLL) of ``actions`` (B, T, A) over the real steps of ``mask`` (B, T).
+
+    With ``nll_beta`` = β > 0 the training NLL is β-NLL (Seitzer et al., ICLR 2022): each step's and action
+    dim's NLL is weighted by the head's predicted variance to the power β, detached, and the weights are
+    rescaled to mean 1 over the batch. Plain NLL lets a model "explain away" the steps it fits badly by
+    widening its distribution there, which lowers their gradient; on play and demo data those are the large,
+    goal-dependent moves away from the start pose, exactly what goal reaching needs. β = 1 weights every step
+    like a squared error would; β = 0 is plain NLL.
+    """
+    log_prob = policy.log_prob_dims(params, actions)  # (B, T, A)
+    m = mask.to(log_prob.dtype).unsqueeze(-1).expand_as(log_prob)
+    n = m.sum().clamp(min=1.0)
+    nll = -(log_prob * m).sum() / n * log_prob.shape[-1]
+    if nll_beta <= 0:
+        return nll, nll
+    w = policy.variance(params).detach() ** nll_beta * m
+    w = w / (w.sum() / n).clamp(min=1e-12)
+    return nll, -(log_prob * w).sum() / n * log_prob.shape[-1]
 
 
 def _masked_nll(log_prob: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

@@ -66,6 +66,7 @@ class PlayTrainConfig:
     n_mix: int = 5  # mixture components per action dim
     n_bins: int = 256  # logistic head: quantisation bins per action dim
     beta: float = 0.01  # KL weight (lmp only)
+    nll_beta: float = 0.5  # β-NLL exponent (Seitzer et al. 2022): 0 = plain NLL (the paper), 1 = weighted like MSE
     lr: float = 3e-4
     batch_size: int = 64
     steps: int = 20000  # gradient steps
@@ -86,6 +87,8 @@ class PlayTrainConfig:
             raise ValueError(f"algo must be one of {', '.join(ALGOS)}, got {self.algo!r}")
         if self.head not in ("logistic", "gaussian"):
             raise ValueError(f"head must be 'logistic' or 'gaussian', got {self.head!r}")
+        if not 0.0 <= self.nll_beta <= 1.0:
+            raise ValueError(f"nll_beta must be in [0, 1], got {self.nll_beta}")
         if self.steps < 1 or self.batch_size < 1:
             raise ValueError("steps and batch_size must be >= 1")
         if self.algo == "lmp" and self.latent_dim < 1:
@@ -153,7 +156,8 @@ def train_play(cfg: PlayTrainConfig) -> dict[str, Any]:
                                 latent_dim=cfg.latent_dim if cfg.algo == "lmp" else 0, hidden=cfg.hidden,
                                 layers=cfg.layers, head=cfg.head, n_mix=cfg.n_mix, n_bins=cfg.n_bins,
                                 goal_index=goal_index(data, cfg.goal_keys, dataset), goal_delta=cfg.goal_delta)
-        model = PlayLMP(actor_cfg, cfg.rnn_hidden) if cfg.algo == "lmp" else PlayGCBC(actor_cfg)
+        model = (PlayLMP(actor_cfg, cfg.rnn_hidden, cfg.nll_beta) if cfg.algo == "lmp"
+                 else PlayGCBC(actor_cfg, cfg.nll_beta))
         model.actor.set_normaliser(obs.mean(0), obs.std(0))
         model.to(cfg.device)
         opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
@@ -175,6 +179,10 @@ def train_play(cfg: PlayTrainConfig) -> dict[str, Any]:
             wb = gather_windows(obs, actions, sampler.sample(cfg.batch_size))
             batch = PlayBatch.from_numpy(wb.obs, wb.actions, wb.goal, wb.mask, device=cfg.device)
             out = model.loss(batch, cfg.beta)
+            if not torch.isfinite(out.total):
+                raise PlayTrainError(f"step {step}: the loss is not finite (nll {out.nll.item()}, kl {out.kl.item()});"
+                                     f" nothing was updated with it (last checkpoint: {ckpt_path}, if any); try a "
+                                     "lower lr or grad_clip")
             opt.zero_grad(set_to_none=True)
             out.total.backward()
             if cfg.grad_clip > 0:

@@ -9,7 +9,8 @@
 
 Overrides are ``PlayTrainConfig`` fields (lists comma-separated). ``--replay-goals N`` adds an in-distribution
 check: from N episode starts of the training play file itself (the env reset with the episode's seed reproduces
-its first frame), reach the object state the play reached 40-150 (``--replay-k``) steps later (see :func:`replay_goals`). Evaluation: deterministic (unless ``--sto``),
+its first frame; ``--replay-middle``: recorded mid-episode states), reach the object state the play reached
+40-150 (``--replay-k``) steps later (see :func:`replay_goals`). Evaluation: deterministic (unless ``--sto``),
 ``--episodes`` per task on the same starts and goals as ``play_quality.py`` (seed 0), ``--horizon`` steps.
 Appends one JSON line per run to ``--results``; the runs in ``benchmarks/results/play_diagnosis.json`` were
 made with it (see docs/play.md).
@@ -34,17 +35,18 @@ def replay_goals(policy, dataset: str, trials: int, *, k_range=(40, 150), middle
     from play's own episode starts or (``middle``) from a random recorded mid-episode state (``restore_state``;
     horizon 3 x the longest k); ``policy=None`` acts uniformly at random. Goal reaching on the training
     distribution: a policy that fails here fails at learning from play, not at generalising to the named tasks."""
-    import h5py
     import numpy as np
 
     from skill_rl import envs
     from skill_rl.envs.tabletop import TabletopConfig
     from skill_rl.play.dataset import read_play_dataset
+    from skill_rl.play.train import _episode_seeds
 
     data = read_play_dataset(dataset, load_states=middle)
     layout, obs_all = data.env_args["obs_layout"], data.flat_obs()
-    with h5py.File(dataset, "r") as f:
-        seeds = [int(f["data"][n].attrs["seed"]) for n in data.demo_names]
+    seeds = _episode_seeds(dataset, data.demo_names)
+    if None in seeds:
+        raise SystemExit(f"{dataset}: replay needs every episode's reset seed (a file from `skill-rl play collect`)")
     horizon = 3 * k_range[1] if middle else horizon
     env = envs.make(data.env_args["env_id"],
                     config=TabletopConfig(**{**data.env_args["env_kwargs"], "max_episode_steps": 10**6}))
@@ -60,8 +62,8 @@ def replay_goals(policy, dataset: str, trials: int, *, k_range=(40, 150), middle
                 continue
             t = start + (int(rng.integers(0, length - k_range[1] - 1)) if middle else 0)
             goal = obs_all[t + int(rng.integers(k_range[0], k_range[1] + 1))]
-            moved = {o: float(np.linalg.norm(goal[slice(*layout[f"{o}_pos"])] - obs_all[t][slice(*layout[f"{o}_pos"])]))
-                     for o in objects}
+            pos = {o: slice(*layout[f"{o}_pos"]) for o in objects}
+            moved = {o: float(np.linalg.norm(goal[sl] - obs_all[t][sl])) for o, sl in pos.items()}
             obj = max(moved, key=moved.get)
             if moved[obj] < 0.05:
                 continue
@@ -71,7 +73,7 @@ def replay_goals(policy, dataset: str, trials: int, *, k_range=(40, 150), middle
                                                   gripper_command=float(data.actions[t - 1, -1]))
             if policy is not None:
                 policy.reset()
-            sl, best = slice(*layout[f"{obj}_pos"]), float("inf")
+            sl, best = pos[obj], float("inf")
             for _ in range(horizon):
                 action = rng.uniform(-1, 1, env.action_space.shape) if policy is None else policy.act(obs, goal)
                 obs, *_ = env.step(np.asarray(action, np.float32))

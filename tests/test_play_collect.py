@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import h5py
 import mujoco
 import numpy as np
 import pytest
@@ -181,13 +182,14 @@ def test_restore_state_reproduces_a_recorded_frame_mid_episode(tmp_path):
     arm holds still (servo and Cartesian targets follow the restored pose); a bad state is a clear error."""
     s = collect_play(PlayCollectConfig(debug=True, run_root=str(tmp_path)), progress=False)
     data = read_play_dataset(s["dataset"])
-    with __import__("h5py").File(s["dataset"]) as f:
+    with h5py.File(s["dataset"]) as f:
         seed = int(f["data"][data.demo_names[0]].attrs["seed"])
     env = E.make("TabletopPlay-v0").unwrapped
     nq = env.model.nq
     env.reset(seed=seed)
     t = 60
-    obs = env.restore_state(data.states[t, :nq], data.states[t, nq:], gripper_command=float(data.actions[t - 1, -1]))
+    obs = env.restore_state(data.states[t, :nq], data.states[t, nq:],
+                            gripper_command=float(data.actions[t - 1, -1]))
     np.testing.assert_allclose(obs, data.flat_obs()[t], atol=1e-6)
     eef = env.eef_pos().copy()
     still = np.zeros(env.action_space.shape, np.float32)

@@ -194,7 +194,8 @@ def test_beta_nll_keeps_the_gradient_on_badly_fit_steps():
         nll, train = action_nll(policy, (logits, means, log_stds), actions, mask, nll_beta=b)
         (g,) = torch.autograd.grad(train, means)
         grads[b] = g.abs().flatten()
-        assert float(nll) == pytest.approx(-float(policy.log_prob((logits, means, log_stds), actions).mean()), rel=1e-6)
+        plain = -float(policy.log_prob((logits, means, log_stds), actions).mean())
+        assert float(nll) == pytest.approx(plain, rel=1e-6)
     assert grads[0.0][1] < grads[0.0][0]  # plain NLL: the badly fit step pulls less
     assert grads[1.0][1] > grads[1.0][0]  # β-NLL: it pulls in proportion to its error (0.5 vs 0.1)
     assert float(grads[1.0][1] / grads[1.0][0]) == pytest.approx(5.0, rel=1e-5)

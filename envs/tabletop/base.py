@@ -86,6 +86,11 @@ class TabletopConfig:
             )
 
 
+def _finger_target(command: float) -> float:
+    """Per-finger opening target (m) for a gripper command in [-1, 1] (-1 open, +1 closed)."""
+    return FINGER_MAX_OPENING * (1.0 - command) / 2.0
+
+
 class TabletopEnv(gym.Env):
     """Panda on a table; subclasses are tasks (see ``tasks.py``)."""
 
@@ -266,10 +271,7 @@ class TabletopEnv(gym.Env):
         mujoco.mj_step(m, d, nstep=10)
         mujoco.mj_forward(m, d)
         self._elapsed = 0
-        self._grasp_cache.clear()
-        self._contacts = self.contacts()
-        self._reset_ee_target()
-        return self._observation(), self._info()
+        return self._state_changed(), self._info()
 
     def step(self, action):
         action = self._check_action(action)
@@ -315,7 +317,7 @@ class TabletopEnv(gym.Env):
             d.ctrl[:7] = np.clip(q + a[:7] * cfg.max_joint_step_rad, JOINT_LIMITS[:, 0], JOINT_LIMITS[:, 1])
         else:
             d.ctrl[:7] = a[:7] * cfg.max_joint_vel_rad_s
-        d.ctrl[self.gripper_act] = FINGER_MAX_OPENING * (1.0 - a[-1]) / 2.0
+        d.ctrl[self.gripper_act] = _finger_target(a[-1])
 
     def restore_state(self, qpos: np.ndarray, qvel: np.ndarray, gripper_command: float | None = None) -> np.ndarray:
         """Put the simulation in a recorded state (e.g. a play file's ``states`` row) and return its observation.
@@ -327,14 +329,20 @@ class TabletopEnv(gym.Env):
         """
         m, d = self.model, self.data
         qpos, qvel = np.asarray(qpos, np.float64).reshape(-1), np.asarray(qvel, np.float64).reshape(-1)
-        if qpos.shape != (m.nq,) or qvel.shape != (m.nv,) or not (np.isfinite(qpos).all() and np.isfinite(qvel).all()):
+        finite = np.isfinite(qpos).all() and np.isfinite(qvel).all()
+        if qpos.shape != (m.nq,) or qvel.shape != (m.nv,) or not finite:
             raise ValueError(f"restore_state needs finite qpos ({m.nq},) and qvel ({m.nv},), got {qpos.shape} and "
                              f"{qvel.shape}")
         d.qpos[:], d.qvel[:] = qpos, qvel
         d.ctrl[:7] = 0.0 if self.config.controller == "joint_vel" else d.qpos[self.arm_qadr]
         d.ctrl[self.gripper_act] = (d.qpos[self.finger_qadr].mean() if gripper_command is None
-                                    else FINGER_MAX_OPENING * (1.0 - float(np.clip(gripper_command, -1, 1))) / 2.0)
+                                    else _finger_target(float(np.clip(gripper_command, -1.0, 1.0))))
         mujoco.mj_forward(m, d)
+        return self._state_changed()
+
+    def _state_changed(self) -> np.ndarray:
+        """After the simulation state was set from outside a step (reset, restore): drop the per-state caches,
+        put the Cartesian target on the measured pose, and return the observation."""
         self._grasp_cache.clear()
         self._contacts = self.contacts()
         self._reset_ee_target()

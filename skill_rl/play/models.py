@@ -422,14 +422,12 @@ def action_nll(policy: GoalConditionedPolicy, params, actions: torch.Tensor, mas
     like a squared error would; β = 0 is plain NLL.
     """
     log_prob = policy.log_prob_dims(params, actions)  # (B, T, A)
-    m = mask.to(log_prob.dtype).unsqueeze(-1).expand_as(log_prob)
-    n = m.sum().clamp(min=1.0)
-    nll = -(log_prob * m).sum() / n * log_prob.shape[-1]
+    nll = _masked_nll(log_prob.sum(-1), mask)
     if nll_beta <= 0:
         return nll, nll
-    w = policy.variance(params).detach() ** nll_beta * m
-    w = w / (w.sum() / n).clamp(min=1e-12)
-    return nll, -(log_prob * w).sum() / n * log_prob.shape[-1]
+    w = policy.variance(params).detach() ** nll_beta * mask.to(log_prob.dtype).unsqueeze(-1)
+    w = w / w[mask].mean().clamp(min=1e-12)  # mean 1 over the real steps' dims
+    return nll, _masked_nll((log_prob * w).sum(-1), mask)
 
 
 def _masked_nll(log_prob: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

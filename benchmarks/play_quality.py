@@ -263,7 +263,7 @@ def main() -> None:
                    "deterministic": True, "torch_threads": 1, "jobs": args.jobs, "device": args.device},
         "model": {k: getattr(defaults, k) for k in ("window", "min_window", "goal", "goal_horizon", "goal_keys",
                                                     "latent_dim", "hidden", "layers", "rnn_hidden", "head", "n_mix",
-                                                    "lr", "nll_beta")},
+                                                    "lr", "nll_beta", "ignore_obs_keys")},
         "machine": {"python": sys.version.split()[0], "torch": torch.__version__, "platform": platform.platform(),
                     "cpus": os.cpu_count(), "loadavg_1m_at_start": os.getloadavg()[0]},
         "time_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),

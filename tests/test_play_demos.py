@@ -62,6 +62,56 @@ def test_goal_keys_select_layout_fields_and_unknown_key_is_an_error(tmp_path):
         goal_index(data, ["b", "zzz"])
 
 
+def test_ignored_features_change_nothing_and_the_export_ignores_them_too(tmp_path):
+    """Obs features in ``ignore_index`` (the joint velocities by default) never reach the proposal or the
+    policy, in the obs or in the goal, also in the TorchScript export; other features do."""
+    from skill_rl.play.export import torchscript_modules
+
+    torch.manual_seed(0)
+    D = 6
+    for latent in (0, 3):
+        actor = PlanActor(ActorConfig(obs_dim=D, act_dim=2, latent_dim=latent, hidden=16, n_mix=2, n_bins=32,
+                                      ignore_index=[2, 3]))
+        actor.set_normaliser(torch.zeros(D), torch.full((D,), 0.5))
+        policy = LatentPlanPolicy(actor, deterministic=True)
+        obs, goal = np.zeros(D, np.float32), np.ones(D, np.float32)
+        policy.reset()
+        a = policy.act(obs, goal)
+        for changed in ((obs + [0, 0, 7, -7, 0, 0], goal), (obs, goal + [0, 0, 7, -7, 0, 0])):
+            policy.reset()
+            np.testing.assert_array_equal(policy.act(*(x.astype(np.float32) for x in changed)), a)
+        policy.reset()
+        assert not np.allclose(policy.act(obs + np.float32([3, 0, 0, 0, 0, 0]), goal), a)
+        modules = torchscript_modules(policy)
+        o = torch.tensor(obs + [0, 0, 7, -7, 0, 0], dtype=torch.float32).unsqueeze(0)
+        g = torch.tensor(goal).unsqueeze(0)
+        if latent:
+            out = modules["policy.pt"](o, g, modules["proposal.pt"](o, g))
+        else:
+            out = modules["policy.pt"](o, g)
+        np.testing.assert_allclose(out.detach().numpy()[0], a, atol=1e-5)
+    with pytest.raises(ValueError, match="ignore_index"):
+        ActorConfig(obs_dim=D, act_dim=2, ignore_index=[6])
+
+
+def test_ignore_obs_keys_select_layout_fields_the_default_is_skipped_where_absent(tmp_path):
+    from skill_rl.play.dataset import PlayDatasetWriter
+    from skill_rl.play.train import PLAY_IGNORE_KEYS, PlayTrainError, ignore_index
+
+    path = tmp_path / "p.hdf5"
+    with PlayDatasetWriter(path, {"obs_layout": {"a": [0, 2], "joint_vel": [2, 5]}}, compression=None) as w:
+        w.add_episode(np.zeros((4, 5), np.float32), np.zeros((4, 1), np.float32))
+    data = read_play_dataset(path)
+    assert ignore_index(data, list(PLAY_IGNORE_KEYS)) == [2, 3, 4] and ignore_index(data, []) == []
+    assert ignore_index(data, ["a"]) == [0, 1]
+    with pytest.raises(PlayTrainError, match="ignore_obs_keys"):
+        ignore_index(data, ["zzz"])
+    path2 = tmp_path / "q.hdf5"  # a dataset without joint velocities (robomimic, the point mass): nothing ignored
+    with PlayDatasetWriter(path2, {"obs_layout": {"a": [0, 2]}}, compression=None) as w:
+        w.add_episode(np.zeros((4, 2), np.float32), np.zeros((4, 1), np.float32))
+    assert ignore_index(read_play_dataset(path2), list(PLAY_IGNORE_KEYS)) == []
+
+
 @pytest.mark.parametrize("name", ["push_red_left", "lift_blue", "open_drawer"])
 def test_task_demos_succeed_and_end_at_their_goal(tmp_path, name):
     pytest.importorskip("mujoco")

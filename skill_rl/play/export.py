@@ -34,9 +34,10 @@ class _Normalise(nn.Module):
         super().__init__()
         self.register_buffer("mean", actor.obs_mean.detach().clone())
         self.register_buffer("std", actor.obs_std.detach().clone())
+        self.register_buffer("keep", actor.obs_keep.detach().clone())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return (x - self.mean) / self.std
+        return (x - self.mean) / self.std * self.keep
 
 
 class _GoalInput(nn.Module):
@@ -44,16 +45,15 @@ class _GoalInput(nn.Module):
 
     def __init__(self, actor: PlanActor) -> None:
         super().__init__()
-        self.register_buffer("mean", actor.obs_mean.detach().clone())
-        self.register_buffer("std", actor.obs_std.detach().clone())
+        self.norm = _Normalise(actor)
         self.register_buffer("idx", actor.goal_idx.detach().clone())
         self.delta = bool(actor.cfg.goal_delta)
 
     def forward(self, obs: torch.Tensor, goal: torch.Tensor) -> torch.Tensor:
-        g = ((goal - self.mean) / self.std).index_select(-1, self.idx)
+        g = self.norm(goal).index_select(-1, self.idx)
         if not self.delta:
             return g
-        o = ((obs - self.mean) / self.std).index_select(-1, self.idx)
+        o = self.norm(obs).index_select(-1, self.idx)
         return torch.cat([g, g - o], dim=-1)
 
 

@@ -278,6 +278,9 @@ class ActorConfig:
     Callers always pass whole goal observations; the actor selects these features itself.
     ``goal_delta``: also feed the goal features' difference to the current observation's (normalised
     goal - obs on those features: which object should move where), so the goal input is 2G wide.
+    ``ignore_index``: observation features the proposal and the policy never see (zero after normalisation,
+    in the obs and in the goal), e.g. the joint velocities: a policy that sees its own velocity learns to
+    continue its current motion (the "copycat" shortcut of imitation) and stalls where it starts at rest.
     """
 
     obs_dim: int
@@ -290,8 +293,14 @@ class ActorConfig:
     n_bins: int = 256
     goal_index: list[int] | None = None
     goal_delta: bool = False
+    ignore_index: list[int] | None = None
 
     def __post_init__(self) -> None:
+        if self.ignore_index is not None:
+            self.ignore_index = [int(i) for i in self.ignore_index]
+            if self.ignore_index and (min(self.ignore_index) < 0 or max(self.ignore_index) >= self.obs_dim):
+                raise ValueError(f"ignore_index must hold indices in [0, {self.obs_dim}), "
+                                 f"got {self.ignore_index}")
         if self.goal_index is not None:
             self.goal_index = [int(i) for i in self.goal_index]
             if not self.goal_index or min(self.goal_index) < 0 or max(self.goal_index) >= self.obs_dim:
@@ -321,6 +330,9 @@ class PlanActor(nn.Module):
         self.register_buffer("obs_std", torch.ones(cfg.obs_dim))
         index = range(cfg.obs_dim) if cfg.goal_index is None else cfg.goal_index
         self.register_buffer("goal_idx", torch.as_tensor(list(index), dtype=torch.long), persistent=False)
+        keep = torch.ones(cfg.obs_dim)
+        keep[list(cfg.ignore_index or [])] = 0.0
+        self.register_buffer("obs_keep", keep, persistent=False)  # from the config: old policy files still load
         self.proposal = (PlanProposal(cfg.obs_dim, cfg.latent_dim, cfg.hidden, cfg.layers, cfg.goal_dim)
                          if cfg.latent_dim else None)
         self.policy = GoalConditionedPolicy(cfg.obs_dim, cfg.act_dim, cfg.latent_dim, cfg.hidden, cfg.layers,
@@ -335,7 +347,8 @@ class PlanActor(nn.Module):
         self.obs_std.copy_(std)
 
     def normalise(self, obs: torch.Tensor) -> torch.Tensor:
-        return (obs - self.obs_mean) / self.obs_std
+        """Raw -> normalised observation, with the ``cfg.ignore_index`` features zeroed."""
+        return (obs - self.obs_mean) / self.obs_std * self.obs_keep
 
     def goal_input(self, obs_n: torch.Tensor, goal_n: torch.Tensor) -> torch.Tensor:
         """Normalised (..., D) obs and goal observation -> the goal input (..., ``cfg.goal_dim``): the goal

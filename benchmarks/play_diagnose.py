@@ -99,7 +99,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--dataset", default="")
     ap.add_argument("--tag", default="run")
-    ap.add_argument("--over", nargs="*", default=[], help="PlayTrainConfig overrides key=value")
+    ap.add_argument("--over", nargs="*", default=[], help="PlayTrainConfig overrides key=value (lists: a,b; empty: key=)")
     ap.add_argument("--tasks", nargs="*", default=DEFAULT_TASKS)
     ap.add_argument("--episodes", type=int, default=10)
     ap.add_argument("--horizon", type=int, default=200)
@@ -121,7 +121,7 @@ def main() -> None:
     for o in a.over:
         k, v = o.split("=", 1)
         d = getattr(defaults, k)
-        kw[k] = v.split(",") if isinstance(d, list) else (v == "true" if isinstance(d, bool) else type(d)(v))
+        kw[k] = [x for x in v.split(",") if x] if isinstance(d, list) else (v == "true" if isinstance(d, bool) else type(d)(v))
     t0 = time.time()
     s: dict = {}
     if a.policy:

@@ -48,14 +48,20 @@ def test_goal_index_losses_run_and_bad_index_is_rejected():
         ActorConfig(obs_dim=D, act_dim=2, goal_index=[6])
 
 
-def test_goal_keys_select_layout_fields_and_unknown_key_is_an_error(tmp_path):
+def _dataset_with_layout(path, layout: dict[str, list[int]]):
+    """A one-episode play file whose observation has the fields of ``layout`` (name -> [start, end])."""
     from skill_rl.play.dataset import PlayDatasetWriter
+
+    width = max(end for _, end in layout.values())
+    with PlayDatasetWriter(path, {"obs_layout": layout}, compression=None) as w:
+        w.add_episode(np.zeros((4, width), np.float32), np.zeros((4, 1), np.float32))
+    return read_play_dataset(path)
+
+
+def test_goal_keys_select_layout_fields_and_unknown_key_is_an_error(tmp_path):
     from skill_rl.play.train import PLAY_GOAL_KEYS, PlayTrainError, goal_index
 
-    path = tmp_path / "p.hdf5"
-    with PlayDatasetWriter(path, {"obs_layout": {"a": [0, 2], "b": [2, 5]}}, compression=None) as w:
-        w.add_episode(np.zeros((4, 5), np.float32), np.zeros((4, 1), np.float32))
-    data = read_play_dataset(path)
+    data = _dataset_with_layout(tmp_path / "p.hdf5", {"a": [0, 2], "b": [2, 5]})
     assert goal_index(data, ["b"]) == [2, 3, 4] and goal_index(data, []) is None
     assert goal_index(data, list(PLAY_GOAL_KEYS)) is None  # the default on another scene: whole observation
     with pytest.raises(PlayTrainError, match="goal_keys"):
@@ -95,21 +101,15 @@ def test_ignored_features_change_nothing_and_the_export_ignores_them_too(tmp_pat
 
 
 def test_ignore_obs_keys_select_layout_fields_the_default_is_skipped_where_absent(tmp_path):
-    from skill_rl.play.dataset import PlayDatasetWriter
     from skill_rl.play.train import PLAY_IGNORE_KEYS, PlayTrainError, ignore_index
 
-    path = tmp_path / "p.hdf5"
-    with PlayDatasetWriter(path, {"obs_layout": {"a": [0, 2], "joint_vel": [2, 5]}}, compression=None) as w:
-        w.add_episode(np.zeros((4, 5), np.float32), np.zeros((4, 1), np.float32))
-    data = read_play_dataset(path)
+    data = _dataset_with_layout(tmp_path / "p.hdf5", {"a": [0, 2], "joint_vel": [2, 5]})
     assert ignore_index(data, list(PLAY_IGNORE_KEYS)) == [2, 3, 4] and ignore_index(data, []) == []
     assert ignore_index(data, ["a"]) == [0, 1]
     with pytest.raises(PlayTrainError, match="ignore_obs_keys"):
         ignore_index(data, ["zzz"])
-    path2 = tmp_path / "q.hdf5"  # a dataset without joint velocities (robomimic, the point mass): nothing ignored
-    with PlayDatasetWriter(path2, {"obs_layout": {"a": [0, 2]}}, compression=None) as w:
-        w.add_episode(np.zeros((4, 2), np.float32), np.zeros((4, 1), np.float32))
-    assert ignore_index(read_play_dataset(path2), list(PLAY_IGNORE_KEYS)) == []
+    no_vel = _dataset_with_layout(tmp_path / "q.hdf5", {"a": [0, 2]})  # robomimic, the point mass: nothing ignored
+    assert ignore_index(no_vel, list(PLAY_IGNORE_KEYS)) == []
 
 
 @pytest.mark.parametrize("name", ["push_red_left", "lift_blue", "open_drawer"])

@@ -2,7 +2,7 @@
 
 The player chains primitives (reach a random point, push an object in a random direction, grasp + lift
 + put back, pick + place at a random spot or in the region, stack a cube on the other cube, open the
-drawer, close the drawer, pause), each with random targets, random speed and Gaussian action noise. Every
+drawer, close the drawer, pause; optionally, weight 0 by default, go back up near the episode's start pose), each with random targets, random speed and Gaussian action noise. Every
 primitive is a small phase machine built on :class:`~skill_rl.envs.tabletop.experts.ScriptedExpert`
 (proportional control of the grip site, obs-only: it reads the observation vector through the env's
 ``obs_layout``) and has a step budget: when it runs out, the player simply moves on, so it never gets stuck.
@@ -42,7 +42,7 @@ from skill_rl.envs.tabletop.play import (
 
 __all__ = ["PRIMITIVES", "Player", "PlayerConfig"]
 
-PRIMITIVES = ("reach", "push", "lift", "place", "stack", "open_drawer", "close_drawer", "pause")
+PRIMITIVES = ("reach", "push", "lift", "place", "stack", "open_drawer", "close_drawer", "pause", "home")
 # Where random targets go (world xy, m): the reachable part of the table.
 SPOT_LOW = np.array([-0.14, -0.22])
 SPOT_HIGH = np.array([0.14, 0.22])
@@ -71,12 +71,12 @@ class PlayerConfig:
 
 DEFAULT_WEIGHTS = {
     "reach": 1.0, "push": 2.0, "lift": 1.0, "place": 2.0, "stack": 1.5, "open_drawer": 1.0, "close_drawer": 1.0,
-    "pause": 0.5,
+    "pause": 0.5, "home": 0.0,
 }
 # Step budget of each primitive at timeout_scale 1 (20 Hz: 100 steps = 5 s).
 TIMEOUTS = {
     "reach": 40, "push": 120, "lift": 140, "place": 200, "stack": 200, "open_drawer": 150, "close_drawer": 150,
-    "pause": 20,
+    "pause": 20, "home": 60,
 }
 
 
@@ -241,6 +241,7 @@ class Player:
         self.log: list[tuple[int, str, str]] = []
         self.counts: dict[str, int] = {p: 0 for p in PRIMITIVES}
         self.timeouts: dict[str, int] = {p: 0 for p in PRIMITIVES}
+        self.home: np.ndarray | None = None  # the grip site at the episode's first step ("home" goes back near it)
 
     # ----------------------------------------------------------------- choosing
     def _get(self, obs: np.ndarray, name: str) -> np.ndarray:
@@ -294,6 +295,11 @@ class Player:
                 arg = np.array2string(target, precision=2)
             elif name == "pause":
                 prim = PausePrim(*args, gripper=float(self.rng.choice([-1.0, 1.0])))
+            elif name == "home" and self.home is not None:
+                # back up near the episode's start pose, gripper open: the state every task episode starts in
+                target = self.home + self.rng.uniform([-0.05, -0.08, -0.05], [0.05, 0.08, 0.0])
+                prim = ReachPrim(*args, target, 0.0, -1.0)
+                arg = np.array2string(target, precision=2)
             elif name == "push" and objects:
                 # a cylinder lying on its side would roll away (off the table): push it only upright
                 pushable = [o for o in objects if o != "cylinder" or self._upright(obs, o)]
@@ -364,6 +370,8 @@ class Player:
     def act(self, obs: np.ndarray) -> np.ndarray:
         """The next ee_delta action (float32, in [-1, 1]) for observation ``obs``."""
         obs = np.asarray(obs, dtype=np.float64)
+        if self.steps == 0:
+            self.home = self._get(obs, "eef_pos").copy()
         if self.current is not None:
             if self.current.finished(obs):
                 self.current = None

@@ -2,7 +2,8 @@
 
 The player chains primitives (reach a random point, push an object in a random direction, grasp + lift
 + put back, pick + place at a random spot or in the region, stack a cube on the other cube, open the
-drawer, close the drawer, pause; optionally, weight 0 by default, go back up near the episode's start pose), each with random targets, random speed and Gaussian action noise. Every
+drawer, close the drawer, pause; "home", weight 0 unless asked for: back up near the episode's start
+pose), each with random targets, random speed and Gaussian action noise. Every
 primitive is a small phase machine built on :class:`~skill_rl.envs.tabletop.experts.ScriptedExpert`
 (proportional control of the grip site, obs-only: it reads the observation vector through the env's
 ``obs_layout``) and has a step budget: when it runs out, the player simply moves on, so it never gets stuck.

@@ -25,6 +25,7 @@ Writes ``benchmarks/results/play_throughput.json`` (atomically).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import platform
@@ -55,8 +56,8 @@ def main() -> None:
     from skill_rl.fileio import atomic_write_text
     from skill_rl.play.collect import PlayCollectConfig, collect_play
     from skill_rl.play.dataset import read_play_dataset
-    from skill_rl.play.models import ActorConfig, PlayBatch, PlayGCBC, PlayLMP
-    from skill_rl.play.train import PlayTrainConfig
+    from skill_rl.play.models import PlayBatch
+    from skill_rl.play.train import PlayTrainConfig, make_model
     from skill_rl.play.windows import WindowSampler, gather_windows
 
     torch.set_num_threads(1)
@@ -76,11 +77,8 @@ def main() -> None:
         return PlayBatch.from_numpy(wb.obs, wb.actions, wb.goal, wb.mask)
 
     def make_step(algo: str, fixed: bool):
-        acfg = ActorConfig(obs_dim=obs.shape[1], act_dim=actions.shape[1],
-                           latent_dim=cfg.latent_dim if algo == "lmp" else 0, hidden=cfg.hidden, layers=cfg.layers,
-                           head=cfg.head, n_mix=cfg.n_mix, n_bins=cfg.n_bins)
         torch.manual_seed(0)
-        model = PlayLMP(acfg, cfg.rnn_hidden, cfg.nll_beta) if algo == "lmp" else PlayGCBC(acfg, cfg.nll_beta)
+        model = make_model(dataclasses.replace(cfg, algo=algo), data, dataset)  # what train_play builds
         model.actor.set_normaliser(obs.mean(0), obs.std(0))
         opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
         batch0 = load()
@@ -122,8 +120,8 @@ def main() -> None:
         "what": "windows/s of the play data loader vs full Play-LMP / Play-GCBC training steps (64 windows each)",
         "config": {"window": cfg.window, "min_window": cfg.min_window, "batch_size": B, "hidden": cfg.hidden,
                    "rnn_hidden": cfg.rnn_hidden, "latent_dim": cfg.latent_dim, "head": cfg.head,
-                   "n_bins": cfg.n_bins, "nll_beta": cfg.nll_beta, "torch_threads": torch.get_num_threads(),
-                   "rounds": rounds,
+                   "n_bins": cfg.n_bins, "nll_beta": cfg.nll_beta, "goal_keys": cfg.goal_keys,
+                   "ignore_obs_keys": cfg.ignore_obs_keys, "torch_threads": torch.get_num_threads(), "rounds": rounds,
                    "seconds_per_measurement": seconds, "dataset_steps": int(obs.shape[0]),
                    "obs_dim": int(obs.shape[1])},
         "windows_per_s": {k: v * B for k, v in med.items()},

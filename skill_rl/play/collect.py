@@ -42,7 +42,8 @@ class PlayCollectConfig:
     episode_steps: int = 200
     seed: int = 0  # episode i resets with seed + i; the player's rng is seeded with seed too
     action_noise: float = 0.1  # std of Gaussian noise on the player's motion commands
-    weights: dict[str, float] = field(default_factory=dict)  # primitive -> weight, replacing the defaults; {} = the player's defaults
+    # primitive -> weight, replacing the defaults (unnamed primitives get 0); {} = the player's defaults
+    weights: dict[str, float] = field(default_factory=dict)
     env_options: dict[str, Any] = field(default_factory=dict)  # passed to the env (TabletopConfig fields)
     output: str = "play.hdf5"  # file name inside the run folder
     compression: str | None = "gzip"  # "gzip", "lzf" or null

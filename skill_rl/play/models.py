@@ -296,16 +296,10 @@ class ActorConfig:
     ignore_index: list[int] | None = None
 
     def __post_init__(self) -> None:
-        if self.ignore_index is not None:
-            self.ignore_index = [int(i) for i in self.ignore_index]
-            if self.ignore_index and (min(self.ignore_index) < 0 or max(self.ignore_index) >= self.obs_dim):
-                raise ValueError(f"ignore_index must hold indices in [0, {self.obs_dim}), "
-                                 f"got {self.ignore_index}")
         if self.goal_index is not None:
-            self.goal_index = [int(i) for i in self.goal_index]
-            if not self.goal_index or min(self.goal_index) < 0 or max(self.goal_index) >= self.obs_dim:
-                raise ValueError(f"goal_index must be a non-empty list of indices in [0, {self.obs_dim}), "
-                                 f"got {self.goal_index}")
+            self.goal_index = _checked_index("goal_index", self.goal_index, self.obs_dim, allow_empty=False)
+        if self.ignore_index is not None:
+            self.ignore_index = _checked_index("ignore_index", self.ignore_index, self.obs_dim, allow_empty=True)
 
     @property
     def goal_dim(self) -> int:
@@ -314,6 +308,14 @@ class ActorConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def _checked_index(name: str, index: list[int], dim: int, allow_empty: bool) -> list[int]:
+    index = [int(i) for i in index]
+    if (not index and not allow_empty) or any(not 0 <= i < dim for i in index):
+        raise ValueError(f"{name} must be a list of indices in [0, {dim}){'' if allow_empty else ', not empty'}, "
+                         f"got {index}")
+    return index
 
 
 class PlanActor(nn.Module):

@@ -28,7 +28,8 @@ from skill_rl.runs import start_run
 from .dataset import read_play_dataset
 from .windows import WindowSampler, gather_windows
 
-__all__ = ["ALGOS", "PlayEvalConfig", "PlayTrainConfig", "PlayTrainError", "eval_play", "evaluate_reach", "train_play"]
+__all__ = ["ALGOS", "PlayEvalConfig", "PlayTrainConfig", "PlayTrainError", "eval_play", "evaluate_reach", "make_model",
+           "train_play"]
 
 ALGOS = ("lmp", "gcbc")
 # TabletopPlay-v0's object state: what a goal in the play scene is about (see PlayTrainConfig.goal_keys).
@@ -129,6 +130,21 @@ def _feature_index(data: Any, keys: list[str], dataset: str, what: str) -> list[
     return [i for k in keys for i in offsets[k]]
 
 
+def make_model(cfg: PlayTrainConfig, data: Any, dataset: str = "") -> Any:
+    """The untrained Play-LMP / Play-GCBC learner that ``cfg`` describes for ``data`` (a read play dataset):
+    sizes, goal and ignored features from the config, dimensions from the data; normaliser not yet set."""
+    from .models import ActorConfig, PlayGCBC, PlayLMP
+
+    actor_cfg = ActorConfig(obs_dim=sum(data.obs[k].shape[1] for k in data.obs_keys), act_dim=data.actions.shape[1],
+                            latent_dim=cfg.latent_dim if cfg.algo == "lmp" else 0,
+                            hidden=cfg.hidden, layers=cfg.layers, head=cfg.head, n_mix=cfg.n_mix, n_bins=cfg.n_bins,
+                            goal_index=goal_index(data, cfg.goal_keys, dataset), goal_delta=cfg.goal_delta,
+                            ignore_index=ignore_index(data, cfg.ignore_obs_keys, dataset))
+    if cfg.algo == "lmp":
+        return PlayLMP(actor_cfg, cfg.rnn_hidden, cfg.nll_beta)
+    return PlayGCBC(actor_cfg, cfg.nll_beta)
+
+
 def _debug(cfg: PlayTrainConfig) -> PlayTrainConfig:
     return dataclasses.replace(cfg, window=min(cfg.window, 8), min_window=min(cfg.min_window, 4, cfg.window),
                                latent_dim=min(cfg.latent_dim, 4), hidden=32, layers=2, rnn_hidden=16, n_mix=2,
@@ -143,7 +159,7 @@ def train_play(cfg: PlayTrainConfig) -> dict[str, Any]:
 
     from skill_rl.fileio import atomic_path
 
-    from .models import ActorConfig, PlayBatch, PlayGCBC, PlayLMP
+    from .models import PlayBatch
     from .policy import LatentPlanPolicy
 
     if cfg.debug:
@@ -170,13 +186,7 @@ def train_play(cfg: PlayTrainConfig) -> dict[str, Any]:
                                     rng=rng, min_window=cfg.min_window)
         except ValueError as exc:
             raise PlayTrainError(f"{dataset}: {exc}") from None
-        actor_cfg = ActorConfig(obs_dim=obs.shape[1], act_dim=actions.shape[1],
-                                latent_dim=cfg.latent_dim if cfg.algo == "lmp" else 0, hidden=cfg.hidden,
-                                layers=cfg.layers, head=cfg.head, n_mix=cfg.n_mix, n_bins=cfg.n_bins,
-                                goal_index=goal_index(data, cfg.goal_keys, dataset), goal_delta=cfg.goal_delta,
-                                ignore_index=ignore_index(data, cfg.ignore_obs_keys, dataset))
-        model = (PlayLMP(actor_cfg, cfg.rnn_hidden, cfg.nll_beta) if cfg.algo == "lmp"
-                 else PlayGCBC(actor_cfg, cfg.nll_beta))
+        model = make_model(cfg, data, dataset)
         model.actor.set_normaliser(obs.mean(0), obs.std(0))
         model.to(cfg.device)
         opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
@@ -185,7 +195,7 @@ def train_play(cfg: PlayTrainConfig) -> dict[str, Any]:
         def save_ckpt(step: int) -> None:
             with atomic_path(ckpt_path) as tmp:
                 torch.save({"step": step, "model": model.state_dict(), "optimizer": opt.state_dict(),
-                            "actor_config": actor_cfg.to_dict()}, tmp)
+                            "actor_config": model.actor.cfg.to_dict()}, tmp)
 
         first: dict[str, float] = {}
         window_sums = {"nll": 0.0, "kl": 0.0, "total": 0.0}

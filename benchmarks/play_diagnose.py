@@ -6,11 +6,14 @@
     nice -n 10 python benchmarks/play_diagnose.py --policy <policy.pt> --tag C_sto --sto   # evaluate only
 
     nice -n 10 python benchmarks/play_diagnose.py --policy <policy.pt> --tag X --replay-goals 40 --dataset <play.hdf5>
+    nice -n 10 python benchmarks/play_diagnose.py --policy <policy.pt> --tag X --tasks --probe-starts --dataset <play.hdf5>
 
 Overrides are ``PlayTrainConfig`` fields (lists comma-separated). ``--replay-goals N`` adds an in-distribution
 check: from N episode starts of the training play file itself (the env reset with the episode's seed reproduces
 its first frame; ``--replay-middle``: recorded mid-episode states), reach the object state the play reached
-40-150 (``--replay-k``) steps later (see :func:`replay_goals`). Evaluation: deterministic (unless ``--sto``),
+40-150 (``--replay-k``) steps later (see :func:`replay_goals`). ``--probe-starts``: does the first action at
+play's episode starts depend on the goal (see :func:`probe_start_actions`)? ``--sample-plan``: act with a
+plan drawn from the proposal (the paper's inference) and the action mixture's mode. Evaluation: deterministic (unless ``--sto``),
 ``--episodes`` per task on the same starts and goals as ``play_quality.py`` (seed 0), ``--horizon`` steps.
 Appends one JSON line per run to ``--results``; the runs in ``benchmarks/results/play_diagnosis.json`` were
 made with it (see docs/play.md).
@@ -88,6 +91,50 @@ def replay_goals(policy, dataset: str, trials: int, *, k_range=(40, 150), middle
             "success": float(np.mean(wins)), "progress": round(float(np.mean(progress)), 3)}
 
 
+def probe_start_actions(policy, dataset: str, *, seed: int = 0) -> dict:
+    """Open loop at play's own episode starts (the reset pose every evaluation starts from): cosine between the
+    policy's first xyz action for a goal 40-150 steps ahead and the play's mean xyz action over its first 10
+    steps, with the true goal and with another episode's goal (shuffled). Equal cosines = the first move ignores
+    the goal; ``cos_mean_play_move``: a goal-blind constant (play's average first move). Also the play's own
+    cosine between that move and the direction to the object it moves first (how much the goal could tell)."""
+    import numpy as np
+
+    from skill_rl.play.dataset import read_play_dataset
+
+    data = read_play_dataset(dataset)
+    layout, obs_all, act_all = data.env_args["obs_layout"], data.flat_obs(), data.actions
+    rng = np.random.default_rng(seed)
+    objects = [slice(*layout[k]) for k in ("cube_red_pos", "cube_blue_pos", "cylinder_pos") if k in layout]
+    eef = slice(*layout["eef_pos"])
+    obs, goals, moves, to_first = [], [], [], []
+    for start, length in zip(data.episode_starts, data.episode_lengths, strict=True):
+        if length < 160:
+            continue
+        o = obs_all[start:start + length]
+        obs.append(o[0])
+        goals.append(o[int(rng.integers(40, 151))])
+        moves.append(act_all[start:start + 10, :3].mean(0))
+        moved = [(int(np.argmax(np.linalg.norm(o[:, sl] - o[0, sl], axis=1) > 0.03)), sl) for sl in objects
+                 if (np.linalg.norm(o[:, sl] - o[0, sl], axis=1) > 0.03).any()]
+        to_first.append(o[0, min(moved, key=lambda m: m[0])[1]] - o[0, eef] if moved else np.full(3, np.nan))
+    obs, goals, moves, to_first = map(np.asarray, (obs, goals, moves, to_first))
+
+    def cos(x: np.ndarray) -> np.ndarray:
+        return np.sum(x * moves, 1) / np.linalg.norm(x, axis=1) / np.linalg.norm(moves, axis=1)
+
+    def first_actions(g: np.ndarray) -> np.ndarray:
+        out = []
+        for o, goal in zip(obs, g, strict=True):
+            policy.reset()
+            out.append(policy.act(o, goal)[:3])
+        return np.asarray(out)
+
+    return {"starts": len(obs), "cos_true_goal": round(float(cos(first_actions(goals)).mean()), 3),
+            "cos_shuffled_goal": round(float(cos(first_actions(goals[rng.permutation(len(goals))])).mean()), 3),
+            "cos_mean_play_move": round(float(cos(np.broadcast_to(moves.mean(0), moves.shape)).mean()), 3),
+            "play_cos_to_first_moved_object": round(float(np.nanmean(cos(to_first))), 3)}
+
+
 def main() -> None:
     import torch
 
@@ -106,12 +153,15 @@ def main() -> None:
     ap.add_argument("--policy", default="", help="evaluate this policy.pt instead of training one")
     ap.add_argument("--replan", type=int, default=20)
     ap.add_argument("--sto", action="store_true", help="sample plans and actions instead of mean / mode")
+    ap.add_argument("--sample-plan", action="store_true", help="sample the plan, act with the mixture's mode")
     ap.add_argument("--replay-goals", type=int, default=0, metavar="N",
                     help="also reach N of the play file's own future object states from its episode starts")
     ap.add_argument("--replay-k", type=int, nargs=2, default=[40, 150], metavar=("LO", "HI"),
                     help="--replay-goals: the goal is the play's state LO-HI steps after the start")
     ap.add_argument("--replay-middle", action="store_true",
                     help="--replay-goals: start from random recorded mid-episode states instead of episode starts")
+    ap.add_argument("--probe-starts", action="store_true",
+                    help="also probe the first action at the play file's episode starts (true vs shuffled goal)")
     ap.add_argument("--run-root", default="/tmp/play_diag_runs")
     ap.add_argument("--results", default="/tmp/play_diagnosis.jsonl")
     a = ap.parse_args()
@@ -131,10 +181,11 @@ def main() -> None:
                                        run_name=a.tag, ckpt_every=10**9, **kw))
         pol_path = s["policy"]
     train_s = time.time() - t0
-    pol = LatentPlanPolicy.load(pol_path, deterministic=not a.sto, replan_every=a.replan)
+    pol = LatentPlanPolicy.load(pol_path, deterministic=not a.sto, replan_every=a.replan,
+                                sample_plan=True if a.sample_plan else None)
     tasks = [TASKS[t] for t in a.tasks]
     out = {"tag": a.tag, "over": kw, "train_s": round(train_s), "first": s.get("first"), "final": s.get("final"),
-           "policy": pol_path}
+           "policy": pol_path, "sample_plan": pol.sample_plan}
     if tasks:  # `--tasks` with no names: replay goals only
         env = make_task_env()
         eps = {t.name: sample_episodes(t, env, a.episodes, seed=0) for t in tasks}
@@ -146,6 +197,8 @@ def main() -> None:
         k = tuple(a.replay_k)
         out["replay_goals"] = replay_goals(pol, a.dataset, a.replay_goals, k_range=k, middle=a.replay_middle)
         out["replay_goals_random"] = replay_goals(None, a.dataset, a.replay_goals, k_range=k, middle=a.replay_middle)
+    if a.probe_starts:
+        out["probe_starts"] = probe_start_actions(pol, a.dataset)
     print(json.dumps(out))
     with open(a.results, "a", encoding="utf-8") as fh:
         fh.write(json.dumps(out) + "\n")

@@ -282,6 +282,32 @@ def test_save_load_same_action(trained_lmp, tmp_path):
     np.testing.assert_array_equal(a, b)
 
 
+def test_sample_plan_draws_the_plan_and_keeps_the_mode_action(trained_lmp):
+    """sample_plan=True with deterministic=True: z is drawn from the proposal (different seeds, different
+    plans and actions), and the action is the mixture's mode given that z (same z, same action)."""
+    model, _, _ = trained_lmp
+    obs, goal = np.array([0.2, -0.1], np.float32), np.array([0.5, -0.3], np.float32)
+
+    def first_action(seed: int, **kw) -> tuple[np.ndarray, torch.Tensor]:
+        policy = LatentPlanPolicy(model.actor, replan_every=5, deterministic=True, **kw)
+        torch.manual_seed(seed)
+        return policy.act(obs, goal), policy._z.clone()
+
+    mean_a, mean_z = first_action(0)
+    np.testing.assert_array_equal(mean_a, first_action(1)[0])  # the default: the proposal's mean
+    prior = model.actor.propose(torch.as_tensor(obs)[None], torch.as_tensor(goal)[None])
+    torch.testing.assert_close(mean_z, prior.mean.detach())
+    (_, z0), (_, z1) = first_action(0, sample_plan=True), first_action(1, sample_plan=True)
+    assert not torch.equal(z0, z1) and not torch.equal(z0, mean_z)
+    policy = LatentPlanPolicy(model.actor, replan_every=5, deterministic=True, sample_plan=True)
+    policy._z, policy._t = z0, 1  # mid-plan: acting reuses z0, deterministically
+    with torch.no_grad():
+        mode = model.actor.policy.mode(model.actor.action_params(torch.as_tensor(obs)[None],
+                                                                 torch.as_tensor(goal)[None], z0))
+    np.testing.assert_array_equal(policy.act(obs, goal), mode[0].numpy())
+    assert LatentPlanPolicy(model.actor).sample_plan and not LatentPlanPolicy(model.actor, deterministic=True).sample_plan
+
+
 def test_replans_every_n_steps(trained_lmp):
     model, _, _ = trained_lmp
     policy = LatentPlanPolicy(model.actor, replan_every=3)

@@ -105,3 +105,24 @@ def test_end_goal_is_the_episode_last_step():
     ends = np.cumsum(lengths) - 1
     np.testing.assert_array_equal(idx.goal, ends[idx.episode])
     assert (idx.goal >= idx.steps[:, -1]).all()
+
+
+def test_start_fraction_draws_that_share_of_windows_from_episode_starts():
+    lengths = np.array([300, 40, 0, 500])  # an empty episode is never drawn
+    starts = np.array([0, 300, 340, 340])
+    sampler = WindowSampler(lengths, 16, goal="future", horizon=50, rng=np.random.default_rng(0), min_window=8,
+                            start_fraction=0.25, start_span=20)
+    for _ in range(20):
+        idx = sampler.sample(64)
+        first, ep = idx.steps[:, 0], idx.episode
+        offset = first - starts[ep]
+        assert (offset[:16] < 20).all() and set(ep[:16]) <= {0, 1, 3}  # round(0.25 * 64) = 16 from the starts
+        assert (idx.goal >= idx.steps[:, -1]).all() and (idx.goal < starts[ep] + lengths[ep]).all()
+    # the rest stays uniform: most of those windows start later than 20 steps into their episode
+    rest = [sampler.sample(64) for _ in range(20)]
+    offsets = np.concatenate([r.steps[16:, 0] - starts[r.episode[16:]] for r in rest])
+    assert np.mean(offsets >= 20) > 0.8
+    uniform = WindowSampler(lengths, 16, rng=np.random.default_rng(0), min_window=8).sample(64)
+    assert np.mean(uniform.steps[:, 0] - starts[uniform.episode] < 20) < 0.2
+    with pytest.raises(ValueError, match="start_fraction"):
+        WindowSampler(lengths, 16, start_fraction=1.5)

@@ -43,6 +43,7 @@ class PlayTaskEvalConfig:
     horizon: int = 0  # steps per episode; 0 = the task's own (200 = 10 s)
     replan_every: int = 20  # re-plan every N steps (20 = 1 s at 20 Hz); 0 = as saved with the policy
     deterministic: bool = True  # proposal mean + action-mixture mode instead of sampling
+    sample_plan: bool = False  # Play-LMP: draw the plan from the proposal (the paper) even when deterministic
     perturb_m: float = 0.0  # > 0: move the gripper this far away (random direction) before the policy starts
     videos: int = 1  # rollout videos per policy and task (the first episodes)
     video_format: str = "mp4"  # mp4 | gif
@@ -69,7 +70,8 @@ class RandomPolicy:
 def _load(path: str, cfg: PlayTaskEvalConfig) -> Any:
     from .policy import LatentPlanPolicy
 
-    return LatentPlanPolicy.load(path, deterministic=cfg.deterministic, replan_every=cfg.replan_every or None)
+    return LatentPlanPolicy.load(path, deterministic=cfg.deterministic, replan_every=cfg.replan_every or None,
+                                 sample_plan=cfg.sample_plan or None)
 
 
 def evaluate_policies(policies: dict[str, Any], tasks: list[PlayTask], *, episodes: int, seed: int = 0,

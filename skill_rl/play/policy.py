@@ -10,8 +10,9 @@
         obs, *_ = env.step(action)
 
 Re-planning (Play-LMP inference): every ``replan_every`` calls of ``act`` the plan proposal Ψ(z | s, s_g)
-is evaluated at the current observation and one z is drawn (or its mean, ``deterministic=True``); in
-between, the policy runs closed-loop with that z. The paper re-plans at about 1 Hz (32 steps at 30 Hz);
+is evaluated at the current observation and one z is drawn (or its mean, ``deterministic=True``, unless
+``sample_plan=True``: a drawn plan with the action mixture's mode, the paper's inference); in between, the
+policy runs closed-loop with that z. The paper re-plans at about 1 Hz (32 steps at 30 Hz);
 at the tabletop's 20 Hz control rate that is ``replan_every=20``. GCBC policies have no latent.
 
 File format: ``torch.save`` of ``{"format": "skill_rl.play.policy/1", "config": <JSON text>, "state_dict":
@@ -48,16 +49,19 @@ class LatentPlanPolicy:
 
     ``act(obs, goal)``: obs and goal are raw observations, (D,) or a batch (N, D) (one plan per row);
     returns actions in [-1, 1], (A,) or (N, A), float32 numpy. ``deterministic`` uses the proposal's mean
-    and the action mixture's mode instead of sampling.
+    and the action mixture's mode instead of sampling. ``sample_plan`` (default: ``not deterministic``)
+    decides for the plan alone: the proposal is a single Gaussian over plans, and its mean can fall between
+    the plans it covers (e.g. "go to the red cube" and "go to the blue cube"), so Lynch et al. draw one z.
     """
 
     def __init__(self, actor: PlanActor, replan_every: int = 20, deterministic: bool = False,
-                 device: str | torch.device = "cpu") -> None:
+                 device: str | torch.device = "cpu", sample_plan: bool | None = None) -> None:
         if replan_every < 1:
             raise ValueError(f"replan_every must be >= 1, got {replan_every}")
         self.actor = actor.to(device).eval()
         self.replan_every = int(replan_every)
         self.deterministic = bool(deterministic)
+        self.sample_plan = (not self.deterministic) if sample_plan is None else bool(sample_plan)
         self.device = torch.device(device)
         self._t = 0
         self._z: torch.Tensor | None = None
@@ -91,7 +95,7 @@ class LatentPlanPolicy:
         if self.is_latent:
             if self._z is None or self._t % self.replan_every == 0 or self._z.shape[0] != o.shape[0]:
                 prior = self.actor.propose(o, g)
-                self._z = prior.mean if self.deterministic else prior.sample()
+                self._z = prior.sample() if self.sample_plan else prior.mean
             z = self._z
         self._t += 1
         params = self.actor.action_params(o, g, z)
@@ -117,7 +121,8 @@ class LatentPlanPolicy:
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], *, deterministic: bool = False,
-             device: str | torch.device = "cpu", replan_every: int | None = None) -> LatentPlanPolicy:
+             device: str | torch.device = "cpu", replan_every: int | None = None,
+             sample_plan: bool | None = None) -> LatentPlanPolicy:
         """Load a policy written by :meth:`save` (safe: ``weights_only=True``).
 
         Raises :class:`PolicyLoadError` naming the file if it is missing, truncated/corrupt, not a policy
@@ -141,4 +146,4 @@ class LatentPlanPolicy:
         except (KeyError, TypeError, ValueError, RuntimeError) as exc:
             raise PolicyLoadError(f"{path}: policy config and weights do not match: {exc}") from None
         every = replan_every if replan_every is not None else int(config.get("replan_every", 20))
-        return cls(actor, replan_every=every, deterministic=deterministic, device=device)
+        return cls(actor, replan_every=every, deterministic=deterministic, device=device, sample_plan=sample_plan)

@@ -65,6 +65,10 @@ class PlayTrainConfig:
     # start (multi-task BC on the tasks' demos, 2 seeds: 10-15% -> 25-33% without them). A dataset without
     # the default's keys ignores nothing.
     ignore_obs_keys: list[str] = field(default_factory=lambda: list(PLAY_IGNORE_KEYS))
+    # share of each batch whose windows start in the first start_span steps of an episode (the resting
+    # start pose every evaluation begins from; play visits it once per episode)
+    start_fraction: float = 0.0
+    start_span: int = 20
     latent_dim: int = 16  # z size (lmp only)
     hidden: int = 256  # policy / proposal MLP width
     layers: int = 2  # policy / proposal hidden layers
@@ -183,7 +187,8 @@ def train_play(cfg: PlayTrainConfig) -> dict[str, Any]:
         actions = data.actions
         try:
             sampler = WindowSampler(data.episode_lengths, cfg.window, goal=cfg.goal, horizon=cfg.goal_horizon,
-                                    rng=rng, min_window=cfg.min_window)
+                                    rng=rng, min_window=cfg.min_window, start_fraction=cfg.start_fraction,
+                                    start_span=cfg.start_span)
         except ValueError as exc:
             raise PlayTrainError(f"{dataset}: {exc}") from None
         model = make_model(cfg, data, dataset)

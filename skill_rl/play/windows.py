@@ -54,11 +54,14 @@ class WindowSampler:
 
     ``episode_lengths``: (E,) lengths, in the order episodes are concatenated. ``window``: W >= 1.
     ``goal``: "last", "future" (with ``horizon`` >= 0 extra steps after the window's end) or "end".
-    ``min_window``: shortest window (default ``window``: fixed length).
+    ``min_window``: shortest window (default ``window``: fixed length). ``start_fraction``: that share of each
+    :meth:`sample` batch starts in the first ``start_span`` steps of a uniformly chosen episode instead (play
+    visits the resting start pose, where every evaluation begins, once per episode: 0.5% of 4 h of play).
     """
 
     def __init__(self, episode_lengths, window: int, goal: str = "last", horizon: int = 0,
-                 rng: np.random.Generator | None = None, min_window: int | None = None):
+                 rng: np.random.Generator | None = None, min_window: int | None = None,
+                 start_fraction: float = 0.0, start_span: int = 20):
         lengths = np.asarray(episode_lengths, dtype=np.int64).reshape(-1)
         if window < 1:
             raise ValueError(f"window must be >= 1, got {window}")
@@ -71,6 +74,9 @@ class WindowSampler:
             raise ValueError(f"horizon must be >= 0, got {horizon}")
         if (lengths < 0).any():
             raise ValueError("episode lengths must be >= 0")
+        if not 0.0 <= start_fraction <= 1.0 or start_span < 1:
+            raise ValueError(f"start_fraction must be in [0, 1] and start_span >= 1, got {start_fraction}, {start_span}")
+        self.start_fraction, self.start_span = float(start_fraction), int(start_span)
         self.window, self.min_window, self.goal_mode, self.horizon = int(window), min_window, goal, int(horizon)
         self.rng = rng if rng is not None else np.random.default_rng()
         self.lengths = lengths
@@ -117,8 +123,16 @@ class WindowSampler:
         return WindowIndex(steps=steps, goal=goal, episode=ep, mask=mask)
 
     def sample(self, batch_size: int) -> WindowIndex:
-        """``batch_size`` windows uniformly at random (with replacement)."""
-        return self.index(self.rng.integers(0, self.num_windows, size=batch_size))
+        """``batch_size`` windows uniformly at random (with replacement); with ``start_fraction`` > 0, that
+        share of them (rounded) from episode starts."""
+        flat = self.rng.integers(0, self.num_windows, size=batch_size)
+        n_start = int(round(self.start_fraction * batch_size))
+        if n_start:
+            valid = np.flatnonzero(self.n_starts)
+            ep = valid[self.rng.integers(0, valid.size, size=n_start)]
+            offset = (self.rng.random(n_start) * np.minimum(self.start_span, self.n_starts[ep])).astype(np.int64)
+            flat[:n_start] = self._cum[ep] - self.n_starts[ep] + offset
+        return self.index(flat)
 
 
 def gather_windows(obs: np.ndarray, actions: np.ndarray, index: WindowIndex) -> WindowBatch:

@@ -114,8 +114,8 @@ def probe_start_actions(policy, dataset: str, *, seed: int = 0) -> dict:
         obs.append(o[0])
         goals.append(o[int(rng.integers(40, 151))])
         moves.append(act_all[start:start + 10, :3].mean(0))
-        moved = [(int(np.argmax(np.linalg.norm(o[:, sl] - o[0, sl], axis=1) > 0.03)), sl) for sl in objects
-                 if (np.linalg.norm(o[:, sl] - o[0, sl], axis=1) > 0.03).any()]
+        far = {i: np.linalg.norm(o[:, sl] - o[0, sl], axis=1) > 0.03 for i, sl in enumerate(objects)}
+        moved = [(int(np.argmax(f)), objects[i]) for i, f in far.items() if f.any()]  # (first step, object)
         to_first.append(o[0, min(moved, key=lambda m: m[0])[1]] - o[0, eef] if moved else np.full(3, np.nan))
     obs, goals, moves, to_first = map(np.asarray, (obs, goals, moves, to_first))
 
@@ -182,7 +182,7 @@ def main() -> None:
         pol_path = s["policy"]
     train_s = time.time() - t0
     pol = LatentPlanPolicy.load(pol_path, deterministic=not a.sto, replan_every=a.replan,
-                                sample_plan=True if a.sample_plan else None)
+                                sample_plan=a.sample_plan or None)
     tasks = [TASKS[t] for t in a.tasks]
     out = {"tag": a.tag, "over": kw, "train_s": round(train_s), "first": s.get("first"), "final": s.get("final"),
            "policy": pol_path, "sample_plan": pol.sample_plan}

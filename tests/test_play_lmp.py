@@ -284,7 +284,7 @@ def test_save_load_same_action(trained_lmp, tmp_path):
 
 def test_sample_plan_draws_the_plan_and_keeps_the_mode_action(trained_lmp):
     """sample_plan=True with deterministic=True: z is drawn from the proposal (different seeds, different
-    plans and actions), and the action is the mixture's mode given that z (same z, same action)."""
+    plans; the default takes the proposal's mean), and the action is the mixture's mode given that z."""
     model, _, _ = trained_lmp
     obs, goal = np.array([0.2, -0.1], np.float32), np.array([0.5, -0.3], np.float32)
 

@@ -84,6 +84,7 @@ class WindowSampler:
         self.ends = self.starts + lengths
         self.n_starts = np.maximum(lengths - self.min_window + 1, 0)  # valid window starts per episode
         self._cum = np.cumsum(self.n_starts)
+        self._nonempty = np.flatnonzero(self.n_starts)  # episodes with a valid window (start_fraction draws)
         if self.num_windows == 0:
             raise ValueError(
                 f"no episode is at least {min_window} steps long (longest: {int(lengths.max()) if lengths.size else 0}); "
@@ -128,8 +129,7 @@ class WindowSampler:
         flat = self.rng.integers(0, self.num_windows, size=batch_size)
         n_start = int(round(self.start_fraction * batch_size))
         if n_start:
-            valid = np.flatnonzero(self.n_starts)
-            ep = valid[self.rng.integers(0, valid.size, size=n_start)]
+            ep = self._nonempty[self.rng.integers(0, self._nonempty.size, size=n_start)]
             offset = (self.rng.random(n_start) * np.minimum(self.start_span, self.n_starts[ep])).astype(np.int64)
             flat[:n_start] = self._cum[ep] - self.n_starts[ep] + offset
         return self.index(flat)

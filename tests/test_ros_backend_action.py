@@ -39,7 +39,7 @@ from skill_rl.hardware import (  # noqa: E402
     load_description,
 )
 from skill_rl.hardware.backends import make_backend  # noqa: E402
-from skill_rl.ros.testing import FakeDriver, wait_until  # noqa: E402
+from skill_rl.ros.testing import FakeDriver, NodeSpinner, wait_until  # noqa: E402
 
 PANDA = load_description("panda")
 NAMES = list(PANDA.joint_names)
@@ -95,14 +95,7 @@ class FakeActionDriver:
                                    goal_callback=self._on_goal)
         self.executor = SingleThreadedExecutor(context=self.context)
         self.executor.add_node(self.node)
-        self._thread = threading.Thread(target=self._spin, daemon=True)
-        self._thread.start()
-
-    def _spin(self) -> None:
-        try:
-            self.executor.spin()
-        except Exception:  # noqa: BLE001 - the context was shut down
-            pass
+        self._spinner = NodeSpinner(self.executor, self.node, self.context)
 
     def _on_goal(self, goal):
         return self._GoalResponse.REJECT if self.mode == "reject" else self._GoalResponse.ACCEPT
@@ -148,13 +141,9 @@ class FakeActionDriver:
         self.pub.publish(msg)
 
     def close(self) -> None:
-        import rclpy
-
-        self.executor.shutdown(timeout_sec=1.0)
+        self._spinner.stop()
         self.server.destroy()
-        self.node.destroy_node()
-        rclpy.try_shutdown(context=self.context)
-        self._thread.join(2.0)
+        self._spinner.close()
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ import numpy as np
 
 from .env import ensure_interfaces
 
-__all__ = ["FakeDriver", "GoalRun", "RosProbe", "wait_until"]
+__all__ = ["FakeDriver", "GoalRun", "NodeSpinner", "RosProbe", "wait_until"]
 
 
 def wait_until(pred: Callable[[], Any], timeout: float, poll: float = 0.02, what: str = "condition") -> Any:
@@ -30,6 +30,39 @@ def wait_until(pred: Callable[[], Any], timeout: float, poll: float = 0.02, what
         if time.monotonic() > end:
             raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
         time.sleep(poll)
+
+
+class NodeSpinner:
+    """Spins one node's executor in a daemon thread until ``close``. The thread stops (a stop flag checked
+    between short ``spin_once`` calls) *before* the node is destroyed: destroying a node or shutting an
+    executor down while another thread is inside ``spin`` is not thread-safe in rclpy (ros2/rclpy#260,
+    #663) and was seen to hang these helpers' teardown now and then."""
+
+    def __init__(self, executor: Any, node: Any, context: Any):
+        self.executor, self.node, self.context = executor, node, context
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._spin, daemon=True)
+        self._thread.start()
+
+    def _spin(self) -> None:
+        try:
+            while not self._stop.is_set() and self.context.ok():
+                self.executor.spin_once(timeout_sec=0.05)
+        except Exception:  # noqa: BLE001 - context shut down under us
+            pass
+
+    def stop(self) -> None:
+        """Stop spinning (bounded wait); the node can then be torn down safely from this thread."""
+        self._stop.set()
+        self._thread.join(2.0)
+
+    def close(self) -> None:
+        import rclpy
+
+        self.stop()
+        self.executor.shutdown(timeout_sec=1.0)
+        self.node.destroy_node()
+        rclpy.try_shutdown(context=self.context)
 
 
 @dataclass
@@ -109,14 +142,7 @@ class RosProbe:
         # executor was seen to deliver feedback late (after the result, when it is discarded).
         self.executor = SingleThreadedExecutor(context=self.context)
         self.executor.add_node(n)
-        self._thread = threading.Thread(target=self._spin, daemon=True)
-        self._thread.start()
-
-    def _spin(self) -> None:
-        try:
-            self.executor.spin()
-        except Exception:  # noqa: BLE001 - context shut down
-            pass
+        self._spinner = NodeSpinner(self.executor, n, self.context)
 
     def _set(self, attr: str, value: Any) -> None:
         with self._lock:
@@ -133,12 +159,7 @@ class RosProbe:
             del self.diagnostics[:-200]
 
     def close(self) -> None:
-        import rclpy
-
-        self.executor.shutdown(timeout_sec=1.0)
-        self.node.destroy_node()
-        rclpy.try_shutdown(context=self.context)
-        self._thread.join(2.0)
+        self._spinner.close()
 
     # ------------------------------------------------------------ observations
     def arm_velocity(self) -> float | None:
@@ -350,14 +371,7 @@ class FakeDriver:
         self.node.create_timer(1.0 / rate_hz, self._tick)
         self.executor = SingleThreadedExecutor(context=self.context)
         self.executor.add_node(self.node)
-        self._thread = threading.Thread(target=self._spin, daemon=True)
-        self._thread.start()
-
-    def _spin(self) -> None:
-        try:
-            self.executor.spin()
-        except Exception:  # noqa: BLE001
-            pass
+        self._spinner = NodeSpinner(self.executor, self.node, self.context)
 
     def _on_traj(self, msg) -> None:
         with self._lock:
@@ -380,9 +394,4 @@ class FakeDriver:
         self.pub.publish(msg)
 
     def close(self) -> None:
-        import rclpy
-
-        self.executor.shutdown(timeout_sec=1.0)
-        self.node.destroy_node()
-        rclpy.try_shutdown(context=self.context)
-        self._thread.join(2.0)
+        self._spinner.close()

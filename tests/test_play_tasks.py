@@ -15,6 +15,8 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 from skill_rl.play.tasks import (  # noqa: E402
+    MOVED_M,
+    REACHED_M,
     TASKS,
     _start_record,
     make_task_env,
@@ -54,6 +56,8 @@ def test_scripted_success_reaches_predicate_and_start_does_not(env, name):
         scripted = _ScriptedReplay(task, env)
         out = rollout(task, env, ep, None, act=scripted.act, horizon=task.script_budget)
         assert out["success"], f"{name}: scripted success failed on seed {ep.seed}"
+        # the phases see what the script did: the gripper reached the object (handle) and moved it
+        assert out["reach_m"] < REACHED_M and out["moved_m"] > MOVED_M, (name, out["reach_m"], out["moved_m"])
         # the goal observation differs from the start where the task moves something
         assert np.abs(ep.goal_obs - ep.start_obs).max() > 0.01
 
@@ -78,7 +82,10 @@ def test_idle_policy_does_not_succeed(env):
     for name in ("push_red_left", "lift_blue", "stack_red_on_blue", "red_in_region", "open_drawer", "close_drawer"):
         task = TASKS[name]
         ep = sample_episodes(task, env, n=1, seed=1)[0]
-        assert not rollout(task, env, ep, None, act=lambda obs: idle, horizon=30)["success"], name
+        out = rollout(task, env, ep, None, act=lambda obs: idle, horizon=30)
+        assert not out["success"], name
+        # ... and reaches nothing and moves nothing (the phases are not free either)
+        assert out["reach_m"] > REACHED_M and out["moved_m"] < MOVED_M, (name, out["reach_m"], out["moved_m"])
 
 
 def test_push_direction_matters(env):
@@ -117,6 +124,8 @@ def test_task_eval_debug_writes_table_plot_videos(tmp_path):
     with open(summary["csv"], newline="") as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == 2 * len(tasks) and {r["task"] for r in rows} == set(tasks)
+    assert all(0.0 <= float(r["reached_rate"]) <= 1.0 and 0.0 <= float(r["moved_rate"]) <= 1.0 for r in rows)
+    assert set(summary["reached_per_task"]) == set(summary["moved_per_task"]) == {"Play-LMP", "Play-GCBC"}
     table = open(summary["table"]).read()
     assert "average" in table and all(t in table for t in tasks)
     assert os.path.getsize(summary["plot"]) > 1000

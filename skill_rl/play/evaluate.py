@@ -21,7 +21,7 @@ import numpy as np
 from skill_rl.errors import UserError
 from skill_rl.runs import start_run
 
-from .tasks import TASKS, PlayTask, TaskEpisode, make_task_env, rollout, sample_episodes
+from .tasks import MOVED_M, REACHED_M, TASKS, PlayTask, TaskEpisode, make_task_env, rollout, sample_episodes
 
 __all__ = ["PlayTaskEvalConfig", "eval_tasks", "evaluate_policies", "markdown_table"]
 
@@ -83,6 +83,8 @@ def evaluate_policies(policies: dict[str, Any], tasks: list[PlayTask], *, episod
 
     Returns ``{"per_task": {label: {task: rate}}, "average": {label: rate}, "successes": {label: {task:
     [bool]}}, "steps": ..., "progress": {label: {task: mean goal progress}}, "average_progress": {label: ...},
+    "reached"/"moved": {label: {task: share of episodes that reached the object / moved it, success counting
+    as both}} (:class:`skill_rl.play.tasks.PhaseTracker`),
     "videos": [paths], "episode_sets": {task: [TaskEpisode]}, "wall_s": ...}`` (progress: see
     :func:`skill_rl.play.tasks.goal_progress`).
     """
@@ -96,6 +98,8 @@ def evaluate_policies(policies: dict[str, Any], tasks: list[PlayTask], *, episod
     succ: dict[str, dict[str, list[bool]]] = {label: {} for label in policies}
     steps: dict[str, dict[str, list[int]]] = {label: {} for label in policies}
     prog: dict[str, dict[str, list[float]]] = {label: {} for label in policies}
+    reached: dict[str, dict[str, list[bool]]] = {label: {} for label in policies}
+    moved: dict[str, dict[str, list[bool]]] = {label: {} for label in policies}
     written: list[str] = []
     total = len(tasks) * episodes * len(policies)
     bar = tqdm(total=total, desc="play-eval", unit="ep", disable=not progress)
@@ -105,7 +109,7 @@ def evaluate_policies(policies: dict[str, Any], tasks: list[PlayTask], *, episod
                 episode_sets[task.name] = sample_episodes(task, env, episodes, seed=seed)
             eps = episode_sets[task.name][:episodes]
             for label, policy in policies.items():
-                s_list, n_list, p_list = [], [], []
+                s_list, n_list, p_list, r_list, m_list = [], [], [], [], []
                 for i, ep in enumerate(eps):
                     film = video_dir is not None and i < videos and (video_tasks is None or k < video_tasks)
                     out = rollout(task, env, ep, policy, horizon=horizon or None, perturb_m=perturb_m,
@@ -113,12 +117,15 @@ def evaluate_policies(policies: dict[str, Any], tasks: list[PlayTask], *, episod
                     s_list.append(bool(out["success"]))
                     n_list.append(int(out["steps"]))
                     p_list.append(float(out["progress"]))
+                    r_list.append(bool(out["success"] or out["reach_m"] < REACHED_M))
+                    m_list.append(bool(out["success"] or out["moved_m"] > MOVED_M))
                     if film:
                         name = f"{label}_{task.name}" + (f"_{i}" if videos > 1 else "") + f".{video_format}"
                         written.append(str(write_video(out["frames"], video_dir / name, fps=20)))
                     bar.update(1)
                 succ[label][task.name], steps[label][task.name] = s_list, n_list
                 prog[label][task.name] = p_list
+                reached[label][task.name], moved[label][task.name] = r_list, m_list
     finally:
         bar.close()
         env.close()
@@ -126,9 +133,13 @@ def evaluate_policies(policies: dict[str, Any], tasks: list[PlayTask], *, episod
     average = {lb: float(np.mean(list(d.values()))) for lb, d in per_task.items()}
     mean_progress = {lb: {t: float(np.mean(v)) for t, v in d.items()} for lb, d in prog.items()}
     return {"per_task": per_task, "average": average, "successes": succ, "steps": steps, "videos": written,
-            "progress": mean_progress,
+            "progress": mean_progress, "reached": _rates(reached), "moved": _rates(moved),
             "average_progress": {lb: float(np.mean(list(d.values()))) for lb, d in mean_progress.items()},
             "episode_sets": episode_sets, "wall_s": time.perf_counter() - t0}
+
+
+def _rates(flags: dict[str, dict[str, list[bool]]]) -> dict[str, dict[str, float]]:
+    return {lb: {t: float(np.mean(v)) for t, v in d.items()} for lb, d in flags.items()}
 
 
 def markdown_table(per_task: dict[str, dict[str, float]], episodes: int) -> str:
@@ -223,7 +234,9 @@ def eval_tasks(cfg: PlayTaskEvalConfig) -> dict[str, Any]:
                 rows.append({"policy": label, "task": task.name, "episodes": len(s), "successes": int(sum(s)),
                              "success_rate": float(np.mean(s)),
                              "mean_steps": float(np.mean(res["steps"][label][task.name])),
-                             "mean_progress": res["progress"][label][task.name]})
+                             "mean_progress": res["progress"][label][task.name],
+                             "reached_rate": res["reached"][label][task.name],
+                             "moved_rate": res["moved"][label][task.name]})
         with open(run.path / "results.csv", "w", newline="", encoding="utf-8") as f:
             writer = csv.DictWriter(f, fieldnames=list(rows[0]))
             writer.writeheader()
@@ -235,6 +248,7 @@ def eval_tasks(cfg: PlayTaskEvalConfig) -> dict[str, Any]:
         summary = {"run_dir": str(run.path), "policies": paths, "episodes": cfg.episodes,
                    "tasks": [t.name for t in tasks], "per_task": res["per_task"], "average": res["average"],
                    "progress_per_task": res["progress"], "average_progress": res["average_progress"],
+                   "reached_per_task": res["reached"], "moved_per_task": res["moved"],
                    "perturb_m": cfg.perturb_m, "replan_every": {lb: p.replan_every for lb, p in policies.items() if hasattr(p, "replan_every")},
                    "table": str(run.path / "results.md"), "csv": str(run.path / "results.csv"), "plot": plot,
                    "videos": res["videos"], "wall_s": round(res["wall_s"], 1)}

@@ -286,12 +286,14 @@ def rollout(task: PlayTask, env: Any, episode: TaskEpisode, policy: Any, *, hori
 
     Success is checked after every step (the episode ends at the first success). ``perturb_m`` > 0 first
     moves the gripper away by that distance. Returns ``success``, ``steps``, ``progress`` (see
-    :func:`goal_progress`, at the end) and, with ``render``, ``frames``.
+    :func:`goal_progress`, at the end), the phases ``reach_m`` and ``moved_m`` (see :class:`PhaseTracker`) and,
+    with ``render``, ``frames``.
     """
     rng = rng or np.random.default_rng(episode.seed)
     obs = reset_task(task, env, episode.seed)
     start = _start_record(env)
     start_obs = obs.copy()
+    phases = PhaseTracker(task, env.obs_layout, start_obs)
     if perturb_m > 0:
         obs = perturb(env, obs, rng, perturb_m)
     frames = [env.render()] if render else []
@@ -306,13 +308,39 @@ def rollout(task: PlayTask, env: Any, episode: TaskEpisode, policy: Any, *, hori
         else:
             action = policy.act(obs.astype(np.float32), episode.goal_obs)
         obs, *_ = env.step(np.asarray(action, np.float32))
+        phases.update(obs)
         if render:
             frames.append(env.render())
         if task_success(task, env, start):
             success = True
             break
     progress = goal_progress(task, env.obs_layout, start_obs, obs, episode.goal_obs)
-    return {"success": success, "steps": steps, "progress": progress, "frames": frames}
+    return {"success": success, "steps": steps, "progress": progress, "reach_m": phases.reach_m,
+            "moved_m": phases.moved_m, "frames": frames}
+
+
+REACHED_M = 0.05  # grip site within 5 cm of the task's object (or the drawer handle): "reached"
+MOVED_M = 0.01  # the object (or the drawer opening) moved more than 1 cm from its start: "moved"
+
+
+class PhaseTracker:
+    """Where a failed episode stopped, in two phases before success: did the gripper *reach* the task's object
+    (the drawer tasks: its handle), and did the object (the drawer) *move*? ``reach_m`` is the closest grip-site
+    distance to it over the episode, ``moved_m`` its largest displacement from the start (m); compare with
+    :data:`REACHED_M` / :data:`MOVED_M`. A policy that heads for the right object and hovers there reaches but
+    does not move it; binary success and goal progress cannot tell that from wandering off."""
+
+    def __init__(self, task: PlayTask, layout: dict[str, slice], start_obs: np.ndarray) -> None:
+        self._eef = layout["eef_pos"]
+        self._target = layout[f"{task.obj}_pos" if task.obj else "cabinet_handle_pos"]
+        self._moving = layout[f"{task.obj}_pos" if task.obj else "cabinet_opening"]
+        self._start = np.asarray(start_obs[self._moving], dtype=np.float64).copy()
+        self.reach_m, self.moved_m = np.inf, 0.0
+        self.update(start_obs)
+
+    def update(self, obs: np.ndarray) -> None:
+        self.reach_m = min(self.reach_m, float(np.linalg.norm(obs[self._eef] - obs[self._target])))
+        self.moved_m = max(self.moved_m, float(np.linalg.norm(obs[self._moving] - self._start)))
 
 
 def goal_progress(task: PlayTask, layout: dict[str, slice], start_obs: np.ndarray, obs: np.ndarray,

@@ -293,9 +293,9 @@ def rollout(task: PlayTask, env: Any, episode: TaskEpisode, policy: Any, *, hori
     obs = reset_task(task, env, episode.seed)
     start = _start_record(env)
     start_obs = obs.copy()
-    phases = PhaseTracker(task, env.obs_layout, start_obs)
     if perturb_m > 0:
         obs = perturb(env, obs, rng, perturb_m)
+    phases = PhaseTracker(task, env.obs_layout, obs)  # from where the policy takes over: its own doing only
     frames = [env.render()] if render else []
     if policy is not None:
         policy.reset()

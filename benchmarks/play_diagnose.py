@@ -123,11 +123,8 @@ def probe_start_actions(policy, dataset: str, *, seed: int = 0) -> dict:
         return np.sum(x * moves, 1) / np.linalg.norm(x, axis=1) / np.linalg.norm(moves, axis=1)
 
     def first_actions(g: np.ndarray) -> np.ndarray:
-        out = []
-        for o, goal in zip(obs, g, strict=True):
-            policy.reset()
-            out.append(policy.act(o, goal)[:3])
-        return np.asarray(out)
+        policy.reset()  # a batch: one plan per start, as if each were its own episode's first step
+        return policy.act(obs.astype(np.float32), g.astype(np.float32))[:, :3]
 
     return {"starts": len(obs), "cos_true_goal": round(float(cos(first_actions(goals)).mean()), 3),
             "cos_shuffled_goal": round(float(cos(first_actions(goals[rng.permutation(len(goals))])).mean()), 3),

@@ -1,12 +1,12 @@
 #!/usr/bin/env python
 """Diagnosis helper: train one play policy with config overrides and evaluate it on a few named tasks.
 
-    nice -n 10 python benchmarks/play_diagnose.py --dataset <play.hdf5> --tag C --over algo=gcbc steps=4000 \
+    nice -n 10 python benchmarks/diagnostics/play_diagnose.py --dataset <play.hdf5> --tag C --over algo=gcbc steps=4000 \
         goal=future goal_horizon=150 goal_keys=cube_red_pos,cube_red_quat,...
-    nice -n 10 python benchmarks/play_diagnose.py --policy <policy.pt> --tag C_sto --sto   # evaluate only
+    nice -n 10 python benchmarks/diagnostics/play_diagnose.py --policy <policy.pt> --tag C_sto --sto   # evaluate only
 
-    nice -n 10 python benchmarks/play_diagnose.py --policy <policy.pt> --tag X --replay-goals 40 --dataset <play.hdf5>
-    nice -n 10 python benchmarks/play_diagnose.py --policy <policy.pt> --tag X --tasks --probe-starts --dataset <play.hdf5>
+    nice -n 10 python benchmarks/diagnostics/play_diagnose.py --policy <policy.pt> --tag X --replay-goals 40 --dataset <play.hdf5>
+    nice -n 10 python benchmarks/diagnostics/play_diagnose.py --policy <policy.pt> --tag X --tasks --probe-starts --dataset <play.hdf5>
 
 Overrides are ``PlayTrainConfig`` fields (lists comma-separated). ``--replay-goals N`` adds an in-distribution
 check: from N episode starts of the training play file itself (the env reset with the episode's seed reproduces

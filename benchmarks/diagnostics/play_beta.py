@@ -1,8 +1,8 @@
 #!/usr/bin/env python
 """Why does Play-LMP's KL rise, and does the plan proposal deliver the plan at test time? A β diagnostic.
 
-    nice -n 10 python benchmarks/play_beta.py --dataset <play.hdf5> --betas 0.001 0.01 0.1 --steps 400
-    nice -n 10 python benchmarks/play_beta.py --dataset <play.hdf5> --checkpoints runs/*/ckpt/last.pt
+    nice -n 10 python benchmarks/diagnostics/play_beta.py --dataset <play.hdf5> --betas 0.001 0.01 0.1 --steps 400
+    nice -n 10 python benchmarks/diagnostics/play_beta.py --dataset <play.hdf5> --checkpoints runs/*/ckpt/last.pt
 
 For Play-LMP trained at each β (same data, steps, seed; or given trainer checkpoints), on 20 batches of 64
 hindsight-relabelled windows of the play file, it reports (nats, action NLL per step summed over action dims):
@@ -82,7 +82,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--gcbc", action="store_true", help="also train Play-GCBC at the same budget")
     ap.add_argument("--checkpoints", nargs="*", default=[], help="trainer checkpoints (ckpt/last.pt) to diagnose")
-    ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "play_beta.json"))
+    ap.add_argument("--out", default=str(Path(__file__).resolve().parents[1] / "results" / "play_beta.json"))
     args = ap.parse_args()
 
     import torch

@@ -36,6 +36,8 @@ from typing import Any
 
 import numpy as np
 
+from skill_rl.fileio import atomic_write_json
+
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -207,10 +209,7 @@ def main(argv: list[str] | None = None) -> int:
         "ray_init_s": init_s, "slim_skill_eval": slim, "lifelong_eval": lifelong, "small_job_overhead": overhead,
         "total_s": time.perf_counter() - t_all,
     }
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp_out = out.with_suffix(".json.tmp")
-    tmp_out.write_text(json.dumps(payload, indent=2) + "\n")
-    os.replace(tmp_out, out)
+    atomic_write_json(out, payload)
     print(json.dumps({"slim_speedup_2_vs_1": slim["speedup_2_vs_1_workers"],
                       "slim_speedup_2_vs_serial": slim["speedup_2_workers_vs_serial"],
                       "lifelong_speedup_2_vs_1": lifelong["speedup_2_vs_1_workers"],

@@ -46,7 +46,6 @@ import os
 import platform
 import statistics
 import sys
-import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -54,6 +53,8 @@ from typing import Any
 
 import mujoco
 import numpy as np
+
+from skill_rl.fileio import atomic_write_json
 
 RESULTS = Path(__file__).resolve().parent / "results" / "env_throughput.json"
 ENV_ID = "TabletopLift-v0"
@@ -68,20 +69,6 @@ TIE_MARGIN = 0.1
 
 
 # ----------------------------------------------------------------------------- helpers
-def write_json_atomic(path: Path, payload: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(payload, f, indent=2, sort_keys=False)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 class Blas:
     """numpy's OpenBLAS thread count (through ``skill_rl.envs.vector``'s run-time setter)."""
 
@@ -606,7 +593,7 @@ def main(argv: list[str] | None = None) -> int:
         },
         "wall_s": round(time.perf_counter() - t_start, 1),
     }
-    write_json_atomic(args.out, payload)
+    atomic_write_json(args.out, payload)
     print(json.dumps({"steps_per_s": median, "ratios": ratios, "cpu_ratios": cpu_ratios,
                       "targets": {k: v["met"] for k, v in targets.items()}}, indent=2))
     print(f"wrote {args.out} in {payload['wall_s']} s")

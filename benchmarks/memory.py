@@ -25,7 +25,6 @@ import resource
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -35,20 +34,6 @@ RESULTS = Path(__file__).resolve().parent / "results" / "memory.json"
 COUNTS = (1, 8)
 STEPS = 10
 MB = 1024.0 * 1024.0
-
-
-def write_json_atomic(path: Path, payload: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(payload, f, indent=2)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 # ----------------------------------------------------------------------------- child
@@ -187,7 +172,10 @@ def main(argv: list[str] | None = None) -> int:
         "runs": {k: {str(n): v for n, v in d.items()} for k, d in raw.items()},
         "wall_s": round(time.perf_counter() - t_start, 1),
     }
-    write_json_atomic(args.out, payload)
+    # Imported here, not at module level: the child's baseline is a bare interpreter.
+    from skill_rl.fileio import atomic_write_json
+
+    atomic_write_json(args.out, payload)
     print(json.dumps(summary, indent=2))
     print(f"wrote {args.out} in {payload['wall_s']} s")
     return 0

@@ -5,8 +5,9 @@ Each version lives in its own virtual environment (they cannot share one); this 
 alternates timing runs between the two interpreters so machine noise hits both alike.
 
     python benchmarks/robosuite_versions.py [--rounds 3] [--steps 300]
+    python benchmarks/robosuite_versions.py --debug --out /tmp/rv.json   # 1.4.0 only, 1 round of 20 steps (smoke)
 
-Writes ``benchmarks/results/robosuite_versions.json``.
+Writes ``benchmarks/results/robosuite_versions.json`` (``--out``), atomically.
 """
 
 from __future__ import annotations
@@ -17,10 +18,11 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
-RESULTS = Path(__file__).parent / "results" / "robosuite_versions.json"
+from skill_rl.fileio import atomic_write_json
+
+RESULTS = Path(__file__).resolve().parent / "results" / "robosuite_versions.json"
 
 TIMING = r"""
 import json, sys, time, warnings
@@ -69,8 +71,14 @@ def main() -> None:
     parser.add_argument("--venv", default="/tmp/skill_rl_robosuite152")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--steps", type=int, default=300)
+    parser.add_argument("--debug", action="store_true", help="1.4.0 only (no venv, no network), 1 round of 20 steps")
+    parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
-    interpreters = {"1.4.0": sys.executable, "1.5.2": str(ensure_venv(Path(args.venv)))}
+    if args.debug:
+        args.rounds, args.steps = 1, 20
+    interpreters = {"1.4.0": sys.executable}
+    if not args.debug:
+        interpreters["1.5.2"] = str(ensure_venv(Path(args.venv)))
     runs: dict[str, list[dict]] = {k: [] for k in interpreters}
     for _ in range(args.rounds):
         for version, python in interpreters.items():
@@ -81,12 +89,10 @@ def main() -> None:
         "versions": {v: {"mujoco": rs[0]["mujoco"], "robosuite": rs[0]["robosuite"], "timestep": rs[0]["timestep"],
                          "steps_per_s_runs": [round(r["steps_per_s"], 1) for r in rs],
                          "steps_per_s_median": round(median[v], 1)} for v, rs in runs.items()},
-        "ratio_1_4_over_1_5": round(median["1.4.0"] / median["1.5.2"], 2),
+        "ratio_1_4_over_1_5": round(median["1.4.0"] / median["1.5.2"], 2) if "1.5.2" in median else None,
+        "debug": args.debug,
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=RESULTS.parent, delete=False, suffix=".tmp") as f:
-        json.dump(result, f, indent=2)
-    os.replace(f.name, RESULTS)
+    atomic_write_json(args.out, result)
     print(json.dumps(result, indent=2))
 
 

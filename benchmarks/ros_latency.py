@@ -65,23 +65,12 @@ from typing import Any
 
 import numpy as np
 
+from skill_rl.fileio import atomic_write_json
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "ros_latency.json"
 TARGET_P99_MS = 2.0
 SOFT_START_S = 1.0  # the SafetyFilter's soft start (panda.yaml): commands are sent after it
-
-
-def write_json_atomic(path: Path, payload: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(payload, f, indent=2)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
 
 
 def stats_ms(values_ns: np.ndarray) -> dict[str, float | int]:
@@ -379,7 +368,7 @@ def main(argv: list[str] | None = None) -> int:
         payload = summarise(old["cases"], writes=writes, senders=modes, rt_priorities=args.rt_priority,
                             quick=old["quick"], durations=(old["duration_s_per_case"], old["duration_s_per_case_under_load"]),
                             machine=old["machine"], when=old["when"])
-        write_json_atomic(args.out, payload)
+        atomic_write_json(args.out, payload)
         print(f"latency_p99_ms {payload['latency_p99_ms']} (headline {payload['headline_case']}); wrote {args.out}")
         return 0
     signal.signal(signal.SIGTERM, _terminate)  # clean up the node and the busy loops on `kill`
@@ -409,7 +398,7 @@ def main(argv: list[str] | None = None) -> int:
 
     payload = summarise(cases, writes=writes, senders=modes, rt_priorities=args.rt_priority, quick=bool(args.quick),
                         durations=(duration, load_duration))
-    write_json_atomic(args.out, payload)
+    atomic_write_json(args.out, payload)
     print(f"latency_p99_ms {payload['latency_p99_ms']} (target < {TARGET_P99_MS}), dropped {payload['dropped_commands']}, "
           f"under load p99 {payload['latency_p99_ms_under_load']}; wrote {args.out}")
     return 0

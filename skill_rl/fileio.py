@@ -8,12 +8,13 @@ POSIX and Windows when both paths are on one filesystem, which the same director
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["atomic_path", "atomic_write_bytes", "atomic_write_text"]
+__all__ = ["atomic_path", "atomic_write_bytes", "atomic_write_json", "atomic_write_text"]
 
 
 def _final_mode(path: Path) -> int:
@@ -60,3 +61,11 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
 def atomic_write_text(path: str | os.PathLike[str], text: str, encoding: str = "utf-8") -> Path:
     """Write ``text`` to ``path`` atomically (parents are created). Returns the path."""
     return atomic_write_bytes(path, text.encode(encoding))
+
+
+def atomic_write_json(path: str | os.PathLike[str], obj: object, indent: int | None = 2) -> Path:
+    """Write ``obj`` as JSON (plus a final newline) to ``path`` atomically: results files and summaries.
+
+    ``obj`` must be plain JSON data; ``json.dumps`` raises on anything else before the target is touched.
+    """
+    return atomic_write_text(path, json.dumps(obj, indent=indent) + "\n")

@@ -28,7 +28,9 @@ os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
 isolate_dds(test_domain_id())
 ROOT = Path(__file__).resolve().parents[1]
 
-pytest.importorskip("rclpy", reason="ROS 2 (rclpy) is not importable: pip install -e '.[ros]'", exc_type=ImportError)
+from tests._extras import require  # noqa: E402
+
+require("rclpy", extra="ros")
 
 from skill_rl.hardware import (  # noqa: E402
     FaultCode,

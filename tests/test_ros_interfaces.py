@@ -7,13 +7,13 @@ import os
 import subprocess
 from pathlib import Path
 
-import pytest
-
 from skill_rl.ros.env import isolate_dds, test_domain_id
 
 os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
 isolate_dds(test_domain_id())
-pytest.importorskip("rclpy", reason="ROS 2 (rclpy) is not importable: pip install -e '.[ros]'", exc_type=ImportError)
+from tests._extras import require  # noqa: E402
+
+require("rclpy", extra="ros")
 
 from skill_rl.ros import task_executor  # noqa: E402
 from skill_rl.ros.env import ensure_interfaces, interfaces_prefix  # noqa: E402

@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("rclpy", reason="ROS 2 (rclpy) is not importable: pip install -e '.[ros]'", exc_type=ImportError)
+from tests._extras import require  # noqa: E402
+
+require("rclpy", extra="ros")
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "benchmarks" / "ros_latency.py"

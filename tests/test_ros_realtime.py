@@ -14,7 +14,9 @@ from skill_rl.ros.env import isolate_dds, test_domain_id
 os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
 DOMAIN = test_domain_id()
 isolate_dds(DOMAIN)
-pytest.importorskip("rclpy", reason="ROS 2 (rclpy) is not importable: pip install -e '.[ros]'", exc_type=ImportError)
+from tests._extras import require  # noqa: E402
+
+require("rclpy", extra="ros")
 
 
 def _may_set_fifo() -> bool:

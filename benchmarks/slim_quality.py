@@ -23,7 +23,7 @@ from the same starts) and the metrics of :mod:`skill_rl.discovery.metrics` are c
 
 Results are written after every run (so a stopped benchmark keeps what it measured) to
 ``benchmarks/results/slim_quality.json`` (per run + mean/std per algorithm) and ``slim_quality.md``
-(the table, mean ± std over seeds). Wall-clock is reported per run and in total.
+(the table, mean ± sample std over seeds). Wall-clock is reported per run and in total.
 """
 
 from __future__ import annotations
@@ -41,6 +41,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from skill_rl.fileio import atomic_write_json, atomic_write_text
+
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "benchmarks" / "results"
 _CONFIGS = {"slim": "slim_push", "naive_sum": "discovery_naive_sum", "lsd": "discovery_lsd", "metra": "discovery_metra",
@@ -50,20 +52,8 @@ METRICS = ("object_coverage", "skill_classifier_accuracy", "skill_distinctness",
            "episodes_with_violation", "mean_object_displacement", "grasp_consistency")
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def aggregate(runs: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, float]]]:
-    """algo -> metric -> {mean, std, n} over the finished runs."""
+    """algo -> metric -> {mean, std, n} over the finished runs; std is the sample std (ddof=1), not the population std."""
     out: dict[str, dict[str, dict[str, float]]] = {}
     for algo in dict.fromkeys(r["algo"] for r in runs):
         rs = [r for r in runs if r["algo"] == algo]
@@ -72,7 +62,7 @@ def aggregate(runs: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, float
             vals = [float(r["eval"][m]) if m != "wall_s" else float(r["wall_s"]) for r in rs
                     if m == "wall_s" or m in r["eval"]]
             if vals:
-                out[algo][m] = {"mean": statistics.fmean(vals), "std": statistics.pstdev(vals) if len(vals) > 1 else 0.0,
+                out[algo][m] = {"mean": statistics.fmean(vals), "std": statistics.stdev(vals) if len(vals) > 1 else 0.0,
                                 "n": len(vals)}
     return out
 
@@ -109,9 +99,9 @@ def reevaluate(stem: Path) -> None:
         r["eval"] = again
     data["summary"] = aggregate(data["runs"])
     data["reevaluated"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    _atomic_write(Path(f"{stem}.json"), json.dumps(data, indent=2))
+    atomic_write_json(f"{stem}.json", data)
     md = Path(f"{stem}.md").read_text().split("\nViolations by kind")[0].rstrip("\n") + "\n"
-    _atomic_write(Path(f"{stem}.md"), md + violation_table(data["runs"]))
+    atomic_write_text(f"{stem}.md", md + violation_table(data["runs"]))
     print(Path(f"{stem}.md").read_text())
 
 
@@ -122,7 +112,7 @@ def markdown(agg: dict[str, dict[str, dict[str, float]]], settings: dict[str, An
             "displacement (m)", "grasp", "wall (s)")
     extra = f" with {', '.join(settings['overrides'])}" if settings.get("overrides") else ""
     lines = [f"SLIM quality on TabletopPush{extra}: {settings['steps']} env steps per run, seeds {settings['seeds']}, "
-             "mean ± std over seeds", "", "| algo | " + " | ".join(head) + " |", "|---" * (len(head) + 1) + "|"]
+             "mean ± sample std over seeds", "", "| algo | " + " | ".join(head) + " |", "|---" * (len(head) + 1) + "|"]
     for algo, ms in agg.items():
         cells = []
         for c in cols:
@@ -240,13 +230,13 @@ def main(argv: list[str] | None = None) -> int:
                            "debug": args.debug, "settings": settings, "summary": agg, "runs": kept + runs,
                            "elapsed_s": round(time.perf_counter() - t0, 1), "jobs": args.jobs,
                            "loadavg": [round(x, 2) for x in os.getloadavg()]}
-                _atomic_write(Path(f"{stem}.json"), json.dumps(payload, indent=2))
-                _atomic_write(Path(f"{stem}.md"), markdown(agg, settings)
+                atomic_write_json(f"{stem}.json", payload)
+                atomic_write_text(f"{stem}.md", markdown(agg, settings)
                               + f"\nTotal wall-clock: {payload['elapsed_s']:.0f} s with {args.jobs} parallel run(s) "
                                 "(shared 2-core CPU, nice 10, 1 torch thread per run).\n" + violation_table(kept + runs))
     if stopped:
         payload["stopped_at_time_limit"] = True
-        _atomic_write(Path(f"{stem}.json"), json.dumps(payload, indent=2))
+        atomic_write_json(f"{stem}.json", payload)
         print(f"stopped at the {args.max_minutes} min limit after {len(runs)} runs")
     print(markdown(aggregate(kept + runs), settings))
     print(f"wrote {stem}.json and {stem}.md in {time.perf_counter() - t0:.0f} s")

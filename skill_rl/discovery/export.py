@@ -91,8 +91,10 @@ def export_run(run_dir: str | Path, library: Any = None, prefix: str | None = No
 
     from skill_rl.library import SkillLibrary, SkillRecord, spec_of_env
 
+    from .config import DiscoveryConfig
+    from .factory import make_env
     from .policy import SkillPolicy
-    from .train import DiscoveryConfig, eval_skills_list, make_env
+    from .rollouts import eval_skills_list
 
     run = Path(run_dir)
     policy_path, summary_path = run / "skill_policy.pt", run / "summary.json"

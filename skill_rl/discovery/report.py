@@ -6,6 +6,7 @@
   return (one panel per term; smoothed), and each critic head's training loss.
 * :func:`skill_video_grid`: one episode per skill, rendered and tiled into one video (a grid of tiles, each
   labelled by its skill), via :func:`skill_rl.envs.video.write_video`.
+* :func:`write_report`: all of the above for one run (what ``run_discovery`` and ``evaluate_run`` write).
 
 matplotlib runs on the Agg backend (no display); plots are written atomically.
 """
@@ -13,6 +14,7 @@ matplotlib runs on the Agg backend (no display); plots are written atomically.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import math
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -23,7 +25,10 @@ import numpy as np
 
 from skill_rl.fileio import atomic_path
 
-__all__ = ["plot_end_positions", "plot_reward_terms", "read_metrics", "skill_video_grid", "tile_frames"]
+from .config import DiscoveryConfig
+
+__all__ = ["plot_end_positions", "plot_reward_terms", "read_metrics", "skill_video_grid", "tile_frames",
+           "write_report"]
 
 
 def _plt():
@@ -178,3 +183,42 @@ def skill_video_grid(env: Any, act: Callable[[np.ndarray], np.ndarray], skills: 
     if fps is None:
         fps = float(getattr(env, "metadata", {}).get("render_fps") or 20)
     return write_video(grid, path, fps)
+
+
+def write_report(run_path: Path, policy: Any, env: Any, cfg: DiscoveryConfig, rollouts: dict[str, Any],
+                 seed: int = 10_000, out_dir: Path | None = None) -> dict[str, Any]:
+    """Plots (``plots/end_positions.png``, ``plots/reward_terms.png`` from the run's ``metrics.csv``) and, with
+    ``cfg.video``, the skill video grid (``videos/skills.mp4``) into ``out_dir`` (default: the run folder).
+    Returns ``{"plots": [...], "video": path}`` or ``video_error`` (rendering unavailable), never raising for
+    a missing renderer."""
+    from .factory import make_env
+    from .rollouts import eval_skills_list
+
+    out: dict[str, Any] = {"plots": []}
+    out_dir = out_dir or run_path
+    plots = out_dir / "plots"
+    if rollouts:
+        from skill_rl.envs.tabletop.scene import TABLE_HALF_SIZE
+
+        out["plots"].append(str(plot_end_positions(
+            rollouts["initial_xy"], rollouts["final_xy"], rollouts["skill_ids"], plots / "end_positions.png",
+            table_half_xy=(float(TABLE_HALF_SIZE[0]), float(TABLE_HALF_SIZE[1])),
+            title=f"{cfg.algo}: object end positions by skill")))
+    if (run_path / "metrics.csv").is_file():
+        p = plot_reward_terms(run_path / "metrics.csv", plots / "reward_terms.png")
+        if p is not None:
+            out["plots"].append(str(p))
+    if cfg.video:
+        try:
+            venv = make_env(dataclasses.replace(cfg, env_options={**cfg.env_options, "render_mode": "rgb_array"}))
+            try:
+                skills = [(f"z={sid}" if cfg.discrete_skills else f"z#{sid}", z)
+                          for sid, z in eval_skills_list(venv, cfg, seed)]
+                act = policy.act if hasattr(policy, "act") else (lambda o: policy.predict(o, deterministic=True)[0])
+                out["video"] = str(skill_video_grid(venv, act, skills, out_dir / "videos" / "skills.mp4", seed=seed))
+            finally:
+                venv.close()
+        except Exception as exc:  # no OpenGL backend, no ffmpeg: the run's results stand without the video
+            out["video_error"] = f"{type(exc).__name__}: {exc}"
+    return out
+

@@ -4,6 +4,7 @@
 
     nice -n 10 python benchmarks/dist_eval.py            # ~3-5 min on the shared 2-core machine
     python benchmarks/dist_eval.py --quick               # ~1 min smoke (results to $TMPDIR)
+    python benchmarks/dist_eval.py --debug --out /tmp/dist_eval.json   # smallest smoke: 1 round, 10-step episodes
 
 Measured side by side in one run, on one local Ray (``num_cpus=2``), the same policy and seeds throughout:
 
@@ -173,10 +174,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--ll-rollouts", type=int, default=10)
     p.add_argument("--ll-steps", type=int, default=100)
     p.add_argument("--quick", action="store_true", help="3 rounds, shorter episodes; results to $TMPDIR")
+    p.add_argument("--debug", action="store_true", help="1 round, 10-step episodes, 1 lifelong task x 1 rollout")
     p.add_argument("--out", type=Path, default=None)
     args = p.parse_args(argv)
     if args.quick:
         args.rounds, args.slim_steps, args.ll_tasks, args.ll_rollouts, args.ll_steps = 3, 50, 2, 4, 50
+    if args.debug:
+        args.quick = True
+        args.rounds, args.slim_steps, args.ll_tasks, args.ll_rollouts, args.ll_steps = 1, 10, 1, 1, 10
     out = args.out or (Path(tempfile.gettempdir()) / "dist_eval_quick.json" if args.quick
                        else REPO / "benchmarks" / "results" / "dist_eval.json")
     os.environ.setdefault("MUJOCO_GL", "osmesa")
@@ -200,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         ray.shutdown()
     payload = {
-        "benchmark": "dist_eval", "date": time.strftime("%Y-%m-%d %H:%M"), "quick": args.quick,
+        "benchmark": "dist_eval", "date": time.strftime("%Y-%m-%d %H:%M"), "quick": args.quick, "debug": args.debug,
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": sys.version.split()[0],
                     "ray": ray.__version__, "torch": torch.__version__, "load_avg_before": load_before,
                     "load_avg_after": os.getloadavg(), "note": "shared VM: other jobs ran on the same 2 cores"},

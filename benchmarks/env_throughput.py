@@ -3,6 +3,7 @@
 
     python benchmarks/env_throughput.py            # ~1.5-2 min
     python benchmarks/env_throughput.py --quick    # ~30 s
+    python benchmarks/env_throughput.py --debug --out /tmp/et.json   # smoke: seconds, no robosuite
 
 Every measurement is set up once (envs made, warmed up), then the measurements run in interleaved rounds
 (round r runs all of them, starting at a rotated position) so that load from other processes on a shared
@@ -469,8 +470,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rounds", type=int, default=None, help="interleaved rounds (default 7, --quick 3)")
     p.add_argument("--seconds", type=float, default=None, help="wall-clock budget per measurement per round")
     p.add_argument("--no-robosuite", action="store_true", help="skip robosuite (if it is not installed)")
+    p.add_argument("--debug", action="store_true",
+                   help="smoke run (seconds): 1 round of 0.1 s, no robosuite, one sync vector env")
     p.add_argument("--out", type=Path, default=RESULTS)
     args = p.parse_args(argv)
+    if args.debug:
+        args.quick, args.no_robosuite, args.rounds, args.seconds = True, True, 1, 0.1
     budget = args.seconds if args.seconds is not None else (0.5 if args.quick else 1.0)
     if args.rounds is None:
         args.rounds = 3 if args.quick else 7
@@ -495,10 +500,10 @@ def main(argv: list[str] | None = None) -> int:
         assert timesteps["robosuite"] == timesteps["ours"], f"physics timesteps differ: {timesteps}"
         assert substeps["robosuite"] == substeps["ours"], f"substeps per env step differ: {substeps}"
         measurements += [Robosuite(rs_env), RawRobosuite(rs_env)]
-    for mode in ("sync", "async"):
-        for n in (2, 4):
+    for mode in ("sync",) if args.debug else ("sync", "async"):
+        for n in (2,) if args.debug else (2, 4):
             measurements.append(Vector(mode, n))
-    if blas.library is not None:  # async workers with 1 BLAS thread each
+    if blas.library is not None and not args.debug:  # async workers with 1 BLAS thread each
         for n in (2, 4):
             measurements.append(Vector("async", n, worker_blas_threads=1, suffix="_blas1"))
 
@@ -524,7 +529,7 @@ def main(argv: list[str] | None = None) -> int:
 
     breakdown: dict[str, Any]
     try:
-        breakdown = step_breakdown(600 if args.quick else 2000)
+        breakdown = step_breakdown(100 if args.debug else 600 if args.quick else 2000)
     except Exception as exc:  # noqa: BLE001 - internals changed; the throughput numbers still stand
         breakdown = {"error": f"{type(exc).__name__}: {exc}"}
 
@@ -562,6 +567,7 @@ def main(argv: list[str] | None = None) -> int:
         "benchmark": "env_throughput",
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "quick": args.quick,
+        "debug": args.debug,
         "machine": {**info, "loadavg_start": load_start, "loadavg_end": loadavg()},
         "settings": {
             "env_id": f"skill_rl/{ENV_ID}",

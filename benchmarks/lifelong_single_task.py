@@ -4,12 +4,16 @@
 
     nice -n 10 python benchmarks/lifelong_single_task.py --suite tabletop-object --task 0 --epochs 50 \
         --rollouts 20 [key=value ...]      # any LifelongConfig field: head=gaussian lr=3e-4 hidden=512 ...
+    python benchmarks/lifelong_single_task.py --debug --out /tmp/single.jsonl   # seconds: 2 demos, 1 epoch
 
 Trains a fresh policy with sequential finetuning (``seql``, i.e. plain BC) on task ``--task``'s demos with the
 protocol's own pieces (``load_task_data``, ``TaskPolicy``, the algorithm's optimiser and schedule, the
 ``Evaluator``), evaluating every ``--eval-every`` epochs; prints one JSON line per evaluation and a summary
-(best success, training/evaluation seconds). Several ``--seeds`` average over training seeds. ``--out``
-appends the summary as a JSON line to a file, so sweeps can be collected.
+(best success, training/evaluation seconds). Several ``--seeds`` average over training seeds. The summary is
+appended as a JSON line to ``--out`` (default ``benchmarks/results/lifelong_single_task.jsonl``, the file
+``docs/lifelong.md`` quotes), so sweeps are collected; ``--out ''`` writes nothing. The demos come from
+``--demos-dir`` (default ``runs/lifelong-demos/<suite>``, as ``skill-rl lifelong demos`` writes them);
+``--debug`` makes 2 demos per task in a temporary folder instead.
 """
 
 from __future__ import annotations
@@ -95,7 +99,8 @@ def main() -> int:
     p.add_argument("--norm-task", type=int, default=-1,
                    help="normalise observations with this task's statistics (the protocol uses task 0's)")
     p.add_argument("--tag", default="")
-    p.add_argument("--out", default="")
+    p.add_argument("--out", default=str(Path(__file__).resolve().parent / "results" / "lifelong_single_task.jsonl"))
+    p.add_argument("--debug", action="store_true", help="1 epoch, 1 rollout of 20 steps, 2 fresh demos per task")
     p.add_argument("overrides", nargs="*", help="LifelongConfig fields as key=value")
     args = p.parse_args()
 
@@ -104,6 +109,18 @@ def main() -> int:
     torch.set_num_threads(1)
     overrides = _parse_overrides(args.overrides)
     demos_dir = args.demos_dir or str(Path("runs") / "lifelong-demos" / args.suite)
+    tmp = None
+    if args.debug:
+        import tempfile
+
+        from skill_rl.lifelong.demos import generate_demos
+        from skill_rl.lifelong.suites import get_suite
+
+        args.seeds, args.epochs, args.eval_every, args.rollouts, args.max_steps = 1, 1, 1, 1, 20
+        tmp = tempfile.TemporaryDirectory()
+        demos_dir = tmp.name
+        tasks = sorted({args.task, max(args.norm_task, 0)})
+        generate_demos(get_suite(args.suite).subset(max(tasks) + 1), demos_dir, 2, progress=False)
     t0 = time.perf_counter()
     runs = [run_one(args.suite, args.task, 100 * (i + 1), args.epochs, args.eval_every, overrides, args.rollouts,
                     args.max_steps, demos_dir, args.norm_task) for i in range(args.seeds)]
@@ -112,12 +129,24 @@ def main() -> int:
                "overrides": overrides, "rollouts": args.rollouts, "max_steps": args.max_steps,
                "best_mean": float(np.mean([r["best"] for r in runs])),
                "last_mean": float(np.mean([r["last"] for r in runs])), "runs": runs,
-               "wall_s": round(time.perf_counter() - t0, 1)}
+               "wall_s": round(time.perf_counter() - t0, 1), "debug": args.debug,
+               "effective": _effective(args.suite, overrides)}
     print(json.dumps(summary), flush=True)
     if args.out:
-        with open(args.out, "a", encoding="utf-8") as f:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        with open(args.out, "a", encoding="utf-8") as f:  # one line per run: a log, appended, not rewritten
             f.write(json.dumps(summary) + "\n")
+    if tmp is not None:
+        tmp.cleanup()
     return 0
+
+
+def _effective(suite: str, overrides: dict) -> dict:
+    """The policy and optimiser settings the run used (defaults + overrides), recorded with each line."""
+    from skill_rl.lifelong.protocol import LifelongConfig
+
+    cfg = LifelongConfig(suite=suite, algo="seql", **overrides)
+    return {k: getattr(cfg, k) for k in ("head", "history", "hidden", "layers", "lr", "batch_size")}
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@
     nice -n 10 python benchmarks/lifelong_suite.py --suite tabletop-object --seeds 3 --n-tasks 3 --epochs 30 \
         --eval-every 10 --rollouts 20 --max-steps 150 --post-prune-epochs 10 --speedup-rounds 2
     python benchmarks/lifelong_suite.py --suite tabletop-micro --quick                    # ~1 min smoke
+    python benchmarks/lifelong_suite.py --debug --out /tmp/lifelong.json     # seconds: 2 tasks, 2 demos, 1 epoch
     python benchmarks/lifelong_table.py        # all suites' results files -> lifelong_all.{json,md}
 
 Writes ``benchmarks/results/lifelong_<suite>.json`` (atomically): the budget, every run's per-seed metrics,
@@ -22,6 +23,7 @@ import argparse
 import json
 import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -61,6 +63,9 @@ def check_libero_ordering(runs: dict) -> list[dict]:
 
 
 def _budget(args: argparse.Namespace) -> dict:
+    if args.debug:
+        return dict(n_tasks=2, n_demos=2, epochs=1, eval_every=1, eval_rollouts=1, max_steps=20, seeds=1,
+                    post_prune_epochs=1)
     if args.quick:
         return dict(n_tasks=2, n_demos=10, epochs=10, eval_every=5, eval_rollouts=4, max_steps=120, seeds=1,
                     post_prune_epochs=5)
@@ -122,6 +127,9 @@ def main() -> int:
     p.add_argument("--workers", type=int, default=2, help="parallel evaluation workers for the speed-up check")
     p.add_argument("--speedup-rounds", type=int, default=3, help="0 = skip the speed-up check")
     p.add_argument("--quick", action="store_true", help="tiny budget (smoke test)")
+    p.add_argument("--debug", action="store_true",
+                   help="smoke run in seconds: 2 tasks, 2 demos, 1 epoch, 1 rollout of 20 steps, no speed-up check; "
+                        "demos and run folders in a temporary folder")
     p.add_argument("--out", default="")
     args = p.parse_args()
 
@@ -134,8 +142,11 @@ def main() -> int:
 
     torch.set_num_threads(1)
     budget = _budget(args)
-    root = Path("runs") / "bench-lifelong"
-    demos_dir = str(Path("runs") / "lifelong-demos" / args.suite)
+    tmp = tempfile.TemporaryDirectory() if args.debug else None
+    root = Path(tmp.name if tmp else "runs") / "bench-lifelong"
+    demos_dir = str(Path(tmp.name if tmp else "runs") / "lifelong-demos" / args.suite)
+    if args.debug:
+        args.speedup_rounds = 0
     suite = get_suite(args.suite).subset(budget["n_tasks"])
     t0 = time.perf_counter()
     demo_stats = generate_demos(suite, demos_dir, budget["n_demos"], progress=True)
@@ -156,7 +167,7 @@ def main() -> int:
     speedup = (_eval_speedup(args.suite, demos_dir, budget, args.workers, args.speedup_rounds)
                if args.speedup_rounds > 0 else None)
     out = {
-        "suite": args.suite, "tasks": [t.name for t in suite.tasks], "budget": budget,
+        "suite": args.suite, "debug": args.debug, "tasks": [t.name for t in suite.tasks], "budget": budget,
         "demos": {"seconds": round(demo_s, 1), "per_task": demo_stats},
         "table_markdown": results_table(rows), "runs": runs, "libero_ordering": ordering,
         "eval_speedup": speedup, "total_wall_s": round(time.perf_counter() - t0, 1),
@@ -172,6 +183,8 @@ def main() -> int:
     if speedup is not None:
         print(f"evaluation speed-up with {args.workers} workers: {speedup['speedup_median']:.2f}x")
     print(f"wrote {path}")
+    if tmp is not None:
+        tmp.cleanup()
     return 0
 
 

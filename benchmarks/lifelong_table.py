@@ -3,6 +3,8 @@
 ::
 
     python benchmarks/lifelong_table.py        # reads benchmarks/results/lifelong_<suite>.json for the 4 suites
+    python benchmarks/lifelong_table.py --out /tmp/table    # the same table, written elsewhere (no --debug: it
+                                                            # trains nothing and takes a second)
 
 Reads what ``benchmarks/lifelong_suite.py`` wrote for each suite and writes
 ``benchmarks/results/lifelong_all.json`` and ``lifelong_all.md``: the FWT/NBT/AUC/final-success table
@@ -21,7 +23,7 @@ import json
 from pathlib import Path
 
 SUITES = ("tabletop-spatial", "tabletop-object", "tabletop-goal", "tabletop-long")
-RESULTS = Path(__file__).parent / "results"
+RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def assemble_from_runs(suite: str, budget: dict, runs_root: Path, out_dir: Path) -> dict:
@@ -60,6 +62,7 @@ def main() -> int:
     p.add_argument("--from-runs", default="", help="first assemble this suite's results file from its run folders")
     p.add_argument("--budget", default="{}", help="the protocol of those runs (JSON), recorded in the file")
     p.add_argument("--runs-root", default=str(Path("runs") / "bench-lifelong"))
+    p.add_argument("--out", default="", help="folder for lifelong_all.{json,md} (default: --results)")
     args = p.parse_args()
     if args.from_runs:
         assemble_from_runs(args.from_runs, json.loads(args.budget), Path(args.runs_root), Path(args.results))
@@ -134,8 +137,9 @@ def main() -> int:
                       for n, r in suites.items()},
            "suite_total_wall_s": {n: r["total_wall_s"] for n, r in suites.items()},
            "eval_speedup": speed}
-    atomic_write_text(folder / "lifelong_all.md", text)
-    atomic_write_text(folder / "lifelong_all.json", json.dumps(out, indent=2) + "\n")
+    out_dir = Path(args.out or folder)
+    atomic_write_text(out_dir / "lifelong_all.md", text)
+    atomic_write_text(out_dir / "lifelong_all.json", json.dumps(out, indent=2) + "\n")
     print(text)
     return 0
 

@@ -2,6 +2,7 @@
 """Memory per env instance: our TabletopLift vs robosuite 1.4 Lift.
 
     python benchmarks/memory.py [--quick]      # ~15 s (--quick: ~8 s)
+    python benchmarks/memory.py --debug --out /tmp/memory.json   # smoke: ours only, N in (1, 2), one subprocess each
 
 For each simulator and each N in (1, 8), a fresh Python subprocess imports the simulator, records its
 resident set size (RSS), makes N envs, resets each and steps each 10 times with random actions, then
@@ -117,6 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--child", nargs=2, metavar=("KIND", "N"), help=argparse.SUPPRESS)
     p.add_argument("--quick", action="store_true", help="one subprocess per (simulator, N) instead of two")
     p.add_argument("--no-robosuite", action="store_true")
+    p.add_argument("--debug", action="store_true", help="smoke run: ours only, N in (1, 2), one subprocess each")
     p.add_argument("--out", type=Path, default=RESULTS)
     args = p.parse_args(argv)
     if args.child:
@@ -124,12 +126,15 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     t_start = time.perf_counter()
+    if args.debug:
+        args.quick, args.no_robosuite = True, True
+    counts = (1, 2) if args.debug else COUNTS
     repeats = 1 if args.quick else 2
     kinds = ["ours"] + ([] if args.no_robosuite else ["robosuite"])
-    raw: dict[str, dict[int, list[dict[str, Any]]]] = {k: {n: [] for n in COUNTS} for k in kinds}
+    raw: dict[str, dict[int, list[dict[str, Any]]]] = {k: {n: [] for n in counts} for k in kinds}
     for _ in range(repeats):
         for kind in kinds:
-            for n in COUNTS:
+            for n in counts:
                 res = run_child(kind, n)
                 raw[kind][n].append(res)
                 print(f"{kind:10s} N={n}: +{res['delta_mb']:.1f} MB (imported {res['rss_imported_mb']:.1f} MB)", flush=True)
@@ -138,15 +143,15 @@ def main(argv: list[str] | None = None) -> int:
     for kind in kinds:
         med = {n: {k: statistics.median(r[k] for r in raw[kind][n])
                    for k in ("rss_start_mb", "rss_imported_mb", "rss_after_mb", "delta_mb", "peak_rss_mb")}
-               for n in COUNTS}
-        lo, hi = COUNTS
+               for n in counts}
+        lo, hi = counts
         slope = (med[hi]["delta_mb"] - med[lo]["delta_mb"]) / (hi - lo)
         summary[kind] = {
             "mb_per_instance": round(slope, 2),
             "first_instance_mb": round(med[lo]["delta_mb"], 2),
             "baseline_mb": round(med[lo]["rss_imported_mb"], 1),
             "interpreter_mb": round(med[lo]["rss_start_mb"], 1),
-            **{f"n{n}": {k: round(v, 1) for k, v in med[n].items()} for n in COUNTS},
+            **{f"n{n}": {k: round(v, 1) for k, v in med[n].items()} for n in counts},
         }
     if "ours" in summary and "robosuite" in summary and summary["ours"]["mb_per_instance"] > 0:
         summary["robosuite_vs_ours_per_instance"] = round(
@@ -156,17 +161,17 @@ def main(argv: list[str] | None = None) -> int:
 
     machine = {"cpu_count": os.cpu_count(), "python": platform.python_version(), "mujoco": mujoco.__version__,
                "platform": platform.platform()}
-    try:
+    machine["robosuite"] = None
+    if "robosuite" in kinds:
         import robosuite
 
         machine["robosuite"] = robosuite.__version__
-    except Exception:  # noqa: BLE001
-        machine["robosuite"] = None
     payload = {
         "benchmark": "memory",
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "machine": machine,
-        "settings": {"counts": list(COUNTS), "steps_per_env": STEPS, "repeats": repeats,
+        "debug": args.debug,
+        "settings": {"counts": list(counts), "steps_per_env": STEPS, "repeats": repeats,
                      "metric": "RSS (psutil) after make + reset + 10 random steps per env, minus RSS after imports"},
         "results": summary,
         "runs": {k: {str(n): v for n, v in d.items()} for k, d in raw.items()},

@@ -3,6 +3,7 @@
 
     nice -n 10 python benchmarks/play_quality.py --worker-sessions      # defaults below (hours on 2 free cores)
     nice -n 10 python benchmarks/play_quality.py --quick                # minutes: 1 seed, 200 steps, 2 episodes
+    python benchmarks/play_quality.py --debug --out /tmp/pq.json        # smoke (seconds): 2 tasks, 20 steps, in-process
     python benchmarks/play_quality.py --merge a.json b.json --out c.json  # combine runs made by separate processes
 
 Protocol (every number below is a flag; the JSON records them):
@@ -206,6 +207,8 @@ def merge(paths: list[str], out_path: Path) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="1 seed, 200 steps, 2 episodes, 0.05 h of play, 5 demos")
+    ap.add_argument("--debug", action="store_true",
+                    help="smoke run: 1 seed, 2 tasks, 20 steps, 1 episode of 20 steps, 200 steps of play, 2 demos, 1 job")
     ap.add_argument("--dataset", default="", help="play HDF5 (default: collect --hours of play)")
     ap.add_argument("--hours", type=float, default=4.0)
     ap.add_argument("--action-noise", type=float, default=None,
@@ -240,6 +243,10 @@ def main() -> None:
         return
     if args.quick:
         args.seeds, args.steps, args.episodes, args.hours, args.bc_demos = args.seeds[:1], 200, 2, 0.05, 5
+    if args.debug:
+        args.seeds, args.steps, args.episodes, args.horizon, args.hours = args.seeds[:1], 20, 1, 20, 200 / (3600 * 20)
+        args.bc_demos, args.jobs, args.dataset, args.demos_dir = 2, 1, "", ""
+        args.tasks = args.tasks[:2] or ["push_red_left", "close_drawer"]
 
     import torch
 
@@ -258,7 +265,7 @@ def main() -> None:
     noise = PlayCollectConfig().action_noise if args.action_noise is None else args.action_noise
     defaults = _train_cfg(args, algo="lmp")
     result: dict = {
-        "benchmark": "play_quality", "complete": False,
+        "benchmark": "play_quality", "complete": False, "debug": args.debug,
         "budget": {"hours_of_play": args.hours, "action_noise": noise, "steps": args.steps,
                    "batch_size": args.batch_size, "windows_seen": args.steps * args.batch_size, "beta": args.beta,
                    "bc_demos_per_task": args.bc_demos, "bc_steps_per_task": args.bc_steps,

@@ -3,6 +3,7 @@
 
     nice -n 10 python benchmarks/play_throughput.py            # ~1.5 min
     nice -n 10 python benchmarks/play_throughput.py --quick    # ~30 s
+    python benchmarks/play_throughput.py --debug --out /tmp/play_throughput.json   # smoke: seconds
 
 Question: is the loader (hindsight window sampling + gathering + tensor conversion) fast enough that it is
 never the bottleneck of training? Measured, on a real play dataset (collected here by the scripted player,
@@ -43,13 +44,15 @@ os.environ.setdefault("MUJOCO_GL", "osmesa")
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--debug", action="store_true", help="smoke run: 400 steps of play, 1 round of 0.2 s")
     ap.add_argument("--rounds", type=int, default=None)
     ap.add_argument("--seconds", type=float, default=None)
     ap.add_argument("--dataset", default="", help="play HDF5 (default: collect 0.03 h of play into a temp dir)")
     ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "play_throughput.json"))
     args = ap.parse_args()
-    rounds = args.rounds or (3 if args.quick else 5)
-    seconds = args.seconds or (1.0 if args.quick else 2.5)
+    rounds = args.rounds or (1 if args.debug else 3 if args.quick else 5)
+    seconds = args.seconds or (0.2 if args.debug else 1.0 if args.quick else 2.5)
+    hours = 400 / (3600 * 20) if args.debug else 0.03
 
     import torch
 
@@ -62,7 +65,7 @@ def main() -> None:
 
     torch.set_num_threads(1)
     tmp = tempfile.TemporaryDirectory()
-    dataset = args.dataset or collect_play(PlayCollectConfig(hours_of_play=0.03, run_root=tmp.name),
+    dataset = args.dataset or collect_play(PlayCollectConfig(hours_of_play=hours, run_root=tmp.name),
                                            progress=False)["dataset"]
     cfg = PlayTrainConfig()  # configs/lmp.yaml defaults
     data = read_play_dataset(dataset, load_states=False)
@@ -116,7 +119,7 @@ def main() -> None:
         return statistics.median(x / y for x, y in zip(per_round[a], per_round[b], strict=True))
 
     result = {
-        "benchmark": "play_throughput",
+        "benchmark": "play_throughput", "debug": args.debug,
         "what": "windows/s of the play data loader vs full Play-LMP / Play-GCBC training steps (64 windows each)",
         "config": {"window": cfg.window, "min_window": cfg.min_window, "batch_size": B, "hidden": cfg.hidden,
                    "rnn_hidden": cfg.rnn_hidden, "latent_dim": cfg.latent_dim, "head": cfg.head,

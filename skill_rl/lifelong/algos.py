@@ -31,6 +31,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import torch
 
+from skill_rl.imitation.history import history_index
 from skill_rl.registry import Registry
 
 from .policies import TaskPolicy
@@ -76,11 +77,7 @@ class TaskData:
     @staticmethod
     def from_episodes(obs: np.ndarray, actions: np.ndarray, episode_starts: np.ndarray, episode_ends: np.ndarray,
                       history: int, task_id: int, text: np.ndarray, language: str = "") -> TaskData:
-        n = obs.shape[0]
-        hist = np.empty((n, history), np.int64)
-        for s, e in zip(episode_starts, episode_ends, strict=True):
-            t = np.arange(s, e)
-            hist[s:e] = np.maximum(t[:, None] - np.arange(history - 1, -1, -1)[None], s)
+        hist = history_index(episode_starts, episode_ends, history)
         return TaskData(obs.astype(np.float32), actions.astype(np.float32), hist, int(task_id),
                         np.asarray(text, np.float32), language)
 

@@ -7,6 +7,10 @@ LIBERO's ResNet-T temporal decoder at CPU size) and ``cnn`` (a small conv net ov
 low-dim state; images come as ``images`` (B, 3, 64, 64) uint8/float). Heads: ``gaussian`` (diagonal) or
 ``gmm`` (LIBERO's GMM head: K modes, softplus std with a floor). Actions live in [-1, 1].
 
+The normaliser, the MLP trunk and the heads are the imitation core's (:mod:`skill_rl.imitation`): this
+module adds the task conditioning and the transformer / cnn encoders in front of the core's
+:class:`~skill_rl.imitation.nets.PolicyNet`.
+
 No pretrained language model: LIBERO's Table 3 shows task-id embeddings do as well as BERT, and nothing may
 be downloaded at run time, so the instruction is hashed into a bag of words (:func:`text_features`).
 """
@@ -21,9 +25,9 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 from torch import nn
-from torch.nn import functional as F
 
-from skill_rl.play.models import mlp
+from skill_rl.imitation.heads import Params
+from skill_rl.imitation.nets import Normaliser, PolicyNet
 
 __all__ = ["PolicyConfig", "TaskPolicy", "text_features", "texts_tensor"]
 
@@ -82,20 +86,23 @@ class PolicyConfig:
 
 
 class TaskPolicy(nn.Module):
-    """BC policy ``pi(a | o_{t-H+1..t}, task)``; see the module docstring. ``loss`` is the mean NLL."""
+    """BC policy ``pi(a | o_{t-H+1..t}, task)``; see the module docstring. ``loss`` is the mean NLL.
+
+    Encoder (``mlp``: the flattened normalised history and the task embedding; ``transformer``; ``cnn``) ->
+    the core's :class:`~skill_rl.imitation.nets.PolicyNet` (``self.net``: MLP trunk + action head).
+    """
 
     def __init__(self, cfg: PolicyConfig) -> None:
         super().__init__()
         self.cfg = cfg
-        self.register_buffer("obs_mean", torch.zeros(cfg.obs_dim))
-        self.register_buffer("obs_std", torch.ones(cfg.obs_dim))
+        self.norm = Normaliser(cfg.obs_dim, clip=10.0)
         if cfg.task_embedding == "text":
             self.task_embed: nn.Module = nn.Linear(cfg.text_dim, cfg.task_dim)
         else:
             self.task_embed = nn.Embedding(cfg.max_tasks, cfg.task_dim)
-        feat = cfg.hidden
+        layers = cfg.layers
         if cfg.encoder == "mlp":
-            self.trunk = mlp(cfg.obs_dim * cfg.history + cfg.task_dim, cfg.hidden, cfg.layers - 1, cfg.hidden)
+            in_dim = cfg.obs_dim * cfg.history + cfg.task_dim
         elif cfg.encoder == "transformer":
             self.obs_in = nn.Linear(cfg.obs_dim, cfg.d_model)
             self.task_in = nn.Linear(cfg.task_dim, cfg.d_model)
@@ -104,16 +111,14 @@ class TaskPolicy(nn.Module):
             layer = nn.TransformerEncoderLayer(cfg.d_model, cfg.n_heads, dim_feedforward=2 * cfg.d_model,
                                                dropout=0.0, batch_first=True)
             self.temporal = nn.TransformerEncoder(layer, num_layers=cfg.layers, enable_nested_tensor=False)
-            self.trunk = mlp(cfg.d_model, cfg.hidden, 1, cfg.hidden)
+            in_dim, layers = cfg.d_model, 2
         else:  # cnn
             self.conv = nn.Sequential(
                 nn.Conv2d(3, 16, 5, stride=2), nn.ReLU(), nn.Conv2d(16, 32, 3, stride=2), nn.ReLU(),
                 nn.Conv2d(32, 32, 3, stride=2), nn.ReLU(), nn.AdaptiveAvgPool2d(2), nn.Flatten())
-            self.trunk = mlp(32 * 4 + cfg.obs_dim * cfg.history + cfg.task_dim, cfg.hidden, cfg.layers - 1,
-                              cfg.hidden)
-        self.relu = nn.ReLU()
-        n_out = 2 * cfg.act_dim if cfg.head == "gaussian" else cfg.n_modes * (2 * cfg.act_dim + 1)
-        self.head = nn.Linear(feat, n_out)
+            in_dim = 32 * 4 + cfg.obs_dim * cfg.history + cfg.task_dim
+        self.net = PolicyNet(in_dim, cfg.act_dim, cfg.hidden, layers, cfg.head, n_mix=cfg.n_modes,
+                             min_std=cfg.min_std)
 
     # ------------------------------------------------------------------ features
     def set_normaliser(self, mean: np.ndarray, std: np.ndarray, floor: float = 0.05) -> None:
@@ -123,8 +128,7 @@ class TaskPolicy(nn.Module):
         by 1/floor, so they stay visible to the net: leaving them unscaled (mean 0, std 1) was measured to
         break learning of the second tabletop-object task (2.5 % vs 82.5 % success, docs/lifelong.md).
         """
-        self.obs_mean.copy_(torch.as_tensor(mean, dtype=torch.float32))
-        self.obs_std.copy_(torch.as_tensor(np.maximum(std, floor), dtype=torch.float32))
+        self.norm.set_stats(mean, std, floor=floor)
 
     def task_features(self, task_ids: torch.Tensor, text: torch.Tensor | None) -> torch.Tensor:
         if self.cfg.task_embedding == "text":
@@ -133,60 +137,38 @@ class TaskPolicy(nn.Module):
             return self.task_embed(text)
         return self.task_embed(task_ids)
 
-    def features(self, obs: torch.Tensor, task_ids: torch.Tensor, text: torch.Tensor | None = None,
-                 images: torch.Tensor | None = None) -> torch.Tensor:
-        """(B, hidden) features of obs (B, H, D) and the task."""
+    def encode(self, obs: torch.Tensor, task_ids: torch.Tensor, text: torch.Tensor | None = None,
+               images: torch.Tensor | None = None) -> torch.Tensor:
+        """The input of ``self.net`` for obs (B, H, D) and the task."""
         if obs.dim() == 2:
             obs = obs[:, None]
-        x = ((obs - self.obs_mean) / self.obs_std).clamp(-10.0, 10.0)
+        x = self.norm(obs)
         t = self.task_features(task_ids, text)
         if self.cfg.encoder == "mlp":
-            h = self.trunk(torch.cat([x.flatten(1), t], dim=1))
-        elif self.cfg.encoder == "transformer":
+            return torch.cat([x.flatten(1), t], dim=1)
+        if self.cfg.encoder == "transformer":
             tokens = torch.cat([self.task_in(t)[:, None], self.obs_in(x)], dim=1) + self.pos[: x.shape[1] + 1]
-            h = self.trunk(self.temporal(tokens)[:, -1])
-        else:
-            if images is None:
-                raise ValueError("the cnn encoder needs images (B, 3, 64, 64)")
-            img = images.float() / 255.0 if images.dtype == torch.uint8 else images
-            h = self.trunk(torch.cat([self.conv(img), x.flatten(1), t], dim=1))
-        return self.relu(h)
+            return self.temporal(tokens)[:, -1]
+        if images is None:
+            raise ValueError("the cnn encoder needs images (B, 3, 64, 64)")
+        img = images.float() / 255.0 if images.dtype == torch.uint8 else images
+        return torch.cat([self.conv(img), x.flatten(1), t], dim=1)
 
-    def _dist_params(self, h: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        out = self.head(h)
-        a = self.cfg.act_dim
-        if self.cfg.head == "gaussian":
-            mean, log_std = out.split(a, dim=-1)
-            return torch.tanh(mean), log_std.clamp(-7.0, 2.0).exp() + self.cfg.min_std
-        k = self.cfg.n_modes
-        logits = out[:, :k]
-        mean, raw_std = out[:, k:].reshape(-1, k, 2 * a).split(a, dim=-1)
-        return torch.tanh(mean), F.softplus(raw_std) + self.cfg.min_std, logits
-
-    def log_prob(self, actions: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
-        """(B,) log-likelihood of actions (B, A) given features."""
-        params = self._dist_params(h)
-        if self.cfg.head == "gaussian":
-            mean, std = params
-            return torch.distributions.Normal(mean, std).log_prob(actions).sum(-1)
-        mean, std, logits = params
-        comp = torch.distributions.Normal(mean, std).log_prob(actions[:, None]).sum(-1)  # (B, K)
-        return torch.logsumexp(F.log_softmax(logits, -1) + comp, dim=-1)
+    def params(self, obs: torch.Tensor, task_ids: torch.Tensor, text: torch.Tensor | None = None,
+               images: torch.Tensor | None = None) -> Params:
+        """The action head's params for obs (B, H, D) and the task."""
+        return self.net(self.encode(obs, task_ids, text, images))
 
     def loss(self, obs: torch.Tensor, actions: torch.Tensor, task_ids: torch.Tensor,
              text: torch.Tensor | None = None, images: torch.Tensor | None = None) -> torch.Tensor:
         """Mean negative log-likelihood of the demonstrated actions (the BC loss)."""
-        return -self.log_prob(actions, self.features(obs, task_ids, text, images)).mean()
+        return -self.net.log_prob(self.params(obs, task_ids, text, images), actions).mean()
 
     @torch.no_grad()
     def act(self, obs: torch.Tensor, task_ids: torch.Tensor, text: torch.Tensor | None = None,
             images: torch.Tensor | None = None) -> torch.Tensor:
         """Deterministic action (B, A): the mean (gaussian) or the most likely mode's mean (gmm)."""
-        params = self._dist_params(self.features(obs, task_ids, text, images))
-        if self.cfg.head == "gaussian":
-            return params[0]
-        mean, _, logits = params
-        return mean[torch.arange(mean.shape[0]), logits.argmax(-1)]
+        return self.net.mode(self.params(obs, task_ids, text, images))
 
 
 def texts_tensor(languages: Sequence[str], dim: int) -> torch.Tensor:

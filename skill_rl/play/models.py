@@ -16,28 +16,35 @@ Observations enter every network raw (the env's flat observation: metres, radian
 the weights, so a deployed policy takes what the env gives. Actions are the env's normalised commands in
 [-1, 1] (values outside are clamped for the NLL).
 
-The deployable part (normaliser + proposal + policy) is :class:`PlanActor`; the trainer adds the
+The networks, heads, normaliser and β-NLL are the imitation core's (:mod:`skill_rl.imitation`), shared
+with lifelong BC and the per-task / multi-task BC policies; this module assembles them into Play-LMP and
+Play-GCBC. The deployable part (normaliser + proposal + policy) is :class:`PlanActor`; the trainer adds the
 recognition network. :mod:`skill_rl.play.policy` wraps a :class:`PlanActor` for acting and save/load.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass
 from typing import Any, NamedTuple
 
 import torch
-import torch.nn.functional as F
 from torch import nn
-from torch.distributions import Independent, Normal, kl_divergence
+from torch.distributions import Independent, kl_divergence
+
+from skill_rl.imitation.heads import ActionHead, GaussianMixtureHead, LogisticMixtureHead, beta_nll
+from skill_rl.imitation.heads import make_head as core_make_head
+from skill_rl.imitation.latent import PlanProposal, PlanRecognition, diag_gaussian
+from skill_rl.imitation.nets import Normaliser, PolicyNet, mlp, rename_legacy_keys
+from skill_rl.imitation.policy import checked_index
 
 __all__ = [
     "ActorConfig", "GaussianMixtureHead", "GoalConditionedPolicy", "LogisticMixtureHead", "LossOut", "PlanActor",
-    "PlanProposal", "PlanRecognition", "PlayBatch", "PlayGCBC", "PlayLMP", "action_nll", "make_head",
+    "PlanProposal", "PlanRecognition", "PlayBatch", "PlayGCBC", "PlayLMP", "action_nll", "diag_gaussian", "make_head",
+    "mlp",
 ]
 
-_LOG_SCALE_MIN = -7.0
-_STD_MIN = 1e-4
+# The play configs' head names -> the core's heads (play's "gaussian" is a Gaussian mixture per action dim).
+PLAY_HEADS = {"logistic": "logistic", "gaussian": "gaussian_mixture"}
 
 
 class PlayBatch(NamedTuple):
@@ -69,204 +76,36 @@ class LossOut(NamedTuple):
     kl: torch.Tensor
 
 
-def mlp(in_dim: int, hidden: int, layers: int, out_dim: int) -> nn.Sequential:
-    mods: list[nn.Module] = []
-    d = in_dim
-    for _ in range(layers):
-        mods += [nn.Linear(d, hidden), nn.ReLU()]
-        d = hidden
-    mods.append(nn.Linear(d, out_dim))
-    return nn.Sequential(*mods)
+def make_head(kind: str, in_dim: int, act_dim: int, n_mix: int, n_bins: int) -> ActionHead:
+    """A play action head: ``logistic`` or ``gaussian`` (a Gaussian mixture per action dim)."""
+    if kind not in PLAY_HEADS:
+        raise ValueError(f"unknown action head {kind!r}; available: {', '.join(sorted(PLAY_HEADS))}")
+    return core_make_head(PLAY_HEADS[kind], in_dim, act_dim, n_mix=n_mix, n_bins=n_bins)
 
 
-def diag_gaussian(params: torch.Tensor) -> Independent:
-    """(..., 2Z) -> Independent(Normal(mean, std), 1) with std = softplus(raw) + 1e-4."""
-    mean, raw = params.chunk(2, dim=-1)
-    return Independent(Normal(mean, F.softplus(raw) + _STD_MIN), 1)
-
-
-# ------------------------------------------------------------------------------------------ action heads
-class _MixtureHead(nn.Module):
-    """What both heads share: params (logits, means, log_scales), each (..., A, K), one mixture per dim."""
-
-    def log_prob_dims(self, params, actions: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError
-
-    def log_prob(self, params, actions: torch.Tensor) -> torch.Tensor:
-        """log p(actions) (...,), summed over action dims; actions (..., A)."""
-        return self.log_prob_dims(params, actions).sum(-1)
-
-    def mode(self, params) -> torch.Tensor:
-        """The mean of each dimension's most probable component, (..., A)."""
-        logits, means, _ = params
-        return means.gather(-1, logits.argmax(-1, keepdim=True)).squeeze(-1).clamp(-1.0, 1.0)
-
-
-class LogisticMixtureHead(_MixtureHead):
-    """Discretised mixture of logistics per action dimension (PixelCNN++; CALVIN's Play-LMP decoder).
-
-    Each action dim a_i in [-1, 1] is quantised into ``n_bins`` bins of width 2 / (n_bins - 1) centred on
-    the grid; bin probabilities are logistic CDF differences, the edge bins take the tails. ``forward``
-    maps features (..., H) to params (logits, means, log_scales), each (..., A, K).
-    """
-
-    def __init__(self, in_dim: int, act_dim: int, n_mix: int = 5, n_bins: int = 256) -> None:
-        super().__init__()
-        self.act_dim, self.n_mix, self.n_bins = act_dim, n_mix, n_bins
-        self.proj = nn.Linear(in_dim, 3 * act_dim * n_mix)
-
-    def forward(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        out = self.proj(h).view(*h.shape[:-1], self.act_dim, 3 * self.n_mix)
-        logits, means, log_scales = out.split(self.n_mix, dim=-1)
-        return logits, torch.tanh(means), log_scales.clamp(min=_LOG_SCALE_MIN)
-
-    def log_prob_dims(self, params, actions: torch.Tensor) -> torch.Tensor:
-        """log p(actions) per action dim (..., A); actions (..., A)."""
-        logits, means, log_scales = params
-        x = actions.clamp(-1.0, 1.0).unsqueeze(-1)  # (..., A, 1)
-        half = 1.0 / (self.n_bins - 1)
-        inv_s = torch.exp(-log_scales)
-        centred = x - means
-        plus_in = inv_s * (centred + half)
-        min_in = inv_s * (centred - half)
-        log_cdf_plus = plus_in - F.softplus(plus_in)  # log sigmoid(plus_in), for the bottom bin
-        log_one_minus_cdf_min = -F.softplus(min_in)  # log(1 - sigmoid(min_in)), for the top bin
-        cdf_delta = torch.sigmoid(plus_in) - torch.sigmoid(min_in)
-        mid_in = inv_s * centred
-        log_pdf_mid = mid_in - log_scales - 2.0 * F.softplus(mid_in)  # fallback when the delta underflows
-        log_mid = torch.where(cdf_delta > 1e-5, torch.log(cdf_delta.clamp(min=1e-12)),
-                              log_pdf_mid - math.log((self.n_bins - 1) / 2))
-        edge = 1.0 - 1e-3
-        log_probs = torch.where(x < -edge, log_cdf_plus, torch.where(x > edge, log_one_minus_cdf_min, log_mid))
-        return torch.logsumexp(log_probs + F.log_softmax(logits, dim=-1), dim=-1)
-
-    def variance(self, params) -> torch.Tensor:
-        """Each action dim's mixture variance (..., A); a logistic of scale s has variance s^2 pi^2 / 3."""
-        logits, means, log_scales = params
-        return _mixture_variance(logits, means, torch.exp(2.0 * log_scales) * (math.pi ** 2 / 3.0))
-
-    def sample(self, params) -> torch.Tensor:
-        logits, means, log_scales = params
-        k = torch.distributions.Categorical(logits=logits).sample().unsqueeze(-1)
-        mu, ls = means.gather(-1, k).squeeze(-1), log_scales.gather(-1, k).squeeze(-1)
-        u = torch.rand_like(mu).clamp(1e-5, 1 - 1e-5)
-        return (mu + torch.exp(ls) * (torch.log(u) - torch.log1p(-u))).clamp(-1.0, 1.0)
-
-
-class GaussianMixtureHead(_MixtureHead):
-    """K-component Gaussian mixture per action dimension; params (logits, means, log_stds), each (..., A, K)."""
-
-    def __init__(self, in_dim: int, act_dim: int, n_mix: int = 5, n_bins: int = 0) -> None:
-        super().__init__()
-        self.act_dim, self.n_mix = act_dim, n_mix
-        self.proj = nn.Linear(in_dim, 3 * act_dim * n_mix)
-
-    def forward(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        out = self.proj(h).view(*h.shape[:-1], self.act_dim, 3 * self.n_mix)
-        logits, means, log_stds = out.split(self.n_mix, dim=-1)
-        return logits, torch.tanh(means), log_stds.clamp(_LOG_SCALE_MIN, 2.0)
-
-    def log_prob_dims(self, params, actions: torch.Tensor) -> torch.Tensor:
-        logits, means, log_stds = params
-        x = actions.unsqueeze(-1)
-        comp = Normal(means, torch.exp(log_stds)).log_prob(x)
-        return torch.logsumexp(comp + F.log_softmax(logits, dim=-1), dim=-1)
-
-    def variance(self, params) -> torch.Tensor:
-        logits, means, log_stds = params
-        return _mixture_variance(logits, means, torch.exp(2.0 * log_stds))
-
-    def sample(self, params) -> torch.Tensor:
-        logits, means, log_stds = params
-        k = torch.distributions.Categorical(logits=logits).sample().unsqueeze(-1)
-        mu, ls = means.gather(-1, k).squeeze(-1), log_stds.gather(-1, k).squeeze(-1)
-        return (mu + torch.exp(ls) * torch.randn_like(mu)).clamp(-1.0, 1.0)
-
-
-def _mixture_variance(logits: torch.Tensor, means: torch.Tensor, comp_var: torch.Tensor) -> torch.Tensor:
-    """Variance of a K-component mixture along the last dim: sum_k w_k (var_k + mu_k^2) - (sum_k w_k mu_k)^2.
-    Component variances are capped at 1 (actions live in [-1, 1]; a wide logistic would overflow)."""
-    w = torch.softmax(logits, dim=-1)
-    mean = (w * means).sum(-1)
-    return ((w * (comp_var.clamp(max=1.0) + means ** 2)).sum(-1) - mean ** 2).clamp(min=1e-12)
-
-
-HEADS = {"logistic": LogisticMixtureHead, "gaussian": GaussianMixtureHead}
-
-
-def make_head(kind: str, in_dim: int, act_dim: int, n_mix: int, n_bins: int) -> nn.Module:
-    if kind not in HEADS:
-        raise ValueError(f"unknown action head {kind!r}; available: {', '.join(sorted(HEADS))}")
-    return HEADS[kind](in_dim, act_dim, n_mix, n_bins)
-
-
-# ------------------------------------------------------------------------------------------------ networks
-class PlanRecognition(nn.Module):
-    """Φ: bidirectional GRU over (obs, action) windows -> diagonal Gaussian over z.
-
-    ``forward(obs (B, T, D) normalised, actions (B, T, A), mask (B, T) bool)``: padded steps are excluded
-    (packed sequences); the last hidden states of both directions -> Linear -> (mean, std) of z (B, Z).
-    """
-
-    def __init__(self, obs_dim: int, act_dim: int, latent_dim: int, hidden: int = 128, layers: int = 1) -> None:
-        super().__init__()
-        self.rnn = nn.GRU(obs_dim + act_dim, hidden, num_layers=layers, batch_first=True, bidirectional=True)
-        self.out = nn.Linear(2 * hidden, 2 * latent_dim)
-
-    def forward(self, obs: torch.Tensor, actions: torch.Tensor, mask: torch.Tensor) -> Independent:
-        x = torch.cat([obs, actions], dim=-1)
-        lengths = mask.sum(1).clamp(min=1).cpu()
-        packed = nn.utils.rnn.pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
-        _, h = self.rnn(packed)  # (layers * 2, B, H)
-        return diag_gaussian(self.out(torch.cat([h[-2], h[-1]], dim=-1)))
-
-
-class PlanProposal(nn.Module):
-    """Ψ: MLP on (s_0, s_g) (normalised, (B, D) and (B, G); G = ``goal_dim``, default D) -> diagonal Gaussian
-    over z (B, Z)."""
-
-    def __init__(self, obs_dim: int, latent_dim: int, hidden: int = 256, layers: int = 2,
-                 goal_dim: int | None = None) -> None:
-        super().__init__()
-        self.net = mlp(obs_dim + (obs_dim if goal_dim is None else goal_dim), hidden, layers, 2 * latent_dim)
-
-    def forward(self, obs: torch.Tensor, goal: torch.Tensor) -> Independent:
-        return diag_gaussian(self.net(torch.cat([obs, goal], dim=-1)))
-
-
-class GoalConditionedPolicy(nn.Module):
-    """π(a | s, s_g, z): MLP on (obs, goal, z) (normalised, (..., D), (..., G), (..., Z)) -> mixture params.
+class GoalConditionedPolicy(PolicyNet):
+    """π(a | s, s_g, z): the core's MLP trunk + head on (obs, goal, z) (normalised, (..., D), (..., G), (..., Z)).
 
     ``latent_dim=0`` gives the Play-GCBC policy π(a | s, s_g). Params are those of the head (see
-    :class:`LogisticMixtureHead`); ``log_prob``/``sample``/``mode`` delegate to it.
+    :class:`~skill_rl.imitation.heads.LogisticMixtureHead`); ``log_prob``/``sample``/``mode`` delegate to it.
     """
 
     def __init__(self, obs_dim: int, act_dim: int, latent_dim: int = 0, hidden: int = 256, layers: int = 2,
                  head: str = "logistic", n_mix: int = 5, n_bins: int = 256, goal_dim: int | None = None) -> None:
-        super().__init__()
-        self.latent_dim = latent_dim
+        if head not in PLAY_HEADS:
+            raise ValueError(f"unknown action head {head!r}; available: {', '.join(sorted(PLAY_HEADS))}")
         in_dim = obs_dim + (obs_dim if goal_dim is None else goal_dim) + latent_dim
-        self.trunk = nn.Sequential(mlp(in_dim, hidden, layers - 1, hidden), nn.ReLU())
-        self.head = make_head(head, hidden, act_dim, n_mix, n_bins)
+        super().__init__(in_dim, act_dim, hidden, layers, PLAY_HEADS[head], n_mix, n_bins)
+        self.latent_dim = latent_dim
 
-    def forward(self, obs: torch.Tensor, goal: torch.Tensor, z: torch.Tensor | None = None):
-        parts = [obs, goal] if z is None or self.latent_dim == 0 else [obs, goal, z]
-        return self.head(self.trunk(torch.cat(parts, dim=-1)))
-
-    def log_prob(self, params, actions: torch.Tensor) -> torch.Tensor:
-        return self.head.log_prob(params, actions)
+    def forward(self, obs: torch.Tensor, goal: torch.Tensor, z: torch.Tensor | None = None):  # type: ignore[override]
+        if z is None or self.latent_dim == 0:
+            return super().forward(obs, goal)
+        return super().forward(obs, goal, z)
 
     def log_prob_dims(self, params, actions: torch.Tensor) -> torch.Tensor:
-        return self.head.log_prob_dims(params, actions)
-
-    def variance(self, params) -> torch.Tensor:
-        return self.head.variance(params)
-
-    def sample(self, params) -> torch.Tensor:
-        return self.head.sample(params)
-
-    def mode(self, params) -> torch.Tensor:
-        return self.head.mode(params)
+        """log p per action dim (..., A) (the play heads factorise over dims)."""
+        return self.head.log_prob_terms(params, actions)
 
 
 @dataclass
@@ -297,9 +136,9 @@ class ActorConfig:
 
     def __post_init__(self) -> None:
         if self.goal_index is not None:
-            self.goal_index = _checked_index("goal_index", self.goal_index, self.obs_dim, allow_empty=False)
+            self.goal_index = checked_index("goal_index", self.goal_index, self.obs_dim, allow_empty=False)
         if self.ignore_index is not None:
-            self.ignore_index = _checked_index("ignore_index", self.ignore_index, self.obs_dim, allow_empty=True)
+            self.ignore_index = checked_index("ignore_index", self.ignore_index, self.obs_dim, allow_empty=True)
 
     @property
     def goal_dim(self) -> int:
@@ -308,14 +147,6 @@ class ActorConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def _checked_index(name: str, index: list[int], dim: int, allow_empty: bool) -> list[int]:
-    index = [int(i) for i in index]
-    if (not index and not allow_empty) or any(not 0 <= i < dim for i in index):
-        raise ValueError(f"{name} must be a list of indices in [0, {dim}){'' if allow_empty else ', not empty'}, "
-                         f"got {index}")
-    return index
 
 
 class PlanActor(nn.Module):
@@ -328,29 +159,35 @@ class PlanActor(nn.Module):
     def __init__(self, cfg: ActorConfig) -> None:
         super().__init__()
         self.cfg = cfg
-        self.register_buffer("obs_mean", torch.zeros(cfg.obs_dim))
-        self.register_buffer("obs_std", torch.ones(cfg.obs_dim))
+        self.norm = Normaliser(cfg.obs_dim, cfg.ignore_index)
         index = range(cfg.obs_dim) if cfg.goal_index is None else cfg.goal_index
         self.register_buffer("goal_idx", torch.as_tensor(list(index), dtype=torch.long), persistent=False)
-        keep = torch.ones(cfg.obs_dim)
-        keep[list(cfg.ignore_index or [])] = 0.0
-        self.register_buffer("obs_keep", keep, persistent=False)  # from the config: old policy files still load
         self.proposal = (PlanProposal(cfg.obs_dim, cfg.latent_dim, cfg.hidden, cfg.layers, cfg.goal_dim)
                          if cfg.latent_dim else None)
         self.policy = GoalConditionedPolicy(cfg.obs_dim, cfg.act_dim, cfg.latent_dim, cfg.hidden, cfg.layers,
                                             cfg.head, cfg.n_mix, cfg.n_bins, cfg.goal_dim)
+        # policy files written before the core existed kept the normaliser's buffers on the actor
+        rename_legacy_keys(self, {"obs_mean": "norm.mean", "obs_std": "norm.std"})
+
+    @property
+    def obs_mean(self) -> torch.Tensor:
+        return self.norm.mean
+
+    @property
+    def obs_std(self) -> torch.Tensor:
+        return self.norm.std
+
+    @property
+    def obs_keep(self) -> torch.Tensor:
+        return self.norm.keep
 
     def set_normaliser(self, mean, std) -> None:
         """Set the obs statistics ((D,) each); stds below 1e-6 are raised to 1 (constant features)."""
-        mean = torch.as_tensor(mean, dtype=torch.float32)
-        std = torch.as_tensor(std, dtype=torch.float32)
-        std = torch.where(std < 1e-6, torch.ones_like(std), std)
-        self.obs_mean.copy_(mean)
-        self.obs_std.copy_(std)
+        self.norm.set_stats(mean, std)
 
     def normalise(self, obs: torch.Tensor) -> torch.Tensor:
         """Raw -> normalised observation, with the ``cfg.ignore_index`` features zeroed."""
-        return (obs - self.obs_mean) / self.obs_std * self.obs_keep
+        return self.norm(obs)
 
     def goal_input(self, obs_n: torch.Tensor, goal_n: torch.Tensor) -> torch.Tensor:
         """Normalised (..., D) obs and goal observation -> the goal input (..., ``cfg.goal_dim``): the goal
@@ -427,24 +264,6 @@ class PlayGCBC(nn.Module):
 
 def action_nll(policy: GoalConditionedPolicy, params, actions: torch.Tensor, mask: torch.Tensor,
                nll_beta: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
-    """(plain NLL, training NLL) of ``actions`` (B, T, A) over the real steps of ``mask`` (B, T).
-
-    With ``nll_beta`` = β > 0 the training NLL is β-NLL (Seitzer et al., ICLR 2022): each step's and action
-    dim's NLL is weighted by the head's predicted variance to the power β, detached, and the weights are
-    rescaled to mean 1 over the batch. Plain NLL lets a model "explain away" the steps it fits badly by
-    widening its distribution there, which lowers their gradient; on play and demo data those are the large,
-    goal-dependent moves away from the start pose, exactly what goal reaching needs. β = 1 weights every step
-    like a squared error would; β = 0 is plain NLL.
-    """
-    log_prob = policy.log_prob_dims(params, actions)  # (B, T, A)
-    nll = _masked_nll(log_prob.sum(-1), mask)
-    if nll_beta <= 0:
-        return nll, nll
-    w = policy.variance(params).detach() ** nll_beta * mask.to(log_prob.dtype).unsqueeze(-1)
-    w = w / w[mask].mean().clamp(min=1e-12)  # mean 1 over the real steps' dims
-    return nll, _masked_nll((log_prob * w).sum(-1), mask)
-
-
-def _masked_nll(log_prob: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    m = mask.to(log_prob.dtype)
-    return -(log_prob * m).sum() / m.sum().clamp(min=1.0)
+    """(plain NLL, training NLL) of ``actions`` (B, T, A) over the real steps of ``mask`` (B, T): the core's
+    :func:`~skill_rl.imitation.heads.beta_nll` (β-NLL with ``nll_beta`` > 0, plain NLL at 0)."""
+    return beta_nll(policy.head, params, actions, mask, nll_beta)

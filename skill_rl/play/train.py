@@ -15,7 +15,6 @@ optimiser, written atomically every ``ckpt_every`` steps and at the end), ``poli
 from __future__ import annotations
 
 import dataclasses
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -159,9 +158,8 @@ def _debug(cfg: PlayTrainConfig) -> PlayTrainConfig:
 def train_play(cfg: PlayTrainConfig) -> dict[str, Any]:
     """Train as ``cfg`` says; return the summary (also written to ``<run>/summary.json``)."""
     import torch
-    from tqdm.auto import tqdm
 
-    from skill_rl.fileio import atomic_path
+    from skill_rl.imitation.train import FitConfig, NonFiniteLossError, fit
 
     from .models import PlayBatch
     from .policy import LatentPlanPolicy
@@ -193,54 +191,26 @@ def train_play(cfg: PlayTrainConfig) -> dict[str, Any]:
             raise PlayTrainError(f"{dataset}: {exc}") from None
         model = make_model(cfg, data, dataset)
         model.actor.set_normaliser(obs.mean(0), obs.std(0))
-        model.to(cfg.device)
-        opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
         ckpt_path = run.subdir("ckpt") / "last.pt"
+        fit_cfg = FitConfig(steps=cfg.steps, batch_size=cfg.batch_size, lr=cfg.lr, schedule="constant",
+                            optimizer="adam", grad_clip=cfg.grad_clip, seed=cfg.seed, ckpt_every=cfg.ckpt_every,
+                            log_every=cfg.log_every, device=cfg.device)
 
-        def save_ckpt(step: int) -> None:
-            with atomic_path(ckpt_path) as tmp:
-                torch.save({"step": step, "model": model.state_dict(), "optimizer": opt.state_dict(),
-                            "actor_config": model.actor.cfg.to_dict()}, tmp)
+        def sample(_rng: np.random.Generator, n: int) -> PlayBatch:  # windows come from the sampler's own rng
+            wb = gather_windows(obs, actions, sampler.sample(n))
+            return PlayBatch.from_numpy(wb.obs, wb.actions, wb.goal, wb.mask, device=cfg.device)
 
-        first: dict[str, float] = {}
-        window_sums = {"nll": 0.0, "kl": 0.0, "total": 0.0}
-        n_in_window = 0
-        t0 = time.perf_counter()
-        t_log = t0
-        bar = tqdm(range(1, cfg.steps + 1), desc=f"play-{cfg.algo}", unit="step", disable=not cfg.progress)
-        last: dict[str, float] = {}
-        for step in bar:
-            wb = gather_windows(obs, actions, sampler.sample(cfg.batch_size))
-            batch = PlayBatch.from_numpy(wb.obs, wb.actions, wb.goal, wb.mask, device=cfg.device)
-            out = model.loss(batch, cfg.beta)
-            if not torch.isfinite(out.total):
-                raise PlayTrainError(f"step {step}: the loss is not finite (nll {out.nll.item()}, kl {out.kl.item()});"
-                                     f" nothing was updated with it (last checkpoint: {ckpt_path}, if any); try a "
-                                     "lower lr or grad_clip")
-            opt.zero_grad(set_to_none=True)
-            out.total.backward()
-            if cfg.grad_clip > 0:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-            opt.step()
-            vals = {"nll": out.nll.item(), "kl": out.kl.item(), "total": out.total.item()}
-            if not first:
-                first = dict(vals)
-            for k, v in vals.items():
-                window_sums[k] += v
-            n_in_window += 1
-            if step % cfg.log_every == 0 or step == cfg.steps:
-                now = time.perf_counter()
-                last = {k: v / n_in_window for k, v in window_sums.items()}
-                run.metrics.log({**{f"train/{k}": v for k, v in last.items()},
-                                 "train/steps_per_s": n_in_window / max(now - t_log, 1e-9)}, step)
-                bar.set_postfix(nll=f"{last['nll']:.3f}", kl=f"{last['kl']:.3f}")
-                window_sums = dict.fromkeys(window_sums, 0.0)
-                n_in_window, t_log = 0, now
-            if step % cfg.ckpt_every == 0 and step != cfg.steps:
-                save_ckpt(step)
-        bar.close()
-        elapsed = time.perf_counter() - t0
-        save_ckpt(cfg.steps)
+        def log(step: int, means: dict[str, float]) -> None:
+            run.metrics.log({f"train/{k}": v for k, v in means.items()}, step)
+
+        try:
+            fitted = fit(model, sample, fit_cfg, loss=lambda b: model.loss(b, cfg.beta), ckpt_path=ckpt_path,
+                         ckpt_extra={"actor_config": model.actor.cfg.to_dict()}, on_log=log, progress=cfg.progress,
+                         desc=f"play-{cfg.algo}")
+        except NonFiniteLossError as exc:
+            raise PlayTrainError(str(exc)) from None
+        elapsed = fitted["elapsed_s"]
+        first, last = fitted["first"], fitted["final"]
         policy = LatentPlanPolicy(model.actor, replan_every=cfg.replan_every)
         policy_path = policy.save(run.path / "policy.pt", meta={"algo": cfg.algo, "dataset": str(dataset),
                                                                 "obs_keys": data.obs_keys,
@@ -291,9 +261,9 @@ def _plot_curves(run_dir: Path) -> str | None:
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
     """A trainer checkpoint (model/optimizer state dicts, step), loaded safely (``weights_only=True``)."""
-    import torch
+    from skill_rl.imitation.train import load_checkpoint as core_load
 
-    return torch.load(path, map_location="cpu", weights_only=True)
+    return core_load(path)
 
 
 # ------------------------------------------------------------------------------------------------ evaluation

@@ -1,0 +1,84 @@
+"""Demonstrations in memory and the typed batches the BC policies train on (numpy in, torch out)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import numpy as np
+import torch
+
+from .history import history_index
+
+__all__ = ["BCBatch", "DemoSet"]
+
+
+class BCBatch(NamedTuple):
+    """obs (B, H, D) float32 raw observation histories (oldest first); actions (B, A) float32 in [-1, 1], the
+    action taken after the newest frame; goal (B, D) float32 raw goal observations, or None (no goal)."""
+
+    obs: torch.Tensor
+    actions: torch.Tensor
+    goal: torch.Tensor | None = None
+
+
+@dataclass
+class DemoSet:
+    """Every step of a set of demos: ``obs`` (N, D), ``actions`` (N, A), ``hist`` (N, H) row indices of each
+    step's history (:func:`~skill_rl.imitation.history.history_index`), ``goal`` (N, D) each step's goal
+    observation (its demo's last observation) or None, ``episode_ends`` (E,) exclusive row ends."""
+
+    obs: np.ndarray
+    actions: np.ndarray
+    hist: np.ndarray
+    goal: np.ndarray | None
+    episode_ends: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.actions.shape[0])
+
+    @property
+    def n_episodes(self) -> int:
+        return int(len(self.episode_ends))
+
+    @classmethod
+    def from_arrays(cls, obs: np.ndarray, actions: np.ndarray, lengths: Sequence[int], history: int,
+                    goal: bool = False) -> DemoSet:
+        """Demos stored back to back (``lengths`` steps each). ``goal``: each step's goal is its demo's last
+        observation (the state the demo ends in)."""
+        obs = np.asarray(obs, np.float32)
+        actions = np.asarray(actions, np.float32)
+        lengths_a = np.asarray(lengths, np.int64)
+        if obs.ndim != 2 or actions.ndim != 2 or len(obs) != len(actions):
+            raise ValueError(f"obs (N, D) and actions (N, A) must have the same N, got {obs.shape} and "
+                             f"{actions.shape}")
+        if (lengths_a < 1).any() or int(lengths_a.sum()) != len(obs):
+            raise ValueError(f"episode lengths must be >= 1 and sum to the {len(obs)} rows, got sum "
+                             f"{int(lengths_a.sum())}")
+        ends = np.cumsum(lengths_a)
+        starts = ends - lengths_a
+        goals = np.repeat(obs[ends - 1], lengths_a, axis=0) if goal else None
+        return cls(obs, actions, history_index(starts, ends, history), goals, ends)
+
+    def batch(self, idx: np.ndarray, device: str | torch.device = "cpu") -> BCBatch:
+        goal = None if self.goal is None else torch.as_tensor(self.goal[idx], device=device)
+        return BCBatch(torch.as_tensor(self.obs[self.hist[idx]], device=device),
+                       torch.as_tensor(self.actions[idx], device=device), goal)
+
+    def sample(self, rng: np.random.Generator, n: int, device: str | torch.device = "cpu") -> BCBatch:
+        """``n`` steps drawn uniformly with replacement."""
+        return self.batch(rng.integers(0, len(self), size=n), device)
+
+    @staticmethod
+    def concat(parts: Sequence[DemoSet]) -> DemoSet:
+        """Several demo sets as one (e.g. all tasks' demos for a multi-task policy)."""
+        if not parts:
+            raise ValueError("nothing to concatenate")
+        if len({p.goal is None for p in parts}) != 1:
+            raise ValueError("either every part has goals or none has")
+        offsets = np.cumsum([0] + [len(p) for p in parts[:-1]])
+        goal = None if parts[0].goal is None else np.concatenate([p.goal for p in parts])  # type: ignore[misc]
+        return DemoSet(np.concatenate([p.obs for p in parts]), np.concatenate([p.actions for p in parts]),
+                       np.concatenate([p.hist + o for p, o in zip(parts, offsets, strict=True)]), goal,
+                       np.concatenate([p.episode_ends + o for p, o in zip(parts, offsets, strict=True)]))

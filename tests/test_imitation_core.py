@@ -1,0 +1,315 @@
+"""The imitation core: action heads against torch.distributions, history padding, the BC policy, the loop."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from torch.distributions import Categorical, Independent, MixtureSameFamily, Normal
+
+from skill_rl.imitation.data import BCBatch, DemoSet
+from skill_rl.imitation.heads import (
+    HEADS,
+    GaussianHead,
+    GaussianMixtureHead,
+    GMMHead,
+    LogisticMixtureHead,
+    beta_nll,
+    make_head,
+)
+from skill_rl.imitation.history import ObsHistory, history_index
+from skill_rl.imitation.policy import BCConfig, BCPolicy, HistoryPolicy, PolicyLoadError
+from skill_rl.imitation.train import FitConfig, NonFiniteLossError, fit, load_checkpoint
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    torch.set_num_threads(1)
+
+
+# ----------------------------------------------------------------------------------------------- heads
+def _features(b=(6,), dim=8, seed=0):
+    return torch.randn(*b, dim, generator=torch.Generator().manual_seed(seed)) * 2
+
+
+def test_gaussian_log_prob_matches_torch_normal():
+    head = GaussianHead(8, 3)
+    params = head(_features())
+    a = torch.rand(6, 3) * 2 - 1
+    expected = Independent(Normal(params[0], params[1]), 1).log_prob(a)
+    torch.testing.assert_close(head.log_prob(params, a), expected)
+    assert head.log_prob_terms(params, a).shape == (6, 3)
+
+
+def test_gmm_log_prob_matches_torch_mixture():
+    head = GMMHead(8, 3, n_mix=4)
+    logits, mean, std = head(_features())
+    a = torch.rand(6, 3) * 2 - 1
+    ref = MixtureSameFamily(Categorical(logits=logits), Independent(Normal(mean, std), 1))
+    torch.testing.assert_close(head.log_prob((logits, mean, std), a), ref.log_prob(a))
+    assert head.log_prob_terms((logits, mean, std), a).shape == (6, 1)  # one joint term
+
+
+def test_per_dim_gaussian_mixture_matches_torch_mixture():
+    head = GaussianMixtureHead(8, 3, n_mix=4)
+    logits, means, log_stds = head(_features())
+    a = torch.rand(6, 3) * 2 - 1
+    ref = MixtureSameFamily(Categorical(logits=logits), Normal(means, log_stds.exp()))  # batch (6, 3)
+    torch.testing.assert_close(head.log_prob_terms((logits, means, log_stds), a), ref.log_prob(a))
+
+
+def _sigmoid(x: float) -> float:
+    return 1.0 / (1.0 + math.exp(-x))
+
+
+@pytest.mark.parametrize("x,expected_kind", [(-1.0, "bottom"), (-1.5, "bottom"), (1.0, "top"), (2.0, "top"),
+                                             (0.25, "mid")])
+def test_logistic_edge_bins_take_the_tails(x, expected_kind):
+    """The bottom bin is P(a <= -1 + half), the top bin P(a >= 1 - half); actions outside [-1, 1] fall in them."""
+    n_bins, mu, s = 64, 0.3, 0.4
+    head = LogisticMixtureHead(4, 1, n_mix=1, n_bins=n_bins)
+    params = (torch.zeros(1, 1, 1), torch.tensor([[[mu]]]), torch.tensor([[[math.log(s)]]]))
+    half = 1.0 / (n_bins - 1)
+    p = {"bottom": _sigmoid((-1 + half - mu) / s), "top": 1 - _sigmoid((1 - half - mu) / s),
+         "mid": _sigmoid((x + half - mu) / s) - _sigmoid((x - half - mu) / s)}[expected_kind]
+    assert float(head.log_prob(params, torch.tensor([[x]]))) == pytest.approx(math.log(p), rel=1e-5)
+
+
+def test_logistic_bins_sum_to_one_with_mass_at_the_edges():
+    """A mixture with much mass beyond [-1, 1]: the bin probabilities over the grid still sum to 1."""
+    n_bins = 32
+    head = LogisticMixtureHead(4, 2, n_mix=3, n_bins=n_bins)
+    logits = torch.zeros(1, 2, 3)
+    means = torch.tensor([[[-0.99, 0.0, 0.99], [-1.0, -1.0, 1.0]]])
+    log_scales = torch.log(torch.tensor([[[0.5, 0.05, 0.5], [0.3, 0.01, 0.3]]]))
+    grid = torch.linspace(-1, 1, n_bins).unsqueeze(-1).expand(-1, 2)  # bin centres, both dims
+    expanded = tuple(t.expand(n_bins, -1, -1) for t in (logits, means, log_scales))
+    total = torch.exp(head.log_prob_terms(expanded, grid)).sum(0)
+    torch.testing.assert_close(total, torch.ones(2), atol=1e-4, rtol=0)
+
+
+@pytest.mark.parametrize("kind", sorted(HEADS))
+def test_sample_and_mode_shapes_and_bounds(kind):
+    head = make_head(kind, 8, 3, n_mix=4, n_bins=64)
+    with torch.no_grad():
+        params = head(_features(b=(5, 7)) * 3)
+        for a in (head.sample(params), head.mode(params)):
+            assert a.shape == (5, 7, 3) and float(a.abs().max()) <= 1.0
+        assert head.variance(params).shape == (5, 7, 3)
+        assert head.log_prob(params, torch.zeros(5, 7, 3)).shape == (5, 7)
+
+
+@pytest.mark.parametrize("kind", ["gaussian", "gmm"])
+def test_variance_matches_samples(kind):
+    head = make_head(kind, 8, 3, n_mix=3)
+    with torch.no_grad():
+        head.proj.weight.mul_(0.05)  # keep the mass well inside [-1, 1] (samples are clamped)
+        head.proj.bias.zero_()
+        if kind == "gaussian":
+            head.proj.bias[3:] = math.log(0.1)
+        else:  # 3 modes at -0.3, 0, 0.3 with std 0.1 (softplus(-2.25) = 0.1); layout: logits, (means, stds) per mode
+            for k in range(3):
+                head.proj.bias[3 + 6 * k: 6 + 6 * k] = 0.3 * (k - 1)
+                head.proj.bias[6 + 6 * k: 9 + 6 * k] = -2.25
+        params = head(_features(b=(2,)))
+    torch.manual_seed(0)
+    draws = head.sample(tuple(p.unsqueeze(0).expand(40000, *p.shape) for p in params))
+    np.testing.assert_allclose(draws.var(0).numpy(), head.variance(params).numpy(), rtol=0.05)
+
+
+def test_unknown_head_lists_the_available_ones():
+    with pytest.raises(ValueError, match="gaussian, gaussian_mixture, gmm, logistic"):
+        make_head("flow", 4, 2)
+
+
+@pytest.mark.parametrize("kind", ["gaussian", "gmm"])
+def test_beta_nll_plain_at_zero_and_reweighted_above(kind):
+    head = make_head(kind, 8, 3, n_mix=2)
+    with torch.no_grad():
+        params = head(_features())
+    a = torch.rand(6, 3) * 2 - 1
+    nll, train = beta_nll(head, params, a, beta=0.0)
+    assert float(nll) == pytest.approx(-float(head.log_prob(params, a).mean()), rel=1e-6) and train is nll
+    nll1, train1 = beta_nll(head, params, a, beta=0.5)
+    assert float(nll1) == pytest.approx(float(nll)) and float(train1) != pytest.approx(float(nll))
+
+
+# --------------------------------------------------------------------------------------------- history
+def test_history_index_pads_with_the_first_frame_and_never_crosses_episodes():
+    hist = history_index([0, 3], [3, 5], 3)
+    np.testing.assert_array_equal(hist, [[0, 0, 0], [0, 0, 1], [0, 1, 2], [3, 3, 3], [3, 3, 4]])
+
+
+def test_history_index_rejects_gaps_and_bad_history():
+    with pytest.raises(ValueError, match="cover"):
+        history_index([0, 4], [3, 6], 2)
+    with pytest.raises(ValueError, match="history"):
+        history_index([0], [3], 0)
+
+
+def test_obs_history_pads_at_reset_and_forgets_the_previous_episode():
+    h = ObsHistory(3)
+    np.testing.assert_array_equal(h.push(np.array([1.0, 1.0])), [[1, 1]] * 3)
+    np.testing.assert_array_equal(h.push(np.array([2.0, 2.0])), [[1, 1], [1, 1], [2, 2]])
+    h.reset()
+    np.testing.assert_array_equal(h.push(np.array([7.0, 7.0])), [[7, 7]] * 3)  # nothing of episode 1
+    batch = h.push(np.array([[8.0, 8.0], [9.0, 9.0]]))  # a different batch size starts afresh
+    assert batch.shape == (2, 3, 2) and (batch[1] == 9.0).all()
+
+
+def test_demo_set_histories_and_goals_per_episode():
+    obs = np.arange(10, dtype=np.float32).reshape(5, 2)
+    acts = np.zeros((5, 1), np.float32)
+    demos = DemoSet.from_arrays(obs, acts, [3, 2], history=2, goal=True)
+    b = demos.batch(np.array([0, 3, 4]))
+    np.testing.assert_array_equal(b.obs.numpy(), [[obs[0], obs[0]], [obs[3], obs[3]], [obs[3], obs[4]]])
+    np.testing.assert_array_equal(b.goal.numpy(), [obs[2], obs[4], obs[4]])  # each demo's last observation
+    both = DemoSet.concat([demos, demos])
+    assert len(both) == 10 and both.hist.min() == 0 and (both.hist[5:] >= 5).all()
+    with pytest.raises(ValueError, match="sum to"):
+        DemoSet.from_arrays(obs, acts, [3, 3], history=2)
+
+
+# ---------------------------------------------------------------------------------------------- policy
+def _policy(goal: bool = False, **kw) -> BCPolicy:
+    torch.manual_seed(0)
+    pol = BCPolicy(BCConfig(obs_dim=2, act_dim=2, hidden=32, goal_index=[0, 1] if goal else None, **kw))
+    pol.set_normaliser(np.zeros(2), np.full(2, 0.5))
+    return pol
+
+
+def test_acting_sees_the_same_history_as_training():
+    """HistoryPolicy's online history gives the same actions as the training batches' history indices."""
+    rng = np.random.default_rng(0)
+    obs = rng.normal(size=(6, 2)).astype(np.float32)
+    demos = DemoSet.from_arrays(obs, np.zeros((6, 2), np.float32), [6], history=3, goal=True)
+    model = _policy(goal=True, history=3)
+    b = demos.batch(np.arange(6))
+    offline = model.act(b.obs, b.goal).numpy()
+    policy = HistoryPolicy(model)
+    policy.reset()
+    online = np.stack([policy.act(o, obs[-1]) for o in obs])
+    np.testing.assert_allclose(online, offline, rtol=1e-5, atol=1e-6)
+
+
+def test_goal_of_the_wrong_layout_is_a_clear_error():
+    policy = HistoryPolicy(_policy(goal=True))
+    policy.reset()
+    with pytest.raises(ValueError, match="goal observations"):
+        policy.act(np.zeros(2), np.zeros(5))
+    with pytest.raises(ValueError, match="needs a goal"):
+        policy.act(np.zeros(2))
+    with pytest.raises(ValueError, match="goal_index"):
+        BCConfig(obs_dim=2, act_dim=1, goal_index=[2])
+
+
+def test_save_load_same_action_and_bad_files(tmp_path):
+    policy = HistoryPolicy(_policy(goal=True))
+    path = policy.save(tmp_path / "policy.pt", meta={"task": "x"})
+    loaded = HistoryPolicy.load(path)
+    for p in (policy, loaded):
+        p.reset()
+    for o in np.random.default_rng(1).normal(size=(4, 2)):
+        np.testing.assert_array_equal(policy.act(o, [0.3, 0.1]), loaded.act(o, [0.3, 0.1]))
+    (tmp_path / "bad.pt").write_bytes(b"not a torch file")
+    with pytest.raises(PolicyLoadError, match="bad.pt"):
+        HistoryPolicy.load(tmp_path / "bad.pt")
+    with pytest.raises(PolicyLoadError, match="not found"):
+        HistoryPolicy.load(tmp_path / "missing.pt")
+
+
+# ------------------------------------------------------------------------------------------------ loop
+def _regression(n=512, seed=0):
+    rng = np.random.default_rng(seed)
+    obs = rng.uniform(-1, 1, size=(n, 2)).astype(np.float32)
+    acts = np.tanh(obs @ np.array([[1.0, -0.5], [0.5, 1.0]], np.float32))
+    return DemoSet.from_arrays(obs, acts, [n], history=1)
+
+
+def test_fit_learns_and_resumes_exactly(tmp_path):
+    """Killed after its checkpoint at step 20 and run again, fit ends where an uninterrupted run ends."""
+    demos = _regression()
+    cfg = FitConfig(steps=40, batch_size=32, ckpt_every=20, log_every=10, seed=3)
+
+    def run(ckpt, fail_at=None):
+        torch.manual_seed(0)
+        model = BCPolicy(BCConfig(obs_dim=2, act_dim=2, history=1, hidden=32))
+        model.set_normaliser(demos.obs.mean(0), demos.obs.std(0))
+        calls = [0]
+
+        def sample(rng, n):
+            calls[0] += 1
+            if calls[0] == fail_at:
+                raise KeyboardInterrupt
+            return demos.sample(rng, n)
+
+        return model, fit(model, sample, cfg, ckpt_path=ckpt)
+
+    whole, summary = run(tmp_path / "a.pt")
+    assert summary["final"]["nll"] < summary["first"]["nll"]
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path / "b.pt", fail_at=25)
+    assert load_checkpoint(tmp_path / "b.pt")["step"] == 20
+    resumed, summary_b = run(tmp_path / "b.pt")
+    assert summary_b["resumed_from"] == 20
+    for (k, v), (_, w) in zip(whole.state_dict().items(), resumed.state_dict().items(), strict=True):
+        torch.testing.assert_close(v, w, msg=k)
+
+
+def test_fit_stops_on_a_non_finite_loss_before_applying_it(tmp_path):
+    demos = _regression()
+    model = _policy(history=1)
+    calls = [0]
+
+    def loss(batch: BCBatch):
+        calls[0] += 1
+        out = model.loss(batch)
+        return out._replace(total=out.total * float("nan")) if calls[0] == 7 else out
+
+    with pytest.raises(NonFiniteLossError, match="step 7: the loss is not finite"):
+        fit(model, demos.sample, FitConfig(steps=10, ckpt_every=5), loss=loss, ckpt_path=tmp_path / "c.pt")
+    assert load_checkpoint(tmp_path / "c.pt")["step"] == 5
+
+
+def test_goal_conditioned_bc_reaches_held_out_goals_better_than_random():
+    """A point mass (p' = p + 0.05 a) shown noisy straight-line demos to random goals reaches goals it never
+    saw as well: the goal input is used, not memorised trajectories."""
+    rng = np.random.default_rng(0)
+    obs, acts, lengths = [], [], []
+    for _ in range(60):
+        p, g = rng.uniform(-0.8, 0.8, 2), rng.uniform(-0.8, 0.8, 2)
+        n = 0
+        while np.linalg.norm(g - p) > 0.02 and n < 60:
+            a = np.clip((g - p) / 0.05, -1, 1)
+            obs.append(p.copy())
+            acts.append(a)
+            p = np.clip(p + 0.05 * np.clip(a + rng.normal(0, 0.3, 2), -1, 1), -1, 1)  # DART: noise executed
+            n += 1
+        obs.append(p.copy())
+        acts.append(np.zeros(2))
+        lengths.append(n + 1)
+    demos = DemoSet.from_arrays(np.asarray(obs), np.asarray(acts), lengths, history=1, goal=True)
+    torch.manual_seed(0)
+    model = BCPolicy(BCConfig(obs_dim=2, act_dim=2, history=1, hidden=64, goal_index=[0, 1]))
+    model.set_normaliser(demos.obs.mean(0), demos.obs.std(0))
+    fit(model, demos.sample, FitConfig(steps=1500, batch_size=64, lr=3e-3, lr_min=3e-4))
+    policy = HistoryPolicy(model)
+
+    def success(act) -> float:
+        test = np.random.default_rng(123)
+        hits = 0
+        for _ in range(30):
+            p, g = test.uniform(-0.8, 0.8, 2), test.uniform(-0.8, 0.8, 2)
+            policy.reset()
+            for _ in range(60):
+                p = np.clip(p + 0.05 * np.clip(act(p, g), -1, 1), -1, 1)
+                if np.linalg.norm(g - p) < 0.05:
+                    hits += 1
+                    break
+        return hits / 30
+
+    random = np.random.default_rng(7)
+    learned, chance = success(policy.act), success(lambda p, g: random.uniform(-1, 1, 2))
+    assert learned >= 0.8 and learned > chance + 0.5, (learned, chance)

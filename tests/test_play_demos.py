@@ -133,3 +133,32 @@ def test_task_demos_succeed_and_end_at_their_goal(tmp_path, name):
     with h5py.File(out["dataset"]) as f:
         demo_seeds = {int(f["data"][d].attrs["seed"]) for d in data.demo_names}
     assert not demo_seeds & eval_seeds  # demos start from other scenes than the evaluation episodes
+
+
+def test_demos_record_the_intended_action_and_execute_the_noisy_one(tmp_path):
+    """DART (the default): each recorded action is the noise-free primitive's action at the recorded observation
+    (replayed through a fresh primitive), while the executed one had noise (the states drift off the clean run)."""
+    from skill_rl.play.demos import collect_task_demos
+    from skill_rl.play.tasks import TASKS, make_task_env, reset_task, scripted_primitive
+
+    task = TASKS["push_red_left"]
+    recorded = {}
+    for record in ("intended", "executed"):
+        out = collect_task_demos(task, tmp_path / f"{record}.hdf5", 1, seed=1, action_noise=0.1, record=record)
+        data = read_play_dataset(out["dataset"])
+        import h5py
+
+        with h5py.File(out["dataset"]) as f:
+            seed = int(f["data"][data.demo_names[0]].attrs["seed"])
+        recorded[record] = (data.flat_obs(), data.actions)
+    env = make_task_env()
+    reset_task(task, env, seed)
+    prim = scripted_primitive(task, env)
+    env.close()
+    obs, actions = recorded["intended"]
+    replay = np.stack([np.clip(prim.act(o), -1, 1) for o in obs[:-1]])  # the last row is the "stay"
+    np.testing.assert_allclose(actions[:-1], replay, atol=1e-6)
+    obs_x, actions_x = recorded["executed"]  # same start and noise draws: the same run, with noisy labels
+    np.testing.assert_array_equal(obs_x, obs)
+    noise = actions_x[:-1, :6] - actions[:-1, :6]
+    assert 0.05 < float(noise.std()) < 0.15  # std 0.1, a little less where clipped at +-1

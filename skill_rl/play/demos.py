@@ -4,8 +4,10 @@ For a task of :data:`skill_rl.play.tasks.TASKS`, :func:`collect_task_demos` rese
 candidate seeds (``task_seed(task, seed, k)``: with ``seed`` != the evaluation seed the starts are disjoint
 from the evaluation episodes), keeps the starts :func:`~skill_rl.play.tasks.start_ok` accepts and runs the
 task's scripted success (the player's own primitive, :func:`~skill_rl.play.tasks.scripted_primitive`) with
-Gaussian noise of std ``action_noise`` on the 6 motion dims (the play data's noise, so both see the same
-kind of actions). A demo is kept only if it reaches the task's predicate; it ends where the noise-free
+Gaussian noise of std ``action_noise`` on the 6 motion dims of the *executed* action. By default
+(``record="intended"``, DART: Laskey et al. 2017) the *recorded* action is the primitive's noise-free one, so
+the demos show the expert correcting the drift the noise causes, with clean labels; ``record="executed"``
+records the noisy action that was sent (the play data's convention before issue 18). A demo is kept only if it reaches the task's predicate; it ends where the noise-free
 task goal is taken (lift: at the first success; others: when the primitive has finished) and gets one more
 row: the final observation with a "stay" action (no motion, gripper unchanged), so that the demo's last
 observation, its goal, is part of it.
@@ -37,8 +39,8 @@ def _start_record(env: Any) -> dict[str, np.ndarray]:
     return {o: env.body_pos(o).copy() for o in FREE_OBJECTS}
 
 
-def _demo(task: PlayTask, env: Any, seed: int, rng: np.random.Generator, action_noise: float
-          ) -> tuple[np.ndarray, np.ndarray] | None:
+def _demo(task: PlayTask, env: Any, seed: int, rng: np.random.Generator, action_noise: float,
+          record: str = "intended") -> tuple[np.ndarray, np.ndarray] | None:
     obs = reset_task(task, env, seed)
     if not start_ok(task, env):
         return None
@@ -47,12 +49,13 @@ def _demo(task: PlayTask, env: Any, seed: int, rng: np.random.Generator, action_
     obs_rows, act_rows = [], []
     done = False
     for _ in range(task.script_budget):
-        a = np.asarray(prim.act(obs), dtype=np.float64)
+        intended = np.clip(np.asarray(prim.act(obs), dtype=np.float64), -1.0, 1.0)
+        a = intended.copy()
         if action_noise > 0:
             a[:6] += rng.normal(0.0, action_noise, size=6)
         a = np.clip(a, -1.0, 1.0).astype(np.float32)
         obs_rows.append(obs.copy())
-        act_rows.append(a)
+        act_rows.append(intended.astype(np.float32) if record == "intended" else a)
         obs, *_ = env.step(a)
         if task.stop_on_success and task_success(task, env, start):
             done = True
@@ -70,19 +73,23 @@ def _demo(task: PlayTask, env: Any, seed: int, rng: np.random.Generator, action_
 
 
 def collect_task_demos(task: PlayTask, path: str | os.PathLike[str], n: int, *, seed: int = 1,
-                       action_noise: float = 0.1, max_tries: int | None = None) -> dict[str, Any]:
+                       action_noise: float = 0.1, max_tries: int | None = None, record: str = "intended"
+                       ) -> dict[str, Any]:
     """Write ``n`` successful noisy scripted demos of ``task`` to ``path`` (play layout); return a summary
-    (``dataset``, ``demos``, ``steps``, ``candidates_tried``). Raises RuntimeError if fewer than ``n`` succeed
-    within ``max_tries`` candidate seeds (default ``max(100, 40 n)``)."""
+    (``dataset``, ``demos``, ``steps``, ``candidates_tried``). ``record``: ``intended`` (DART, default) or
+    ``executed`` (see the module docstring). Raises RuntimeError if fewer than ``n`` succeed within
+    ``max_tries`` candidate seeds (default ``max(100, 40 n)``)."""
     if n < 1:
         raise ValueError(f"n must be >= 1, got {n}")
+    if record not in ("intended", "executed"):
+        raise ValueError(f"record must be 'intended' or 'executed', got {record!r}")
     max_tries = max_tries or max(100, 40 * n)
     env = make_task_env()
     rng = np.random.default_rng([seed, zlib.crc32(task.name.encode())])
     env_args = {"env_id": "skill_rl/TabletopPlay-v0", "env_name": "TabletopPlay-v0", "type": "skill_rl",
                 "env_kwargs": {}, "obs_layout": layout_to_json(env.obs_layout),
                 "control_freq": env.config.control_freq, "demos_of_task": task.name,
-                "action_noise": action_noise}
+                "action_noise": action_noise, "recorded_action": record}
     kept, steps, tried = 0, 0, 0
     try:
         with PlayDatasetWriter(Path(path), env_args, compression=None) as writer:
@@ -91,7 +98,7 @@ def collect_task_demos(task: PlayTask, path: str | os.PathLike[str], n: int, *, 
                     break
                 tried += 1
                 s = task_seed(task, seed, k)
-                out = _demo(task, env, s, rng, action_noise)
+                out = _demo(task, env, s, rng, action_noise, record)
                 if out is None:
                     continue
                 writer.add_episode(out[0], out[1], attrs={"seed": s, "task": task.name})

@@ -1,0 +1,107 @@
+"""The imitation ladder's first rungs on the play tasks: BC on the tasks' expert demos, with the core's recipe.
+
+* rung a, per-task BC: one :class:`~skill_rl.imitation.policy.BCPolicy` per task, trained on that task's
+  expert demos (:func:`~skill_rl.play.demos.collect_task_demos`), no goal input;
+* rung b, multi-task goal-conditioned BC: one policy on all tasks' demos, the goal being each demo's final
+  observation (the task's goal state), read through the play goal layout (the objects' state:
+  ``PLAY_GOAL_KEYS``); evaluated with each episode's goal observation.
+
+Both use the core's recipe (:class:`BCRecipe`: MLP 2 x 256, history 2, Gaussian head, normaliser with a std
+floor, AdamW 1e-3 -> 1e-4 cosine, batch 32) and are evaluated with :func:`~skill_rl.play.tasks.rollout`
+(success checked after every step) on the tasks' evaluation episodes (seed 0 starts; the demos start from
+seed 1's). ``benchmarks/imitation.py`` runs the ladder; ``docs/play.md`` ("Imitation ladder") has the results.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .dataset import read_play_dataset
+from .tasks import MOVED_M, REACHED_M, PlayTask, TaskEpisode, rollout
+from .train import PLAY_GOAL_KEYS, goal_index, ignore_index
+
+__all__ = ["BCRecipe", "evaluate_bc", "load_demos", "train_bc"]
+
+
+@dataclass
+class BCRecipe:
+    """Policy and optimiser settings of a ladder run (saved with its results)."""
+
+    history: int = 2
+    hidden: int = 256
+    layers: int = 2
+    head: str = "gaussian"
+    nll_beta: float = 0.0
+    ignore_obs_keys: list[str] = field(default_factory=list)  # e.g. ["joint_vel"]
+    goal_keys: list[str] = field(default_factory=lambda: list(PLAY_GOAL_KEYS))  # rung b's goal features
+    steps: int = 20000
+    batch_size: int = 32
+    lr: float = 1e-3
+    lr_min: float = 1e-4
+    weight_decay: float = 1e-4
+    grad_clip: float = 100.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def load_demos(paths: Sequence[str | Path], history: int, goal: bool) -> tuple[Any, Any]:
+    """Demo files (play layout, one per task) -> (one :class:`~skill_rl.imitation.data.DemoSet` of all of them,
+    the first file's read dataset, for its layout). All files must share the observation layout."""
+    from skill_rl.imitation.data import DemoSet
+
+    parts, first = [], None
+    for p in paths:
+        data = read_play_dataset(p, load_states=False)
+        if first is None:
+            first = data
+        elif data.obs_keys != first.obs_keys:
+            raise ValueError(f"{p}: observation keys {data.obs_keys} differ from {paths[0]}'s {first.obs_keys}")
+        parts.append(DemoSet.from_arrays(data.flat_obs(), data.actions, data.episode_lengths, history, goal))
+    if first is None:
+        raise ValueError("no demo files given")
+    return DemoSet.concat(parts), first
+
+
+def train_bc(paths: Sequence[str | Path], recipe: BCRecipe, *, seed: int, goal: bool,
+             ckpt_path: str | Path | None = None, progress: bool = False) -> tuple[Any, dict[str, Any]]:
+    """Train a BC policy on the demo ``paths`` (``goal``: conditioned on each demo's final observation);
+    returns the deployable :class:`~skill_rl.imitation.policy.HistoryPolicy` and a summary (fit's, plus the
+    demos and steps used). Resumes from ``ckpt_path`` if it holds a checkpoint of this run."""
+    import torch
+
+    from skill_rl.imitation.policy import BCConfig, BCPolicy, HistoryPolicy
+    from skill_rl.imitation.train import FitConfig, fit
+
+    demos, data = load_demos(paths, recipe.history, goal)
+    cfg = BCConfig(obs_dim=demos.obs.shape[1], act_dim=demos.actions.shape[1], history=recipe.history,
+                   hidden=recipe.hidden, layers=recipe.layers, head=recipe.head, nll_beta=recipe.nll_beta,
+                   goal_index=(goal_index(data, recipe.goal_keys) or list(range(demos.obs.shape[1]))) if goal
+                   else None,
+                   ignore_index=ignore_index(data, recipe.ignore_obs_keys) if recipe.ignore_obs_keys else None)
+    torch.manual_seed(seed)
+    model = BCPolicy(cfg)
+    model.set_normaliser(demos.obs.mean(0), demos.obs.std(0))
+    fit_cfg = FitConfig(steps=recipe.steps, batch_size=recipe.batch_size, lr=recipe.lr, lr_min=recipe.lr_min,
+                        weight_decay=recipe.weight_decay, grad_clip=recipe.grad_clip, seed=seed,
+                        ckpt_every=max(1000, recipe.steps // 5))
+    summary = fit(model, demos.sample, fit_cfg, ckpt_path=ckpt_path, progress=progress, desc="bc")
+    summary.update(demos=demos.n_episodes, demo_steps=len(demos), obs_dim=cfg.obs_dim,
+                   parameters=sum(p.numel() for p in model.parameters()))
+    return HistoryPolicy(model, deterministic=True), summary
+
+
+def evaluate_bc(policy: Any, task: PlayTask, episodes: Sequence[TaskEpisode], env: Any,
+                horizon: int | None = None) -> dict[str, Any]:
+    """Roll ``policy`` out on ``task``'s ``episodes`` (success checked every step); per-episode results and rates."""
+    rows = [rollout(task, env, ep, policy, horizon=horizon) for ep in episodes]
+    success = [bool(r["success"]) for r in rows]
+    return {"episodes": len(rows), "success_rate": float(np.mean(success)), "success": success,
+            "steps": [int(r["steps"]) for r in rows], "progress": [float(r["progress"]) for r in rows],
+            "reached_rate": float(np.mean([r["success"] or r["reach_m"] < REACHED_M for r in rows])),
+            "moved_rate": float(np.mean([r["success"] or r["moved_m"] > MOVED_M for r in rows]))}

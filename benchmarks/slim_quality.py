@@ -41,13 +41,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from skill_rl.discovery.algorithms import ALGORITHMS, BASES
 from skill_rl.fileio import atomic_write_json, atomic_write_text
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "benchmarks" / "results"
-_CONFIGS = {"slim": "slim_push", "naive_sum": "discovery_naive_sum", "lsd": "discovery_lsd", "metra": "discovery_metra",
-            "diayn": "discovery_diayn"}
-ALGOS = {**{a: (c, "ppo") for a, c in _CONFIGS.items()}, **{f"{a}_sac": (c, "sac") for a, c in _CONFIGS.items()}}
+# Every registered algorithm on every base, as (config file, base): "<algo>" on ppo, "<algo>_<base>" on the others.
+ALGOS = {(a if b == "ppo" else f"{a}_{b}"): (spec.config, b) for b in BASES.names() for a, spec in ALGORITHMS.items()}
 METRICS = ("object_coverage", "skill_classifier_accuracy", "skill_distinctness", "safety_violation_rate",
            "episodes_with_violation", "mean_object_displacement", "grasp_consistency")
 

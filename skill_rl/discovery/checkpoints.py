@@ -13,6 +13,8 @@ from typing import Any
 from skill_rl.errors import UserError
 from skill_rl.fileio import atomic_path
 
+from .algorithms import BASES
+
 __all__ = ["CKPT_RE", "CheckpointError", "checkpoint_base", "find_checkpoints", "load_checkpoint", "resume_target",
            "save_checkpoint"]
 
@@ -47,8 +49,9 @@ def save_checkpoint(model: Any, ckpt_dir: Path, keep: int, replay_buffer: bool) 
 
 
 def checkpoint_base(path: str | Path) -> str:
-    """``"ppo"`` or ``"sac"``: which model a checkpoint holds (its SB3 ``data`` names the policy's module), so
-    run folders from before ``base`` existed (SAC, no ``base`` in their config.yaml) still load."""
+    """Which base (a name in :data:`~skill_rl.discovery.algorithms.BASES`) a checkpoint holds: its SB3 ``data``
+    names the policy's module. A module no base claims reads as ``"sac"``, so run folders from before ``base``
+    existed (SAC, no ``base`` in their config.yaml) still load."""
     import json
     import zipfile
 
@@ -57,21 +60,19 @@ def checkpoint_base(path: str | Path) -> str:
             module = json.loads(z.read("data"))["policy_class"]["__module__"]
     except Exception as exc:
         raise CheckpointError(f"checkpoint {path} is corrupted or unreadable ({type(exc).__name__}: {exc})") from None
-    return "ppo" if module.endswith(".ppo") else "sac"
+    return next((name for name, b in BASES.items() if module.endswith(b.policy_module)), "sac")
 
 
 def load_checkpoint(path: str | Path, env: Any = None, device: str = "cpu", replay_buffer: bool = True,
                     base: str | None = None):
     """Load a SLIM checkpoint (and its replay buffer if present); ``CheckpointError`` names a bad file.
-    ``base`` ``"ppo"`` (:class:`~skill_rl.discovery.ppo.MultiHeadPPO`) or ``"sac"``
-    (:class:`~skill_rl.discovery.slim.SLIM`); None: whichever the checkpoint holds."""
-    from .ppo import MultiHeadPPO
-    from .slim import SLIM
-
+    ``base``: a name in :data:`~skill_rl.discovery.algorithms.BASES` (``"ppo"``:
+    :class:`~skill_rl.discovery.ppo.MultiHeadPPO`, ``"sac"``: :class:`~skill_rl.discovery.slim.SLIM`); None:
+    whichever the checkpoint holds."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")
-    cls = MultiHeadPPO if (base or checkpoint_base(path)) == "ppo" else SLIM
+    cls = BASES.get(base or checkpoint_base(path)).model_class()
     try:
         model = cls.load(path, env=env, device=device)
     except Exception as exc:

@@ -6,6 +6,7 @@ Why separate: the config is read by the CLI, the Ray sweep and the benchmarks wi
 from __future__ import annotations
 
 import dataclasses
+import difflib
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -13,10 +14,11 @@ import numpy as np
 
 from skill_rl.errors import UserError
 
-__all__ = ["ALGOS", "BASES", "DiscoveryConfig", "DiscoveryError", "check_config", "debug_config"]
+from .algorithms import ALGORITHMS, BASES, intrinsic_kinds
 
-ALGOS = ("slim", "naive_sum", "lsd", "metra", "diayn")
-BASES = ("ppo", "sac")
+__all__ = ["TERMS", "DiscoveryConfig", "DiscoveryError", "check_config", "debug_config"]
+
+TERMS = ("discovery", "reach", "safety")  # the reward terms a multi-term algorithm may train on
 
 
 class DiscoveryError(UserError, ValueError):
@@ -27,14 +29,14 @@ class DiscoveryError(UserError, ValueError):
 class DiscoveryConfig:
     """Settings of ``skill-rl discover`` (``configs/slim_push.yaml`` and ``configs/discovery_*.yaml``)."""
 
-    algo: Literal["slim", "slim_ppo", "naive_sum", "lsd", "metra", "diayn"] = "slim"  # slim_ppo: legacy alias
-    base: Literal["ppo", "sac"] = "ppo"  # the actor-critic underneath: PPO value heads or SAC twin-Q critics
+    algo: str = "slim"  # a name in algorithms.ALGORITHMS (slim_ppo: legacy alias of slim on ppo)
+    base: str = "ppo"  # algorithms.BASES: the actor-critic underneath, PPO value heads or SAC twin-Q critics
     env_id: str = "TabletopPush-v0"
     env_options: dict[str, Any] = field(default_factory=dict)  # tabletop options, e.g. {max_episode_steps: 100}
     # skills
     n_skills: int = 4  # discrete: number of skills; continuous: dimension of z
     discrete_skills: bool = True
-    discovery: Literal["lsd", "metra", "diayn"] = "lsd"  # the MI term used by slim / naive_sum
+    discovery: str = "lsd"  # the MI term used by slim / naive_sum: lsd, metra or diayn
     discovery_keys: list[str] | None = None  # obs_layout fields the MI term sees; null: object positions
     # reward terms (slim / naive_sum); lsd / diayn use the discovery term alone
     terms: list[str] = field(default_factory=lambda: ["discovery", "reach", "safety"])
@@ -78,13 +80,25 @@ class DiscoveryConfig:
     def __post_init__(self) -> None:
         if self.algo == "slim_ppo":  # the name before ``base`` existed; run folders still carry it
             self.algo, self.base = "slim", "ppo"
+        _check_names(self)
+
+
+def _check_names(cfg: DiscoveryConfig) -> None:
+    """Unknown algorithm, base or MI term: a :class:`DiscoveryError` that lists the registered names (worded as
+    the config loader words a bad choice)."""
+    for key, names in (("algo", ALGORITHMS.names()), ("base", BASES.names()), ("discovery", intrinsic_kinds())):
+        value = getattr(cfg, key)
+        if value not in names:
+            close = difflib.get_close_matches(str(value), names, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise DiscoveryError(f"config key {key!r}: expected one of {names}, got {value!r}{hint}")
 
 
 def debug_config(cfg: DiscoveryConfig) -> DiscoveryConfig:
     """``cfg`` shrunk to the tiny ``debug`` mode: 300 steps, small nets, 50-step episodes."""
     return dataclasses.replace(
         cfg, total_steps=min(cfg.total_steps, 300), learning_starts=min(cfg.learning_starts, 100),
-        batch_size=min(cfg.batch_size, 50 if cfg.base == "ppo" else 32), buffer_size=min(cfg.buffer_size, 10_000), net_arch=[32, 32],
+        batch_size=min(cfg.batch_size, BASES.get(cfg.base).debug_batch), buffer_size=min(cfg.buffer_size, 10_000), net_arch=[32, 32],
         phi_hidden=[32, 32], checkpoint_every=min(cfg.checkpoint_every, 100), eval_episodes_per_skill=2,
         log_every=min(cfg.log_every, 100), n_skills=min(cfg.n_skills, 2), n_steps=min(cfg.n_steps, 100),
         n_epochs=min(cfg.n_epochs, 2),
@@ -94,19 +108,18 @@ def debug_config(cfg: DiscoveryConfig) -> DiscoveryConfig:
 
 def check_config(cfg: DiscoveryConfig) -> None:
     """Raise :class:`DiscoveryError` for a config that cannot be run (checked before any run folder exists)."""
-    if cfg.base not in BASES:
-        raise DiscoveryError(f"unknown base {cfg.base!r}; valid: {', '.join(BASES)}")
-    if cfg.algo in ("slim", "naive_sum"):
+    _check_names(cfg)  # the fields may have been set after construction
+    if ALGORITHMS.get(cfg.algo).uses_terms:
         if "discovery" not in cfg.terms:
             raise DiscoveryError(f"terms must include 'discovery' for algo {cfg.algo!r}, got {cfg.terms}")
-        unknown = [t for t in cfg.terms if t not in ("discovery", "reach", "safety")]
+        unknown = [t for t in cfg.terms if t not in TERMS]
         if unknown:
-            raise DiscoveryError(f"unknown reward terms {unknown}; valid: discovery, reach, safety")
+            raise DiscoveryError(f"unknown reward terms {unknown}; valid: {', '.join(TERMS)}")
         if len(set(cfg.terms)) != len(cfg.terms):
             raise DiscoveryError(f"terms lists a term twice: {cfg.terms}")
-    bad_weights = sorted(k for k in cfg.weights if k not in ("discovery", "reach", "safety"))
+    bad_weights = sorted(k for k in cfg.weights if k not in TERMS)
     if bad_weights:  # a typo (weights.rech) would otherwise be ignored silently
-        raise DiscoveryError(f"unknown reward term(s) in weights: {bad_weights}; valid: discovery, reach, safety")
+        raise DiscoveryError(f"unknown reward term(s) in weights: {bad_weights}; valid: {', '.join(TERMS)}")
     for k, v in cfg.weights.items():
         if not isinstance(v, (int, float)) or isinstance(v, bool) or not np.isfinite(v):
             raise DiscoveryError(f"weights.{k} must be a finite number, got {v!r}")

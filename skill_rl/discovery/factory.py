@@ -1,11 +1,13 @@
-"""Build what a discovery run trains: the wrapped env (:func:`make_env`) and the model (:func:`build_model`)."""
+"""Build what a discovery run trains: the wrapped env (:func:`make_env`) and the model (:func:`build_model`).
+
+The algorithm and base come from the registries in :mod:`skill_rl.discovery.algorithms`.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
+from .algorithms import ALGORITHMS, BASES
 from .config import DiscoveryConfig, DiscoveryError
 
 __all__ = ["build_model", "make_env", "terms_for"]
@@ -13,9 +15,7 @@ __all__ = ["build_model", "make_env", "terms_for"]
 
 def terms_for(cfg: DiscoveryConfig) -> list[str]:
     """The reward terms ``cfg`` trains on, ``discovery`` first."""
-    # discovery first: SLIM's "first" entropy head is the discovery critic
-    terms = ["discovery"] if cfg.algo in ("lsd", "metra", "diayn") else list(cfg.terms)
-    return ["discovery"] + [t for t in terms if t != "discovery"]
+    return ALGORITHMS.get(cfg.algo).terms(cfg)
 
 
 def make_env(cfg: DiscoveryConfig):
@@ -33,13 +33,13 @@ def make_env(cfg: DiscoveryConfig):
 
 
 def build_model(cfg: DiscoveryConfig, env: Any):
-    """The SLIM model for ``cfg`` on a wrapped env (:func:`make_env`)."""
+    """The model of ``cfg.algo`` on ``cfg.base`` (both from :mod:`.algorithms`) on a wrapped env (:func:`make_env`)."""
     from stable_baselines3.common.monitor import Monitor
 
     from .rewards import default_object_keys, layout_indices
-    from .slim import SLIM
 
-    terms = terms_for(cfg)
+    algo, base = ALGORITHMS.get(cfg.algo), BASES.get(cfg.base)
+    terms = algo.terms(cfg)
     layout = env.obs_layout
     keys = cfg.discovery_keys or default_object_keys(layout)
     if not keys:
@@ -48,28 +48,10 @@ def build_model(cfg: DiscoveryConfig, env: Any):
         idx = layout_indices(layout, keys)
     except KeyError as exc:
         raise DiscoveryError(f"discovery_keys: {exc.args[0]}") from None
-    kind = cfg.algo if cfg.algo in ("lsd", "metra", "diayn") else cfg.discovery
     sk = layout["skill"]
-    intrinsic = {"discovery": {"kind": kind, "state_indices": idx, "skill_slice": (sk.start, sk.stop),
-                               "n_skills": cfg.n_skills, "discrete": cfg.discrete_skills,
-                               "hidden": list(cfg.phi_hidden), "lr": cfg.phi_lr}}
-    w = [float(cfg.weights.get(t, 1.0)) for t in terms]
-    if cfg.algo == "naive_sum":
-        head_matrix, head_weights = [w], [1.0]
-    else:
-        head_matrix, head_weights = np.eye(len(terms)).tolist(), w
-    if cfg.base == "ppo":
-        from .ppo import MultiHeadPPO
-
-        return MultiHeadPPO("MlpPolicy", Monitor(env), term_names=terms, head_matrix=head_matrix,
-                            head_weights=head_weights, intrinsic=intrinsic,
-                            learning_rate=cfg.learning_rate, n_steps=cfg.n_steps, batch_size=cfg.batch_size,
-                            n_epochs=cfg.n_epochs, gamma=cfg.gamma, gae_lambda=cfg.gae_lambda,
-                            policy_kwargs={"net_arch": list(cfg.net_arch)}, seed=cfg.seed, device=cfg.device, verbose=0)
-    return SLIM("MlpPolicy", Monitor(env), term_names=terms, head_matrix=head_matrix, head_weights=head_weights,
-                normalize=cfg.normalize, entropy_heads=cfg.entropy_heads, intrinsic=intrinsic,
-                critic_layout=cfg.critic_layout,
-                learning_rate=cfg.learning_rate, buffer_size=cfg.buffer_size, learning_starts=cfg.learning_starts,
-                batch_size=cfg.batch_size, tau=cfg.tau, gamma=cfg.gamma, train_freq=cfg.train_freq,
-                gradient_steps=cfg.gradient_steps, ent_coef=cfg.ent_coef,
-                policy_kwargs={"net_arch": list(cfg.net_arch)}, seed=cfg.seed, device=cfg.device, verbose=0)
+    intrinsic = {"discovery": {"kind": algo.discovery_kind(cfg), "state_indices": idx,
+                               "skill_slice": (sk.start, sk.stop), "n_skills": cfg.n_skills,
+                               "discrete": cfg.discrete_skills, "hidden": list(cfg.phi_hidden), "lr": cfg.phi_lr}}
+    head_matrix, head_weights = algo.heads(terms, cfg.weights)
+    return base.build(cfg, Monitor(env), term_names=terms, head_matrix=head_matrix, head_weights=head_weights,
+                      intrinsic=intrinsic)

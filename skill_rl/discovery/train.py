@@ -6,7 +6,8 @@ checkpoints, written to a temporary file and renamed, with the replay buffer bes
 ``step_<n>.buffer.pkl``; the last ``keep_checkpoints`` are kept), ``skill_policy.pt`` (the actor alone, see
 :mod:`skill_rl.discovery.policy`) and ``summary.json``.
 
-Algorithms (one code path per base, chosen by ``algo``; ``base`` picks the actor-critic underneath):
+Algorithms (one code path per base, chosen by ``algo``; ``base`` picks the actor-critic underneath; both
+registered in :mod:`skill_rl.discovery.algorithms`):
 
 * ``slim``: one critic per term of ``terms`` (default discovery, reach, safety), actor weights ``weights``.
 * ``naive_sum``: the same terms summed with ``weights`` into ONE critic.
@@ -38,6 +39,7 @@ import numpy as np
 
 from skill_rl.runs import RunDir, start_run
 
+from .algorithms import ALGORITHMS, BASES
 from .checkpoints import (
     CKPT_RE,
     CheckpointError,
@@ -47,13 +49,13 @@ from .checkpoints import (
     resume_target,
     save_checkpoint,
 )
-from .config import ALGOS, BASES, DiscoveryConfig, DiscoveryError, check_config, debug_config
+from .config import DiscoveryConfig, DiscoveryError, check_config, debug_config
 from .evaluation import evaluate_run
 from .factory import build_model, make_env, terms_for
 from .report import write_report
 from .rollouts import assemble_rollouts, eval_skills_list, evaluate_skills, rollout_episode, rollout_skills
 
-__all__ = ["ALGOS", "BASES", "CKPT_RE", "CheckpointError", "DiscoveryConfig", "DiscoveryError", "assemble_rollouts",
+__all__ = ["ALGORITHMS", "BASES", "CKPT_RE", "CheckpointError", "DiscoveryConfig", "DiscoveryError", "assemble_rollouts",
            "build_model", "checkpoint_base", "eval_skills_list", "evaluate_run", "evaluate_skills", "find_checkpoints",
            "load_checkpoint", "make_env", "rollout_episode", "rollout_skills", "run_discovery", "save_checkpoint",
            "terms_for", "write_report"]
@@ -145,10 +147,10 @@ def run_discovery(cfg: DiscoveryConfig, *, progress: bool = True, stop_after: in
         cfg = dataclasses.replace(cfg, base=checkpoint_base(ckpt))  # the checkpoint says what it is
         model = load_checkpoint(ckpt, env=_monitor(env), device=cfg.device, replay_buffer=cfg.save_replay_buffer,
                                 base=cfg.base)
-        heads = len(terms_for(cfg)) if cfg.algo == "slim" else 1
-        if list(model.term_names) != terms_for(cfg) or model.n_heads != heads:
+        terms = terms_for(cfg)
+        if list(model.term_names) != terms or model.n_heads != ALGORITHMS.get(cfg.algo).n_heads(terms):
             raise DiscoveryError(f"checkpoint {ckpt} was trained with terms {model.term_names} and {model.n_heads} "
-                                 f"critic(s), but this config asks for algo {cfg.algo!r} with terms {terms_for(cfg)}; "
+                                 f"critic(s), but this config asks for algo {cfg.algo!r} with terms {terms}; "
                                  f"resume with the run's own config ({Path(ckpt).parent.parent / 'config.yaml'})")
         run = RunDir(run_path)
     else:

@@ -4,6 +4,17 @@ from __future__ import annotations
 
 import pytest
 
+from tests._extras import VAR, required_extras
+
+
+def pytest_configure(config):
+    required_extras()  # a typo in SKILL_RL_REQUIRE_EXTRAS stops the run here, before anything is skipped
+
+
+def pytest_report_header(config):
+    required = sorted(required_extras())
+    return f"{VAR}: {', '.join(required) if required else 'none (a missing extra skips its tests)'}"
+
 
 @pytest.fixture
 def one_torch_thread():

@@ -5,8 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-th = pytest.importorskip("torch")
-pytest.importorskip("stable_baselines3")
+from tests._extras import require
+
+th = require("torch", extra="learn")
+require("stable_baselines3", extra="learn")
 
 from skill_rl.discovery.export import ExportError, export_run  # noqa: E402
 from skill_rl.discovery.policy import SkillPolicy  # noqa: E402

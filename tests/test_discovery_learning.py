@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import gymnasium as gym
 import numpy as np
-import pytest
 
-th = pytest.importorskip("torch")
-pytest.importorskip("stable_baselines3")
+from tests._extras import require
+
+th = require("torch", extra="learn")
+require("stable_baselines3", extra="learn")
 
 from skill_rl.discovery import metrics  # noqa: E402
 from skill_rl.discovery.env import SkillRewardWrapper  # noqa: E402

@@ -6,8 +6,10 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-th = pytest.importorskip("torch")
-pytest.importorskip("stable_baselines3")
+from tests._extras import require
+
+th = require("torch", extra="learn")
+require("stable_baselines3", extra="learn")
 
 from stable_baselines3 import SAC  # noqa: E402
 from stable_baselines3.common.buffers import ReplayBuffer  # noqa: E402

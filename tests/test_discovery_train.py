@@ -10,8 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-th = pytest.importorskip("torch")
-pytest.importorskip("stable_baselines3")
+from tests._extras import missing, require
+
+th = require("torch", extra="learn")
+require("stable_baselines3", extra="learn")
 
 from skill_rl.config import load_config  # noqa: E402
 from skill_rl.discovery.policy import SkillPolicy  # noqa: E402
@@ -147,7 +149,7 @@ def test_run_writes_plots_and_skill_video(tmp_path):
     with pytest.raises(DiscoveryError, match="no config.yaml"):
         evaluate_run(tmp_path)
     if "video_error" in summary:
-        pytest.skip(f"no renderer here: {summary['video_error']}")
+        missing(f"no renderer here: {summary['video_error']}", extra="render")
     assert (run / "videos" / "skills.mp4").stat().st_size > 1000
     assert json.loads((run / "summary.json").read_text())["video"] == summary["video"]
 

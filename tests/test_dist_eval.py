@@ -7,7 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-ray = pytest.importorskip("ray", reason="needs the dist extra (ray)")
+from tests._extras import require
+
+ray = require("ray", extra="dist")
 
 
 @pytest.fixture(scope="module")

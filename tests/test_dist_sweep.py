@@ -14,8 +14,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-ray = pytest.importorskip("ray", reason="needs the dist extra (ray)")
-pytest.importorskip("ray.tune", reason="needs the dist extra (ray[tune])")
+from tests._extras import require
+
+ray = require("ray", extra="dist")
+require("ray.tune", extra="dist")
 
 from skill_rl.cli import app  # noqa: E402
 from skill_rl.config import ConfigError, load_config  # noqa: E402

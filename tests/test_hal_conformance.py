@@ -23,6 +23,7 @@ from skill_rl.hardware import (
     make_backend,
 )
 from skill_rl.hardware.testing import ArmHarness
+from tests._extras import require
 
 BACKENDS = backend_names()
 # The simulators lag their setpoints differently; a small soft start keeps the tests short.
@@ -36,7 +37,7 @@ def test_every_registered_backend_is_covered():
 @pytest.fixture(params=BACKENDS)
 def harness(request):
     if request.param == "pybullet":
-        pytest.importorskip("pybullet", reason="the pybullet arm needs the sim extra")
+        require("pybullet", extra="sim")
     if request.param == "ros2":
         pytest.skip("the ros2 backend needs a ROS 2 arm driver on the network: tests/test_ros_backend.py runs it against one")
     h = ArmHarness(request.param, safety=SAFETY)

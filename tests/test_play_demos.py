@@ -114,7 +114,6 @@ def test_ignore_obs_keys_select_layout_fields_the_default_is_skipped_where_absen
 
 @pytest.mark.parametrize("name", ["push_red_left", "lift_blue", "open_drawer"])
 def test_task_demos_succeed_and_end_at_their_goal(tmp_path, name):
-    pytest.importorskip("mujoco")
     from skill_rl.play.demos import collect_task_demos
     from skill_rl.play.tasks import TASKS, make_task_env, sample_episodes
 

@@ -433,7 +433,6 @@ def test_train_play_debug_writes_run(tmp_path, play, algo):
 
 def test_train_play_debug_collects_tiny_play_set(tmp_path):
     """``debug`` with no dataset collects 200 steps in TabletopPlay-v0 first (MuJoCo), then trains."""
-    pytest.importorskip("mujoco")
     summary = train_play(PlayTrainConfig(debug=True, run_root=str(tmp_path), progress=False, threads=1))
     assert summary["dataset_steps"] == 200 and summary["act_dim"] == 7
     assert Path(summary["dataset"]).is_file() and Path(summary["policy"]).is_file()
@@ -461,7 +460,6 @@ def test_config_files_match_defaults(name):
 
 def test_eval_play_debug_smoke(tmp_path):
     """`skill-rl play eval --debug` path: a debug-trained policy, its recorded dataset, a summary."""
-    pytest.importorskip("mujoco")
     from skill_rl.play.train import PlayEvalConfig, eval_play
 
     trained = train_play(PlayTrainConfig(debug=True, run_root=str(tmp_path), progress=False, threads=1))

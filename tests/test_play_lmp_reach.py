@@ -9,11 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-pytest.importorskip("mujoco")
-
-from skill_rl.play.collect import PlayCollectConfig, collect_play  # noqa: E402
-from skill_rl.play.policy import LatentPlanPolicy  # noqa: E402
-from skill_rl.play.train import PlayEvalConfig, PlayTrainConfig, eval_play, evaluate_reach, train_play  # noqa: E402
+from skill_rl.play.collect import PlayCollectConfig, collect_play
+from skill_rl.play.policy import LatentPlanPolicy
+from skill_rl.play.train import PlayEvalConfig, PlayTrainConfig, eval_play, evaluate_reach, train_play
 
 EEF = slice(14, 17)  # TabletopPlay-v0 obs_layout["eef_pos"], metres, world frame
 MAX_EE_STEP_M = 0.05  # TabletopConfig.max_ee_step_m

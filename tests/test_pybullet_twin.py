@@ -8,7 +8,9 @@ import sys
 import numpy as np
 import pytest
 
-pytest.importorskip("pybullet", reason="the pybullet twin needs the sim extra: pip install 'skill-rl[sim]'")
+from tests._extras import require
+
+require("pybullet", extra="sim")
 
 import skill_rl.envs as E  # noqa: E402
 from skill_rl.envs.tabletop.experts import make_expert  # noqa: E402

@@ -13,7 +13,9 @@ import textwrap
 import numpy as np
 import pytest
 
-pytest.importorskip("robosuite", reason="robosuite envs need the sim extra: pip install 'skill-rl[sim]'")
+from tests._extras import missing, require
+
+require("robosuite", extra="sim")
 
 import skill_rl.envs as envs  # noqa: E402
 from tests.conformance import (  # noqa: E402
@@ -179,7 +181,7 @@ def test_render_rgb_array():
         """
     )
     if "RENDER_OK" not in res.stdout and ("GL" in res.stderr or "osmesa" in res.stderr.lower()):
-        pytest.skip(f"no offscreen OpenGL here: {res.stderr.strip().splitlines()[-1]}")
+        missing(f"no offscreen OpenGL here: {res.stderr.strip().splitlines()[-1]}", extra="render")
     assert "RENDER_OK" in res.stdout, res.stderr
     # With render_mode=None no renderer is created.
     e = envs.make("Robosuite-Door-v0")

@@ -11,6 +11,7 @@ import skill_rl.envs as E
 from skill_rl.envs.tabletop import TASKS, TabletopConfig
 from skill_rl.envs.tabletop.experts import make_expert
 from tests import conformance
+from tests._extras import missing
 
 TABLETOP_IDS = [f"{name}-v0" for name in TASKS]
 
@@ -141,10 +142,13 @@ def test_info_reports_grasp_contacts_and_poses():
     np.testing.assert_allclose(info["object_poses"]["cube"][:3], obs[env.unwrapped.obs_layout["cube_pos"]], atol=1e-5)
 
 
-needs_gl = pytest.mark.skipif(
-    not os.environ.get("MUJOCO_GL") and not os.environ.get("DISPLAY"),
-    reason="no OpenGL backend: set MUJOCO_GL=osmesa (CPU) or egl (GPU)",
-)
+@pytest.fixture
+def gl():
+    if not os.environ.get("MUJOCO_GL") and not os.environ.get("DISPLAY"):
+        missing("no OpenGL backend (neither MUJOCO_GL nor DISPLAY is set)", extra="render")
+
+
+needs_gl = pytest.mark.usefixtures("gl")
 
 
 @needs_gl

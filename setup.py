@@ -1,12 +1,14 @@
-"""Map the top-level folders envs/ and hardware/ into the skill_rl namespace.
+"""Map the top-level folders envs/, hardware/ and tasks/ into the skill_rl namespace.
 
 envs/ and hardware/ ship as skill_rl.envs and skill_rl.hardware, so no bare `envs` or `hardware` lands in
-site-packages (PyPI has unrelated packages with those names). Everything else is in pyproject.toml.
+site-packages (PyPI has unrelated packages with those names). tasks/ (task files and lifelong suites, data
+only) ships as skill_rl.tasks, so an install outside a checkout finds them through importlib.resources.
+Everything else is in pyproject.toml (package data: [tool.setuptools.package-data]).
 """
 
 from setuptools import find_packages, setup
 
-ROOTS = {"skill_rl": "skill_rl", "skill_rl.envs": "envs", "skill_rl.hardware": "hardware"}
+ROOTS = {"skill_rl": "skill_rl", "skill_rl.envs": "envs", "skill_rl.hardware": "hardware", "skill_rl.tasks": "tasks"}
 
 
 def _packages() -> list[str]:

@@ -2,7 +2,8 @@
 
 Two kinds of task:
 
-* ``task_file``: a task file in the planner's task language (``tasks/suites/<suite>/<nn>_<name>.task``),
+* ``task_file``: a task file in the planner's task language (``tasks/suites/<suite>/<nn>_<name>.task``,
+  shipped as package data ``skill_rl.tasks``, so a wheel install has them too),
   made into an env by ``skill_rl.envs.make_task_env`` and demonstrated by the scripted primitives'
   ``ScriptedDemonstrator``. The four LIBERO-style suites (``tabletop-spatial``, ``-object``, ``-goal``,
   ``-long``) are generated procedurally by :mod:`skill_rl.lifelong.generate`.
@@ -17,17 +18,17 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from skill_rl.errors import UserError
 from skill_rl.registry import Registry
 
-__all__ = ["SUITES", "SUITE_KINDS", "Suite", "SuiteError", "SuiteTask", "TaskEnvFactory", "get_suite", "suite_dir"]
+__all__ = ["SUITES", "SUITE_KINDS", "Suite", "SuiteError", "SuiteTask", "TaskEnvFactory", "get_suite", "suite_dir",
+           "suites_root"]
 
 SUITE_KINDS = ("spatial", "object", "goal", "long")  # the generated LIBERO-style suites: tabletop-<kind>
-REPO_ROOT = Path(__file__).resolve().parents[2]
-SUITES_ROOT = REPO_ROOT / "tasks" / "suites"
 
 
 class SuiteError(UserError, ValueError):
@@ -135,8 +136,20 @@ def _micro() -> Suite:
                  "registered tabletop tasks with their scripted experts (no task files)")
 
 
+def suites_root() -> Path:
+    """``tasks/suites`` as installed: the package data ``skill_rl.tasks`` (the checkout's ``tasks/`` in an
+    editable install, ``site-packages/skill_rl/tasks`` from a wheel), not a path relative to a repository."""
+    try:
+        tasks = resources.files("skill_rl.tasks")
+    except ModuleNotFoundError:
+        raise SuiteError("the task files (package skill_rl.tasks) are not installed: an editable install made "
+                         "before they were packaged; reinstall with `pip install -e .`") from None
+    return Path(str(tasks)) / "suites"
+
+
 def suite_dir(name: str, root: str | Path | None = None) -> Path:
-    return Path(root) if root is not None else SUITES_ROOT / name
+    """The folder of suite ``name``: ``root`` when given, else ``<suites_root()>/<name>``."""
+    return Path(root) if root is not None else suites_root() / name
 
 
 _LANG_RE = re.compile(r'\(:language\s+"((?:[^"\\]|\\.)*)"')

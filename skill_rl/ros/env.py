@@ -3,8 +3,10 @@
 No rclpy here (it must run before rclpy is imported).
 
 ``skill_interfaces`` (``hardware/ros_interfaces/skill_interfaces``) is built by
-``scripts/build_ros_interfaces.sh`` into a project-local prefix, ``build/ros_install`` (or
-``$SKILL_RL_ROS_PREFIX``). Using it needs two things a ROS install would get from ``source setup.bash``:
+``scripts/build_ros_interfaces.sh`` into a prefix (``interfaces_prefix()``): ``$SKILL_RL_ROS_PREFIX``, else
+``build/ros_install`` of the checkout when skill_rl runs from one (editable install), else a per-user
+``$XDG_DATA_HOME/skill_rl/ros_install`` (``~/.local/share/...``; a wheel install has no repository).
+Using it needs two things a ROS install would get from ``source setup.bash``:
 
 - its Python package on ``sys.path`` (``<prefix>/lib/pythonX.Y/site-packages``);
 - its shared libraries loadable: the generated type support is dlopen()ed by bare file name, and glibc reads
@@ -35,13 +37,15 @@ __all__ = [
     "REPO_ROOT",
     "InterfacesNotBuiltError",
     "child_env",
+    "default_prefix",
     "ensure_interfaces",
     "interfaces_prefix",
     "isolate_dds",
     "test_domain_id",
 ]
 
-#: The repository root (for an editable install: where launch/ and build/ are).
+#: The repository root for an editable install (where launch/ and build/ are); in a wheel install this is
+#: site-packages, not a repository (see ``default_prefix``).
 REPO_ROOT = Path(__file__).resolve().parents[2]
 #: Node executables: name -> module run as ``python -m <module>`` (launch files use the names).
 EXECUTABLES = {
@@ -57,9 +61,17 @@ class InterfacesNotBuiltError(ImportError):
     """``skill_interfaces`` is not built (or not found)."""
 
 
+def default_prefix() -> Path:
+    """Where ``scripts/build_ros_interfaces.sh`` installs by default: ``<repo>/build/ros_install`` when this
+    module runs from a checkout, else ``$XDG_DATA_HOME/skill_rl/ros_install`` (default ``~/.local/share``)."""
+    if (REPO_ROOT / "pyproject.toml").is_file() and (REPO_ROOT / "hardware" / "ros_interfaces").is_dir():
+        return REPO_ROOT / "build" / "ros_install"
+    return Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "skill_rl" / "ros_install"
+
+
 def interfaces_prefix() -> Path:
-    """Install prefix of ``skill_interfaces``: ``$SKILL_RL_ROS_PREFIX``, else ``<repo>/build/ros_install``."""
-    return Path(os.environ.get(_PREFIX_VAR) or REPO_ROOT / "build" / "ros_install")
+    """Install prefix of ``skill_interfaces``: ``$SKILL_RL_ROS_PREFIX``, else :func:`default_prefix`."""
+    return Path(os.environ.get(_PREFIX_VAR) or default_prefix())
 
 
 def _site(prefix: Path) -> Path:
@@ -76,7 +88,7 @@ def ensure_interfaces() -> Path | None:
     """Make ``import skill_interfaces`` work in this process (and in its children); idempotent.
 
     Uses ``$SKILL_RL_ROS_PREFIX`` when set; else an already importable ``skill_interfaces`` (a sourced
-    ROS workspace); else ``<repo>/build/ros_install``. Returns the prefix used (None: already importable).
+    ROS workspace); else :func:`default_prefix`. Returns the prefix used (None: already importable).
     Raises ``InterfacesNotBuiltError`` with the build command when it is nowhere.
     """
     global _loaded
@@ -90,9 +102,9 @@ def ensure_interfaces() -> Path | None:
     site = _site(prefix)
     if not (site / "skill_interfaces").is_dir():
         raise InterfacesNotBuiltError(
-            f"the ROS 2 interface package skill_interfaces is not built (looked in {site}); build it with "
-            f"`bash scripts/build_ros_interfaces.sh` (needs the ros extra: pip install -e '.[ros]'), or set "
-            f"{_PREFIX_VAR} to where it is installed"
+            f"the ROS 2 interface package skill_interfaces is not built (looked in {site}); build it from a "
+            f"skill-rl checkout with `bash scripts/build_ros_interfaces.sh` (needs the ros extra: pip install "
+            f"-e '.[ros]'; it installs into {prefix}), or set {_PREFIX_VAR} to where it is installed"
         )
     lib = prefix / "lib"
     # Load order: generator_c first (everything links it), then the rest; RUNPATH $ORIGIN resolves the

@@ -373,11 +373,11 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     signal.signal(signal.SIGTERM, _terminate)  # clean up the node and the busy loops on `kill`
 
-    from skill_rl.ros.env import ensure_interfaces, isolate_dds, test_domain_id
+    from skill_rl.ros.env import ensure_interfaces
+    from skill_rl.ros.testing import DomainLease
 
-    os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
-    domain = test_domain_id()
-    isolate_dds(domain)
+    lease = DomainLease().__enter__()  # a domain no other graph on this machine uses, held until exit
+    domain = lease.domain_id
     ensure_interfaces()
     cases = []
     with tempfile.TemporaryDirectory(prefix="ros_latency_") as tmp_dir:

@@ -33,5 +33,24 @@ if [[ "${SKILL_RL_SLOW:-0}" == 1 ]]; then markers=(); fi
 
 step ruff "$PY" -m ruff check .
 step import-linter "$PY" scripts/lint_imports.py
-step pytest "$PY" -m pytest -q -ra --durations=15 "${markers[@]}" "$@"
+# pytest. The ROS 2 modules (tests/test_ros_*.py) start node processes and DDS participants: each runs in a
+# pytest process of its own, after the rest, so nothing a module leaves behind (threads, rclpy contexts, DDS
+# participants, child processes) can reach another; each module also leases a DDS domain of its own
+# (tests/conftest.py, skill_rl.ros.testing.DomainLease). Arguments naming test paths run as one pytest.
+pytest_cmd=("$PY" -m pytest -q -ra --durations=15 "${markers[@]}")
+pytest_module() {  # exit status 5 (no test selected, e.g. by -k) is not a failure of the module
+  local rc=0
+  "${pytest_cmd[@]}" "$@" || rc=$?
+  [[ $rc == 0 || $rc == 5 ]]
+}
+paths=0
+for arg in "$@"; do if [[ "$arg" == tests* || -e "$arg" ]]; then paths=1; fi; done
+if [[ $paths == 1 ]]; then
+  step pytest "${pytest_cmd[@]}" "$@"
+else
+  step pytest pytest_module --ignore-glob='tests/test_ros_*.py' "$@"
+  for module in tests/test_ros_*.py; do
+    step "pytest $module" pytest_module "$module" "$@"
+  done
+fi
 exit "$status"

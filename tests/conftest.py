@@ -27,3 +27,18 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def ros_domain(request):
+    """Each ROS test module (``tests/test_ros_*.py``) runs in a DDS domain of its own, leased for the module
+    (``skill_rl.ros.testing.DomainLease``: ``ROS_DOMAIN_ID`` set in the environment while it runs), so that no
+    node, probe or driver of another module or another test process on this machine can meet its graph.
+    Other modules get None."""
+    if not request.module.__name__.rpartition(".")[2].startswith("test_ros_"):
+        yield None
+        return
+    from skill_rl.ros.testing import DomainLease
+
+    with DomainLease() as lease:
+        yield lease.domain_id

@@ -3,18 +3,12 @@ real DDS (loopback only), in-process and behind the arm_hal node (launch/real.ya
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from skill_rl.ros.env import isolate_dds, test_domain_id
-
-os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
-DOMAIN = test_domain_id()
-isolate_dds(DOMAIN)
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -105,12 +99,12 @@ def test_configure_without_a_driver_fails_and_stays_unconfigured():
     arm.shutdown()
 
 
-def test_arm_hal_node_with_the_ros2_backend_relays_commands_to_the_driver(driver, tmp_path):
+def test_arm_hal_node_with_the_ros2_backend_relays_commands_to_the_driver(driver, tmp_path, ros_domain):
     """launch/real.yaml's arm_hal (autostart overridden): a command on /arm_hal/joint_command reaches the
     driver's trajectory topic through the safety filter; an e-stop holds."""
     from skill_rl.ros.up import Graph
 
-    graph = Graph(ROOT / "launch" / "real.yaml", domain_id=DOMAIN, log_dir=tmp_path,
+    graph = Graph(ROOT / "launch" / "real.yaml", domain_id=ros_domain, log_dir=tmp_path,
                   overrides={"arm_hal": {"autostart": True,  # generous timings: this is not a timing test
                                          "backend_args": {"state_timeout_s": 2.0, "connect_timeout_s": 30.0},
                                          "safety": {"watchdog_timeout_s": 1.0}}}).start()
@@ -139,12 +133,12 @@ def test_arm_hal_node_with_the_ros2_backend_relays_commands_to_the_driver(driver
         graph.stop(grace=5.0)
 
 
-def test_arm_hal_node_retries_a_failed_read_then_faults_and_recovers_after_reset(driver, tmp_path):
+def test_arm_hal_node_retries_a_failed_read_then_faults_and_recovers_after_reset(driver, tmp_path, ros_domain):
     """The driver goes silent: arm_hal's reads fail (stale state), are retried (read_retries = 3), then
     READ_FAILURE latches and holds; goals are refused until the driver is back and the fault is reset."""
     from skill_rl.ros.up import Graph
 
-    graph = Graph(ROOT / "launch" / "real.yaml", domain_id=DOMAIN, log_dir=tmp_path,
+    graph = Graph(ROOT / "launch" / "real.yaml", domain_id=ros_domain, log_dir=tmp_path,
                   overrides={"arm_hal": {"autostart": True,
                                          "backend_args": {"state_timeout_s": 0.5, "connect_timeout_s": 30.0},
                                          "safety": {"watchdog_timeout_s": 1.0}}}).start()

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import ctypes
 import importlib
-import os
 import subprocess
 import sys
 import threading
@@ -20,12 +19,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from skill_rl.ros.env import interfaces_prefix, isolate_dds, test_domain_id
+from skill_rl.ros.env import interfaces_prefix
 
-os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
-# the same private domain as the other ROS test modules: isolate_dds sets it process-wide at collection, and
-# their in-process drivers must meet the node processes they start with test_domain_id()
-isolate_dds(test_domain_id())
 ROOT = Path(__file__).resolve().parents[1]
 
 from tests._extras import require  # noqa: E402
@@ -319,13 +314,13 @@ def test_no_action_server_fails_configure():
         driver.close()
 
 
-def test_arm_hal_node_with_the_action_interface_relays_commands_as_goals(jtc, tmp_path):
+def test_arm_hal_node_with_the_action_interface_relays_commands_as_goals(jtc, tmp_path, ros_domain):
     """launch/real.yaml's arm_hal with backend_args.command_interface = action (a YAML override, as a deployment
     would set it): a command on /arm_hal/joint_command reaches the fake controller as goals; an e-stop holds."""
     from skill_rl.ros.testing import RosProbe
     from skill_rl.ros.up import Graph
 
-    graph = Graph(ROOT / "launch" / "real.yaml", domain_id=int(os.environ["ROS_DOMAIN_ID"]), log_dir=tmp_path,
+    graph = Graph(ROOT / "launch" / "real.yaml", domain_id=ros_domain, log_dir=tmp_path,
                   overrides={"arm_hal": {"autostart": True,  # generous timings: this is not a timing test
                                          "backend_args": {"command_interface": "action", "action_type": TEST_ACTION,
                                                           "state_timeout_s": 2.0, "connect_timeout_s": 30.0,

@@ -20,11 +20,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from skill_rl.ros.env import isolate_dds, test_domain_id
-
-os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
-DOMAIN = test_domain_id()
-isolate_dds(DOMAIN)
 from tests._extras import require  # noqa: E402
 
 require("rclpy", extra="ros")
@@ -49,9 +44,9 @@ CONFIGURE, CLEANUP, ACTIVATE, DEACTIVATE = 1, 2, 3, 4  # lifecycle_msgs/Transiti
 
 
 @pytest.fixture(scope="module")
-def graph(tmp_path_factory):
+def graph(tmp_path_factory, ros_domain):
     logs = tmp_path_factory.mktemp("ros_faults_logs")
-    g = Graph(SIM, nodes=["arm_hal", "skill_server"], domain_id=DOMAIN, log_dir=logs,
+    g = Graph(SIM, nodes=["arm_hal", "skill_server"], domain_id=ros_domain, log_dir=logs,
               overrides={"arm_hal": {"task": "TabletopPush-v0", "seed": 0}}).start()
     g.logs = logs
     yield g
@@ -72,8 +67,9 @@ def probe(graph):
         assert p.skill_client.wait_for_server(timeout_sec=30), "no /execute_skill server"
         wait_until(p.latest_diagnostic_values, 30, what="/diagnostics")
     except AssertionError as e:
+        seen = p.describe_graph()
         p.close()
-        raise AssertionError(f"{e}\nnode logs:\n{_log_tail(graph)}") from e
+        raise AssertionError(f"{e}\n{seen}; node processes exited: {graph.exited()}\nnode logs:\n{_log_tail(graph)}") from e
     yield p
     p.close()
 

@@ -9,19 +9,12 @@ No timing assertions: every wait is a generous timeout on a condition.
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from skill_rl.ros.env import isolate_dds, test_domain_id
-
-# Before rclpy exists in this process: loopback discovery only, and a domain of our own.
-os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
-DOMAIN = test_domain_id()
-isolate_dds(DOMAIN)
 from tests._extras import require  # noqa: E402
 
 require("rclpy", extra="ros")
@@ -42,9 +35,9 @@ STATUS_SUCCEEDED, STATUS_CANCELED, STATUS_ABORTED = 4, 5, 6
 
 
 @pytest.fixture(scope="module")
-def graph(tmp_path_factory):
+def graph(tmp_path_factory, ros_domain):
     logs = tmp_path_factory.mktemp("ros_graph_logs")
-    g = Graph(SIM, domain_id=DOMAIN, log_dir=logs).start()
+    g = Graph(SIM, domain_id=ros_domain, log_dir=logs).start()
     g.logs = logs
     yield g
     g.stop(grace=5.0)
@@ -66,8 +59,9 @@ def probe(graph):
         assert p.skill_client.wait_for_server(timeout_sec=30), "no /execute_skill server"
         assert p.task_client.wait_for_server(timeout_sec=30), "no /run_task server"
     except AssertionError as e:
+        seen = p.describe_graph()
         p.close()
-        raise AssertionError(f"{e}\nnode logs:\n{_log_tail(graph)}") from e
+        raise AssertionError(f"{e}\n{seen}; node processes exited: {graph.exited()}\nnode logs:\n{_log_tail(graph)}") from e
     yield p
     p.close()
 

@@ -7,10 +7,6 @@ import os
 import subprocess
 from pathlib import Path
 
-from skill_rl.ros.env import isolate_dds, test_domain_id
-
-os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
-isolate_dds(test_domain_id())
 from tests._extras import require  # noqa: E402
 
 require("rclpy", extra="ros")

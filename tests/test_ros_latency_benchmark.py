@@ -22,7 +22,7 @@ SCRIPT = ROOT / "benchmarks" / "ros_latency.py"
 def _run(tmp_path: Path, *args: str) -> dict:
     out = tmp_path / "ros_latency.json"
     env = dict(os.environ, ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST")
-    # The script derives its ROS domain from its pid: nothing to share with this process's graph tests.
+    # The script leases a ROS domain of its own (DomainLease): nothing to share with other graphs.
     proc = subprocess.run([sys.executable, str(SCRIPT), "--quick", "--out", str(out), *args], env=env,
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]

@@ -9,11 +9,6 @@ import os
 
 import pytest
 
-from skill_rl.ros.env import isolate_dds, test_domain_id
-
-os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
-DOMAIN = test_domain_id()
-isolate_dds(DOMAIN)
 from tests._extras import require  # noqa: E402
 
 require("rclpy", extra="ros")
@@ -30,14 +25,14 @@ def _may_set_fifo() -> bool:
 
 @pytest.mark.skipif(not hasattr(os, "sched_setscheduler") or not _may_set_fifo(),
                     reason="no right to set SCHED_FIFO here (needs root or CAP_SYS_NICE)")
-def test_rt_priority_puts_every_thread_of_arm_hal_on_sched_fifo(tmp_path):
+def test_rt_priority_puts_every_thread_of_arm_hal_on_sched_fifo(tmp_path, ros_domain):
     from skill_rl.ros.testing import RosProbe
     from skill_rl.ros.up import Graph
 
     params = tmp_path / "arm_hal.yaml"
     params.write_text(json.dumps({"arm_hal": {"ros__parameters": {
         "backend": "fake", "robot": "panda", "rate_hz": 100.0, "autostart": True, "rt_priority": 5}}}))
-    graph = Graph(params, domain_id=DOMAIN, log_dir=tmp_path).start()
+    graph = Graph(params, domain_id=ros_domain, log_dir=tmp_path).start()
     probe = RosProbe()
     try:
         probe.wait_arm_state("ACTIVE", 60)

@@ -12,11 +12,6 @@ from pathlib import Path
 import psutil
 import pytest
 
-from skill_rl.ros.env import isolate_dds, test_domain_id
-
-os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
-DOMAIN = test_domain_id()
-isolate_dds(DOMAIN)
 from tests._extras import require  # noqa: E402
 
 require("rclpy", extra="ros")
@@ -28,7 +23,7 @@ SIM = ROOT / "launch" / "sim.yaml"
 
 
 def _up(*args: str, log: Path) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "skill_rl.ros.up", "--config", str(SIM), "--domain-id", str(DOMAIN),
+    return subprocess.Popen([sys.executable, "-m", "skill_rl.ros.up", "--config", str(SIM), "--domain-id", os.environ["ROS_DOMAIN_ID"],
                              "--log-dir", str(log), *args], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True)
 

@@ -1,8 +1,9 @@
 """ROS 2 execution layer: rclpy nodes that run skills on an arm through ``skill_rl.hardware``.
 
-Importing this package (or any node module) imports no rclpy: the nodes build their classes on first
-use, so listing, testing and documenting them needs no ROS. rclpy (the ``ros`` extra: the pip ROS 2
-Kilted wheels) is imported here and in ``skill_rl.hardware.backends.ros2`` only.
+Importing this package, its launcher (``up``), ``env`` or ``testing`` imports no rclpy; the node modules
+(``arm_hal``, ``skill_server``, ``task_executor``) define their node classes at module level and import rclpy
+(the ``ros`` extra: the pip ROS 2 Kilted wheels). Outside this package only
+``skill_rl.hardware.backends.ros2`` imports rclpy (lazily).
 
 The graph (``launch/sim.launch.py``; without ROS's launch: ``python -m skill_rl.ros.up --config
 launch/sim.yaml``)::

@@ -42,9 +42,13 @@ Interfaces (names relative to the node: ``~/x`` is ``/arm_hal/x``):
   ``TabletopSceneArm.scene_state()`` (the task env's observation vector and layout, object poses, the
   simulation's success predicate) at ``scene_rate_hz``: the simulated perception stream.
 - sub ``heartbeat_topic`` (param; "" = none), ``std_msgs/Header``: the executor's heartbeat (skill_server's
-  ``~/heartbeat``). Once heard, ``heartbeat_timeout_s`` of silence (loop time) means the executor is
-  gone: the arm decelerates to rest and holds, then FAULT (HEARTBEAT) latches; ``~/reset_fault`` clears it
-  and the next heartbeat arms the watch again.
+  ``~/heartbeat``). The watch is armed by the first heartbeat (after start, activation or
+  ``~/reset_fault``), never before: an executor that is still starting faults nothing. Once armed,
+  ``heartbeat_timeout_s`` of silence (loop time) means the executor is gone: the arm decelerates to rest and
+  holds, then FAULT (HEARTBEAT) latches; ``~/reset_fault`` clears it and the next heartbeat arms the watch
+  again. Start-up grace: for ``heartbeat_startup_grace_s`` after the first heartbeat the tolerated silence is
+  ``max(heartbeat_timeout_s, heartbeat_startup_grace_s)``, because an executor beats as soon as its node
+  exists and may then pause while it finishes starting (loading a skill library, discovering the graph).
 - srv ``~/estop``, ``~/reset_fault``, ``~/stop`` (``std_srvs/Trigger``): latch FAULT (ESTOP) and hold; clear
   a fault (and re-activate); decelerate to a stop and hold (no fault).
 
@@ -68,6 +72,12 @@ import time
 from typing import Any
 
 import numpy as np
+from diagnostic_msgs.msg import DiagnosticArray
+from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
+from sensor_msgs.msg import JointState
+from std_msgs.msg import Float64MultiArray, String
+from std_srvs.srv import Trigger
+from trajectory_msgs.msg import JointTrajectory
 
 from skill_rl.hardware import (
     FaultCode,
@@ -81,9 +91,19 @@ from skill_rl.hardware import (
 )
 from skill_rl.hardware.backends import backend_class
 
+from ._common import (
+    COMMANDS,
+    LATCHED,
+    STREAM,
+    diagnostics_msg,
+    joint_state_msg,
+    json_dumps,
+    run_node,
+    set_realtime_priority,
+)
 from .env import isolate_dds
 
-__all__ = ["ArmHalNode", "main"]  # noqa: F822 - ArmHalNode is built lazily (module __getattr__)
+__all__ = ["ArmHalNode", "main"]
 
 PARAMS: dict[str, Any] = {
     "backend": "mujoco",
@@ -100,6 +120,7 @@ PARAMS: dict[str, Any] = {
     "diagnostics_rate_hz": 2.0,
     "heartbeat_topic": "",  # std_msgs/Header from the executor (skill_server's ~/heartbeat); "": not watched
     "heartbeat_timeout_s": 0.5,  # heard once, then silent this long: hold, then FAULT (HEARTBEAT)
+    "heartbeat_startup_grace_s": 5.0,  # for this long after the first heartbeat, tolerate this much silence
     "rt_priority": 0,  # > 0: SCHED_FIFO at this priority for every thread of the process (needs CAP_SYS_NICE)
     "write_on_command": False,  # true: a cycle writes as soon as its fresh command arrives (see the docstring)
     "timing_log": "",  # path: record loop and command timing, written (npz) when the node closes
@@ -158,512 +179,483 @@ class _TimingLog:
             raise
 
 
-def _make_node_class():
-    from diagnostic_msgs.msg import DiagnosticArray
-    from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
-    from sensor_msgs.msg import JointState
-    from std_msgs.msg import Float64MultiArray, String
-    from std_srvs.srv import Trigger
-    from trajectory_msgs.msg import JointTrajectory
+OK, WARN, ERROR = 0, 1, 2  # diagnostic_msgs/DiagnosticStatus levels
 
-    from ._common import (
-        COMMANDS,
-        LATCHED,
-        STREAM,
-        diagnostics_msg,
-        joint_state_msg,
-        json_dumps,
-        set_realtime_priority,
-    )
 
-    OK, WARN, ERROR = 0, 1, 2
+class ArmHalNode(LifecycleNode):
+    """See the module docstring."""
 
-    class ArmHalNode(LifecycleNode):
-        """See the module docstring."""
+    def __init__(self, node_name: str = "arm_hal", **kwargs: Any):
+        super().__init__(node_name, allow_undeclared_parameters=True,
+                         automatically_declare_parameters_from_overrides=True, **kwargs)
+        for name, default in PARAMS.items():
+            if not self.has_parameter(name):
+                self.declare_parameter(name, default)
+        self.hal = None
+        self.exit_code = 0
+        self._lifecycle = "unconfigured"
+        self._command: JointPositionCommand | None = None
+        self._stop_requested = False
+        self._cmd_lock = threading.Lock()
+        self._timer = None
+        self._cycle = 0
+        self._last_state_key: tuple = ()
+        self._diag_every = self._scene_every = 1
+        self._fault_logged = False
+        self._rejected = 0
+        self._last_rejection = ""
+        self._violations: dict[str, int] = {}  # violation clamps (jump, joint_limit, ...) per kind, cumulative
+        self._last_violation = ""
+        self._received = 0
+        self._loop_dt_max = 0.0
+        self._last_cycle_t: float | None = None
+        self._names: tuple[str, ...] = ()
+        self._finger_names: tuple[str, ...] = ()
+        self._command_origin = 0  # header.stamp (ns) of the pending command, for the timing log
+        self._write_on_command = bool(self.p("write_on_command"))
+        self._write_pending = False
+        self.timing = _TimingLog() if self.p("timing_log") else None
+        p = self.p
+        self.pub_joints = self.create_publisher(JointState, p("joint_states_topic"), STREAM)
+        self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", STREAM)
+        self.pub_state = self.create_publisher(String, "~/state", LATCHED)
+        self.pub_scene = self.create_publisher(String, p("scene_state_topic"), STREAM) if p("task") else None
+        self.create_subscription(JointTrajectory, p("command_topic"), self._on_command, COMMANDS)
+        self.create_subscription(Float64MultiArray, p("gripper_command_topic"), self._on_gripper, COMMANDS)
+        self._hb_topic = str(p("heartbeat_topic"))
+        self._hb_heard = False  # a heartbeat came since the last cycle
+        self._hb_armed = False  # heard at least once since start / the last reset
+        self._hb_silence = 0.0  # s of loop time without one (a stalled loop counts two periods at most)
+        self._hb_lost_at: float | None = None  # when the hold for a lost heartbeat began
+        self._hb_armed_at = 0.0  # monotonic time of the first heartbeat since arming (start-up grace)
+        if self._hb_topic:
+            from std_msgs.msg import Header
 
-        def __init__(self, node_name: str = "arm_hal", **kwargs: Any):
-            super().__init__(node_name, allow_undeclared_parameters=True,
-                             automatically_declare_parameters_from_overrides=True, **kwargs)
-            for name, default in PARAMS.items():
-                if not self.has_parameter(name):
-                    self.declare_parameter(name, default)
+            self.create_subscription(Header, self._hb_topic, self._on_heartbeat, COMMANDS)
+        self.create_service(Trigger, "~/estop", self._srv_estop)
+        self.create_service(Trigger, "~/reset_fault", self._srv_reset)
+        self.create_service(Trigger, "~/stop", self._srv_stop)
+        self._publish_state(force=True)
+
+    def p(self, name: str) -> Any:
+        return self.get_parameter(name).value
+
+    # -------------------------------------------------------- lifecycle callbacks
+    def _build_hal(self):
+        description = load_description(self.p("robot"))
+        rate = float(self.p("rate_hz"))
+        if rate > 0 and abs(rate - description.nominal_rate_hz) > 1e-9:
+            description = dataclasses.replace(description, nominal_rate_hz=rate)
+        safety = {k: v.value for k, v in self.get_parameters_by_prefix("safety").items()}
+        args = {k: v.value for k, v in self.get_parameters_by_prefix("backend_args").items()}
+        backend = self.p("backend")
+        if backend == "mujoco" and self.p("task"):
+            from .scene import TabletopSceneArm
+
+            return TabletopSceneArm(description, task=self.p("task"), seed=int(self.p("seed")), safety=safety or None,
+                                    auto_step=True, **args)
+        from skill_rl.hardware.backends._sim import SimulatedArm
+
+        if issubclass(backend_class(backend), SimulatedArm):
+            args.setdefault("auto_step", True)  # the physics follows the wall clock
+        return make_backend(backend, description=description, safety=safety or None, **args)
+
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        if int(self.p("rt_priority")) > 0:
+            set_realtime_priority(int(self.p("rt_priority")), self.get_logger())
+        try:
+            self.hal = self._build_hal()
+            self.hal.configure()
+        except Exception as e:  # noqa: BLE001 - a failed transition reports, never crashes the node
+            self.get_logger().error(f"configure failed: {e}")
             self.hal = None
-            self.exit_code = 0
-            self._lifecycle = "unconfigured"
-            self._command: JointPositionCommand | None = None
-            self._stop_requested = False
-            self._cmd_lock = threading.Lock()
-            self._timer = None
-            self._cycle = 0
-            self._last_state_key: tuple = ()
-            self._diag_every = self._scene_every = 1
-            self._fault_logged = False
-            self._rejected = 0
-            self._last_rejection = ""
-            self._violations: dict[str, int] = {}  # violation clamps (jump, joint_limit, ...) per kind, cumulative
-            self._last_violation = ""
-            self._received = 0
-            self._loop_dt_max = 0.0
-            self._last_cycle_t: float | None = None
-            self._names: tuple[str, ...] = ()
-            self._finger_names: tuple[str, ...] = ()
-            self._command_origin = 0  # header.stamp (ns) of the pending command, for the timing log
-            self._write_on_command = bool(self.p("write_on_command"))
-            self._write_pending = False
-            self.timing = _TimingLog() if self.p("timing_log") else None
-            p = self.p
-            self.pub_joints = self.create_publisher(JointState, p("joint_states_topic"), STREAM)
-            self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", STREAM)
-            self.pub_state = self.create_publisher(String, "~/state", LATCHED)
-            self.pub_scene = self.create_publisher(String, p("scene_state_topic"), STREAM) if p("task") else None
-            self.create_subscription(JointTrajectory, p("command_topic"), self._on_command, COMMANDS)
-            self.create_subscription(Float64MultiArray, p("gripper_command_topic"), self._on_gripper, COMMANDS)
-            self._hb_topic = str(p("heartbeat_topic"))
-            self._hb_heard = False  # a heartbeat came since the last cycle
-            self._hb_armed = False  # heard at least once since start / the last reset
-            self._hb_silence = 0.0  # s of loop time without one (a stalled loop counts two periods at most)
-            self._hb_lost_at: float | None = None  # when the hold for a lost heartbeat began
-            if self._hb_topic:
-                from std_msgs.msg import Header
+            return TransitionCallbackReturn.FAILURE
+        self._names = tuple(self.hal.joint_names)
+        robot = self.hal.description.name
+        self._finger_names = (f"{robot}_finger_joint1", f"{robot}_finger_joint2") if self.hal.gripper else ()
+        rate = self.hal.description.nominal_rate_hz
+        self._diag_every = max(1, int(round(rate / max(float(self.p("diagnostics_rate_hz")), 1e-3))))
+        self._scene_every = max(1, int(round(rate / max(float(self.p("scene_rate_hz")), 1e-3))))
+        self._timer = self.create_timer(self.hal.description.period, self._loop)
+        self._lifecycle = "inactive"
+        self.get_logger().info(
+            f"configured {self.hal!r}: loop {self.hal.description.nominal_rate_hz:g} Hz, commands on "
+            f"{self.resolve_topic_name(self.p('command_topic'))}")
+        self._publish_state(force=True)
+        return TransitionCallbackReturn.SUCCESS
 
-                self.create_subscription(Header, self._hb_topic, self._on_heartbeat, COMMANDS)
-            self.create_service(Trigger, "~/estop", self._srv_estop)
-            self.create_service(Trigger, "~/reset_fault", self._srv_reset)
-            self.create_service(Trigger, "~/stop", self._srv_stop)
-            self._publish_state(force=True)
-
-        def p(self, name: str) -> Any:
-            return self.get_parameter(name).value
-
-        # -------------------------------------------------------- lifecycle callbacks
-        def _build_hal(self):
-            description = load_description(self.p("robot"))
-            rate = float(self.p("rate_hz"))
-            if rate > 0 and abs(rate - description.nominal_rate_hz) > 1e-9:
-                description = dataclasses.replace(description, nominal_rate_hz=rate)
-            safety = {k: v.value for k, v in self.get_parameters_by_prefix("safety").items()}
-            args = {k: v.value for k, v in self.get_parameters_by_prefix("backend_args").items()}
-            backend = self.p("backend")
-            if backend == "mujoco" and self.p("task"):
-                from .scene import TabletopSceneArm
-
-                return TabletopSceneArm(description, task=self.p("task"), seed=int(self.p("seed")), safety=safety or None,
-                                        auto_step=True, **args)
-            from skill_rl.hardware.backends._sim import SimulatedArm
-
-            if issubclass(backend_class(backend), SimulatedArm):
-                args.setdefault("auto_step", True)  # the physics follows the wall clock
-            return make_backend(backend, description=description, safety=safety or None, **args)
-
-        def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
-            if int(self.p("rt_priority")) > 0:
-                set_realtime_priority(int(self.p("rt_priority")), self.get_logger())
-            try:
-                self.hal = self._build_hal()
-                self.hal.configure()
-            except Exception as e:  # noqa: BLE001 - a failed transition reports, never crashes the node
-                self.get_logger().error(f"configure failed: {e}")
-                self.hal = None
-                return TransitionCallbackReturn.FAILURE
-            self._names = tuple(self.hal.joint_names)
-            robot = self.hal.description.name
-            self._finger_names = (f"{robot}_finger_joint1", f"{robot}_finger_joint2") if self.hal.gripper else ()
-            rate = self.hal.description.nominal_rate_hz
-            self._diag_every = max(1, int(round(rate / max(float(self.p("diagnostics_rate_hz")), 1e-3))))
-            self._scene_every = max(1, int(round(rate / max(float(self.p("scene_rate_hz")), 1e-3))))
-            self._timer = self.create_timer(self.hal.description.period, self._loop)
-            self._lifecycle = "inactive"
-            self.get_logger().info(
-                f"configured {self.hal!r}: loop {self.hal.description.nominal_rate_hz:g} Hz, commands on "
-                f"{self.resolve_topic_name(self.p('command_topic'))}")
-            self._publish_state(force=True)
-            return TransitionCallbackReturn.SUCCESS
-
-        def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
-            if self.hal is None:
-                return TransitionCallbackReturn.FAILURE
-            if self.hal.state is HalState.FAULT:
-                self.get_logger().error(f"cannot activate: FAULT latched ({self.hal.fault}); call ~/reset_fault")
-                return TransitionCallbackReturn.FAILURE
-            try:
-                with self._cmd_lock:
-                    self._command = None
-                    self._stop_requested = False
-                self.hal.activate()
-            except Exception as e:  # noqa: BLE001
-                self.get_logger().error(f"activate failed: {e}")
-                return TransitionCallbackReturn.FAILURE
-            self._lifecycle = "active"
-            self._fault_logged = False
-            self._publish_state(force=True)
-            return super().on_activate(state)
-
-        def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
-            if self.hal is not None and self.hal.state is HalState.ACTIVE:
-                self.hal.deactivate()
-            self._lifecycle = "inactive"
-            self._publish_state(force=True)
-            return super().on_deactivate(state)
-
-        def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
-            if self.hal is not None:
-                if self.hal.state is HalState.FAULT:
-                    self.get_logger().error(f"cannot clean up with a FAULT latched ({self.hal.fault}); call ~/reset_fault")
-                    return TransitionCallbackReturn.FAILURE
-                self._stop_loop()
-                self.hal.cleanup()
-                self.hal = None
-            self._lifecycle = "unconfigured"
-            self._publish_state(force=True)
-            return TransitionCallbackReturn.SUCCESS
-
-        def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
-            self.close()
-            self._lifecycle = "finalized"
-            self._publish_state(force=True)
-            return TransitionCallbackReturn.SUCCESS
-
-        def on_error(self, state: LifecycleState) -> TransitionCallbackReturn:
-            if self.hal is not None and self.hal.state is not HalState.FINALIZED:
-                self.hal.estop("lifecycle on_error")
-            return TransitionCallbackReturn.SUCCESS
-
-        def _stop_loop(self) -> None:
-            if self._timer is not None:
-                self.destroy_timer(self._timer)
-                self._timer = None
-
-        def close(self) -> None:
-            """Stop the loop and shut the HAL down (hold, disconnect); safe to call twice. Writes the timing
-            log when ``timing_log`` is set."""
-            self._stop_loop()
-            if self.timing is not None:
-                try:
-                    self.timing.save(self.p("timing_log"), rate_hz=self.hal.description.nominal_rate_hz if self.hal else 0.0)
-                except Exception as e:  # noqa: BLE001 - report, keep shutting down
-                    self.get_logger().error(f"could not write the timing log: {e}")
-                self.timing = None
-            if self.hal is not None and self.hal.state is not HalState.FINALIZED:
-                try:
-                    self.hal.shutdown()
-                except Exception as e:  # noqa: BLE001
-                    self.get_logger().warning(f"HAL shutdown: {e}")
-
-        # -------------------------------------------------------- inputs
-        def _on_command(self, msg) -> None:
-            hal = self.hal
-            if hal is None:
-                return
-            stamp = hal.clock()
-            self._received += 1
-            origin = 0
-            if self.timing is not None:
-                origin = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
-                self.timing.received(origin, time.time_ns())
-            if len(msg.points) == 0:
-                with self._cmd_lock:
-                    self._command = None
-                    self._stop_requested = True
-                if self._write_pending:
-                    self._write_cycle()
-                return
-            reason = self._malformed(msg)
-            if reason:
-                self._rejected += 1
-                self._last_rejection = reason
-                self.get_logger().warning(f"rejected a JointTrajectory: {reason}", throttle_duration_sec=2.0)
-                return
-            names = tuple(msg.joint_names) or None
-            cmd = JointPositionCommand(np.asarray(msg.points[0].positions, dtype=np.float64), stamp, names)
-            with self._cmd_lock:
-                self._command = cmd
-                self._command_origin = origin
-                self._stop_requested = False
-            if self._write_pending:
-                self._write_cycle()
-
-        def _malformed(self, msg) -> str:
-            """Why a non-empty JointTrajectory cannot be a command ("" when it can): it must be one point
-            with a position per joint, for ``joint_names`` empty or the arm's own, in order (JTC's and the
-            UR driver's INVALID_GOAL / INVALID_JOINTS cases). Rejected commands are not a fault: nothing
-            reaches the filter, the arm keeps its last command (and its watchdog)."""
-            n = len(self._names)
-            if len(msg.points) != 1:
-                return f"{len(msg.points)} points: send exactly one point (the target) or none (stop)"
-            names = list(msg.joint_names)
-            if names and names != list(self._names):
-                if sorted(names) == sorted(self._names):
-                    return f"joint_names {names} are the arm's joints in another order; the order must be {list(self._names)}"
-                unknown = [x for x in names if x not in self._names]
-                missing = [x for x in self._names if x not in names]
-                return (f"joint_names do not match the arm's: unknown {unknown}, missing {missing} "
-                        f"(send the arm's {n} joints, in order, or no names)")
-            point = msg.points[0]
-            if len(point.positions) != n:
-                return f"the point has {len(point.positions)} positions; the arm has {n} joints"
-            if len(point.velocities) not in (0, n):
-                return f"the point has {len(point.velocities)} velocities; give none or one per joint ({n})"
-            return ""
-
-        def _on_heartbeat(self, msg) -> None:
-            self._hb_heard = True
-            self._hb_armed = True
-
-        def _check_heartbeat(self, hal, dt: float) -> None:
-            """Executor died (its heartbeat, once heard, stopped for ``heartbeat_timeout_s`` of loop time):
-            bring the arm to rest within the acceleration limits and hold, then latch FAULT (HEARTBEAT); goals
-            and commands are refused until ``~/reset_fault`` (survey table D: executor dies -> hold -> FAULT).
-            Silence is counted in loop time, at most two periods per cycle, so a stall of this process is
-            not taken for the executor's death."""
-            if self._hb_heard:
-                self._hb_heard, self._hb_silence, self._hb_lost_at = False, 0.0, None
-                return
-            if not self._hb_armed or hal.state is not HalState.ACTIVE:
-                return
-            self._hb_silence += min(dt, 2.0 * hal.description.period)
-            timeout = float(self.p("heartbeat_timeout_s"))
-            if self._hb_silence <= timeout:
-                return
-            now = time.monotonic()
-            if self._hb_lost_at is None:
-                self._hb_lost_at = now
-                with self._cmd_lock:
-                    self._command, self._stop_requested = None, True
-                self.get_logger().error(f"no heartbeat on {self._hb_topic} for {self._hb_silence:.2f} s: the executor "
-                                        f"is gone; stopping the arm, then FAULT")
-                return
-            report = hal.last_report
-            if (report is not None and report.motion is Motion.HOLD) or now - self._hb_lost_at > 3.0:
-                hal.latch_fault(FaultCode.HEARTBEAT, f"no heartbeat on {self._hb_topic} for {self._hb_silence:.2f} s "
-                                f"(timeout {timeout:g} s): the executor is gone; the arm was stopped and holds")
-                self._hb_armed, self._hb_lost_at, self._hb_silence = False, None, 0.0
-
-        def _on_gripper(self, msg) -> None:
-            hal = self.hal
-            data = list(msg.data)
-            if hal is None or hal.gripper is None or hal.state is not HalState.ACTIVE:
-                self.get_logger().warning("gripper command ignored: the arm is not ACTIVE (or has no gripper)",
-                                          throttle_duration_sec=2.0)
-                return
-            if not 1 <= len(data) <= 3:
-                self.get_logger().warning(f"gripper command needs [width_m] or [width_m, speed_m_s, force_n], got {data}",
-                                          throttle_duration_sec=2.0)
-                return
-            try:
-                hal.gripper.command(*data)
-            except Exception as e:  # noqa: BLE001 - invalid values or a state change: report, keep going
-                self.get_logger().warning(f"gripper command {data} refused: {e}", throttle_duration_sec=2.0)
-
-        # -------------------------------------------------------- services
-        def _srv_estop(self, request, response):
-            if self.hal is None or self.hal.state is HalState.FINALIZED:
-                response.success, response.message = False, "no arm configured"
-                return response
-            self.hal.estop("estop service called")
-            self.get_logger().error(f"E-STOP: FAULT latched ({self.hal.fault})")
-            self._publish_state(force=True)
-            response.success, response.message = True, str(self.hal.fault)
-            return response
-
-        def _srv_reset(self, request, response):
-            hal = self.hal
-            if hal is None or hal.state is not HalState.FAULT:
-                response.success = False
-                response.message = f"no fault latched (arm {hal.state.name if hal else 'not configured'})"
-                return response
-            old = str(hal.fault)
-            hal.reset()
-            self._hb_armed, self._hb_lost_at, self._hb_silence = False, None, 0.0  # armed again by the next beat
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        if self.hal is None:
+            return TransitionCallbackReturn.FAILURE
+        if self.hal.state is HalState.FAULT:
+            self.get_logger().error(f"cannot activate: FAULT latched ({self.hal.fault}); call ~/reset_fault")
+            return TransitionCallbackReturn.FAILURE
+        try:
             with self._cmd_lock:
                 self._command = None
                 self._stop_requested = False
-            message = f"cleared {old}"
-            if self._lifecycle == "active":
-                try:
-                    hal.activate()
-                    message += "; re-activated (setpoint seeded from the measured state)"
-                except Exception as e:  # noqa: BLE001
-                    response.success, response.message = False, f"{message}; re-activation failed: {e}"
-                    self._publish_state(force=True)
-                    return response
-            self._fault_logged = False
-            self.get_logger().info(message)
-            self._publish_state(force=True)
-            response.success, response.message = True, message
-            return response
+            self.hal.activate()
+        except Exception as e:  # noqa: BLE001
+            self.get_logger().error(f"activate failed: {e}")
+            return TransitionCallbackReturn.FAILURE
+        self._lifecycle = "active"
+        self._fault_logged = False
+        self._publish_state(force=True)
+        return super().on_activate(state)
 
-        def _srv_stop(self, request, response):
-            if self.hal is None or self.hal.state is not HalState.ACTIVE:
-                response.success = False
-                response.message = f"arm not ACTIVE ({self.hal.state.name if self.hal else 'not configured'})"
-                return response
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        if self.hal is not None and self.hal.state is HalState.ACTIVE:
+            self.hal.deactivate()
+        self._lifecycle = "inactive"
+        self._publish_state(force=True)
+        return super().on_deactivate(state)
+
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        if self.hal is not None:
+            if self.hal.state is HalState.FAULT:
+                self.get_logger().error(f"cannot clean up with a FAULT latched ({self.hal.fault}); call ~/reset_fault")
+                return TransitionCallbackReturn.FAILURE
+            self._stop_loop()
+            self.hal.cleanup()
+            self.hal = None
+        self._lifecycle = "unconfigured"
+        self._publish_state(force=True)
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.close()
+        self._lifecycle = "finalized"
+        self._publish_state(force=True)
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_error(self, state: LifecycleState) -> TransitionCallbackReturn:
+        if self.hal is not None and self.hal.state is not HalState.FINALIZED:
+            self.hal.estop("lifecycle on_error")
+        return TransitionCallbackReturn.SUCCESS
+
+    def _stop_loop(self) -> None:
+        if self._timer is not None:
+            self.destroy_timer(self._timer)
+            self._timer = None
+
+    def close(self) -> None:
+        """Stop the loop and shut the HAL down (hold, disconnect); safe to call twice. Writes the timing
+        log when ``timing_log`` is set."""
+        self._stop_loop()
+        if self.timing is not None:
+            try:
+                self.timing.save(self.p("timing_log"), rate_hz=self.hal.description.nominal_rate_hz if self.hal else 0.0)
+            except Exception as e:  # noqa: BLE001 - report, keep shutting down
+                self.get_logger().error(f"could not write the timing log: {e}")
+            self.timing = None
+        if self.hal is not None and self.hal.state is not HalState.FINALIZED:
+            try:
+                self.hal.shutdown()
+            except Exception as e:  # noqa: BLE001
+                self.get_logger().warning(f"HAL shutdown: {e}")
+
+    # -------------------------------------------------------- inputs
+    def _on_command(self, msg) -> None:
+        hal = self.hal
+        if hal is None:
+            return
+        stamp = hal.clock()
+        self._received += 1
+        origin = 0
+        if self.timing is not None:
+            origin = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
+            self.timing.received(origin, time.time_ns())
+        if len(msg.points) == 0:
             with self._cmd_lock:
                 self._command = None
                 self._stop_requested = True
-            response.success, response.message = True, "decelerating to a stop"
+            if self._write_pending:
+                self._write_cycle()
+            return
+        reason = self._malformed(msg)
+        if reason:
+            self._rejected += 1
+            self._last_rejection = reason
+            self.get_logger().warning(f"rejected a JointTrajectory: {reason}", throttle_duration_sec=2.0)
+            return
+        names = tuple(msg.joint_names) or None
+        cmd = JointPositionCommand(np.asarray(msg.points[0].positions, dtype=np.float64), stamp, names)
+        with self._cmd_lock:
+            self._command = cmd
+            self._command_origin = origin
+            self._stop_requested = False
+        if self._write_pending:
+            self._write_cycle()
+
+    def _malformed(self, msg) -> str:
+        """Why a non-empty JointTrajectory cannot be a command ("" when it can): it must be one point
+        with a position per joint, for ``joint_names`` empty or the arm's own, in order (JTC's and the
+        UR driver's INVALID_GOAL / INVALID_JOINTS cases). Rejected commands are not a fault: nothing
+        reaches the filter, the arm keeps its last command (and its watchdog)."""
+        n = len(self._names)
+        if len(msg.points) != 1:
+            return f"{len(msg.points)} points: send exactly one point (the target) or none (stop)"
+        names = list(msg.joint_names)
+        if names and names != list(self._names):
+            if sorted(names) == sorted(self._names):
+                return f"joint_names {names} are the arm's joints in another order; the order must be {list(self._names)}"
+            unknown = [x for x in names if x not in self._names]
+            missing = [x for x in self._names if x not in names]
+            return (f"joint_names do not match the arm's: unknown {unknown}, missing {missing} "
+                    f"(send the arm's {n} joints, in order, or no names)")
+        point = msg.points[0]
+        if len(point.positions) != n:
+            return f"the point has {len(point.positions)} positions; the arm has {n} joints"
+        if len(point.velocities) not in (0, n):
+            return f"the point has {len(point.velocities)} velocities; give none or one per joint ({n})"
+        return ""
+
+    def _on_heartbeat(self, msg) -> None:
+        self._hb_heard = True
+        if not self._hb_armed:
+            self._hb_armed, self._hb_armed_at = True, time.monotonic()
+
+    def _check_heartbeat(self, hal, dt: float) -> None:
+        """Executor died (its heartbeat, once heard, stopped for ``heartbeat_timeout_s`` of loop time):
+        bring the arm to rest within the acceleration limits and hold, then latch FAULT (HEARTBEAT); goals
+        and commands are refused until ``~/reset_fault`` (survey table D: executor dies -> hold -> FAULT).
+        Silence is counted in loop time, at most two periods per cycle, so a stall of this process is
+        not taken for the executor's death."""
+        if self._hb_heard:
+            self._hb_heard, self._hb_silence, self._hb_lost_at = False, 0.0, None
+            return
+        if not self._hb_armed or hal.state is not HalState.ACTIVE:
+            return
+        self._hb_silence += min(dt, 2.0 * hal.description.period)
+        now = time.monotonic()
+        timeout = float(self.p("heartbeat_timeout_s"))
+        grace = float(self.p("heartbeat_startup_grace_s"))
+        if now - self._hb_armed_at < grace:
+            timeout = max(timeout, grace)
+        if self._hb_silence <= timeout:
+            return
+        if self._hb_lost_at is None:
+            self._hb_lost_at = now
+            with self._cmd_lock:
+                self._command, self._stop_requested = None, True
+            self.get_logger().error(f"no heartbeat on {self._hb_topic} for {self._hb_silence:.2f} s: the executor "
+                                    f"is gone; stopping the arm, then FAULT")
+            return
+        report = hal.last_report
+        if (report is not None and report.motion is Motion.HOLD) or now - self._hb_lost_at > 3.0:
+            hal.latch_fault(FaultCode.HEARTBEAT, f"no heartbeat on {self._hb_topic} for {self._hb_silence:.2f} s "
+                            f"(timeout {timeout:g} s): the executor is gone; the arm was stopped and holds")
+            self._hb_armed, self._hb_lost_at, self._hb_silence = False, None, 0.0
+
+    def _on_gripper(self, msg) -> None:
+        hal = self.hal
+        data = list(msg.data)
+        if hal is None or hal.gripper is None or hal.state is not HalState.ACTIVE:
+            self.get_logger().warning("gripper command ignored: the arm is not ACTIVE (or has no gripper)",
+                                      throttle_duration_sec=2.0)
+            return
+        if not 1 <= len(data) <= 3:
+            self.get_logger().warning(f"gripper command needs [width_m] or [width_m, speed_m_s, force_n], got {data}",
+                                      throttle_duration_sec=2.0)
+            return
+        try:
+            hal.gripper.command(*data)
+        except Exception as e:  # noqa: BLE001 - invalid values or a state change: report, keep going
+            self.get_logger().warning(f"gripper command {data} refused: {e}", throttle_duration_sec=2.0)
+
+    # -------------------------------------------------------- services
+    def _srv_estop(self, request, response):
+        if self.hal is None or self.hal.state is HalState.FINALIZED:
+            response.success, response.message = False, "no arm configured"
             return response
+        self.hal.estop("estop service called")
+        self.get_logger().error(f"E-STOP: FAULT latched ({self.hal.fault})")
+        self._publish_state(force=True)
+        response.success, response.message = True, str(self.hal.fault)
+        return response
 
-        # -------------------------------------------------------- the loop
-        def _loop(self) -> None:
-            hal = self.hal
-            if hal is None or hal.state in (HalState.UNCONFIGURED, HalState.FINALIZED):
-                return
-            now = time.monotonic()
-            if self.timing is not None:
-                self.timing.cycle_start(time.monotonic_ns())
-            dt = hal.description.period
-            if self._last_cycle_t is not None:
-                dt = now - self._last_cycle_t
-                self._loop_dt_max = max(self._loop_dt_max, dt)
-            self._last_cycle_t = now
-            if self._hb_topic:
-                self._check_heartbeat(hal, dt)
-            self._cycle += 1
-            if self._write_pending:  # write_on_command: no fresh command came during the last cycle
-                self._write_cycle()
+    def _srv_reset(self, request, response):
+        hal = self.hal
+        if hal is None or hal.state is not HalState.FAULT:
+            response.success = False
+            response.message = f"no fault latched (arm {hal.state.name if hal else 'not configured'})"
+            return response
+        old = str(hal.fault)
+        hal.reset()
+        self._hb_armed, self._hb_lost_at, self._hb_silence = False, None, 0.0  # armed again by the next beat
+        with self._cmd_lock:
+            self._command = None
+            self._stop_requested = False
+        message = f"cleared {old}"
+        if self._lifecycle == "active":
             try:
-                state = hal.read()
-            except HalFaultError:
-                state = None  # the arm cannot be read (FAULT latched): publish no stale joint states
-            stamp = self.get_clock().now().to_msg()
-            if state is not None:
-                # Published before the write (as ros2_control's state broadcaster does between read and
-                # write): a controller phase-locked to /joint_states gets the state as early as possible.
-                self._publish_joints(stamp, state)
-            if self._write_on_command:
-                self._write_pending = hal.state is HalState.ACTIVE  # written when its command comes, or next cycle
-                if hal.state is HalState.FAULT:
-                    self._log_fault(hal.fault)
-            else:
-                self._write_cycle()
-            changed = self._publish_state()
-            if changed or self._cycle % self._diag_every == 0:
-                self._publish_diagnostics(stamp)
-                if not changed:
-                    self._publish_state(force=True)
-            if self.pub_scene is not None and self._cycle % self._scene_every == 0 and hasattr(hal, "scene_state"):
-                from std_msgs.msg import String
+                hal.activate()
+                message += "; re-activated (setpoint seeded from the measured state)"
+            except Exception as e:  # noqa: BLE001
+                response.success, response.message = False, f"{message}; re-activation failed: {e}"
+                self._publish_state(force=True)
+                return response
+        self._fault_logged = False
+        self.get_logger().info(message)
+        self._publish_state(force=True)
+        response.success, response.message = True, message
+        return response
 
-                self.pub_scene.publish(String(data=json_dumps(hal.scene_state())))
-            if self.timing is not None:
-                self.timing.cycle_end(time.monotonic_ns())
+    def _srv_stop(self, request, response):
+        if self.hal is None or self.hal.state is not HalState.ACTIVE:
+            response.success = False
+            response.message = f"arm not ACTIVE ({self.hal.state.name if self.hal else 'not configured'})"
+            return response
+        with self._cmd_lock:
+            self._command = None
+            self._stop_requested = True
+        response.success, response.message = True, "decelerating to a stop"
+        return response
 
-        def _write_cycle(self) -> None:
-            """The write half of a cycle: the newest command (or None) through ``hal.write`` (the filter)."""
-            hal = self.hal
-            self._write_pending = False
-            if hal.state is HalState.ACTIVE:
-                with self._cmd_lock:
-                    cmd, self._command = self._command, None
-                    stop, self._stop_requested = self._stop_requested, False
-                    origin = self._command_origin
-                if self._hb_lost_at is not None:
-                    cmd = None  # the executor is gone: nothing resumes motion until the fault is reset
-                if stop:
-                    hal.stop()
-                try:
-                    hal.write(cmd)
-                    if cmd is not None and self.timing is not None:
-                        self.timing.applied(origin, time.time_ns())
-                except HalFaultError as e:
-                    self._log_fault(e.fault)
-                except HalStateError:
-                    pass
-                report = hal.last_report
-                if report is not None and report.clamps:
-                    for c in report.violations:
-                        self._violations[c.kind.value] = self._violations.get(c.kind.value, 0) + 1
-                        self._last_violation = c.message
-            elif hal.state is HalState.FAULT:
-                self._log_fault(hal.fault)
-
-        def _log_fault(self, fault) -> None:
-            if not self._fault_logged:
-                self._fault_logged = True
-                self.get_logger().error(f"FAULT latched: {fault}; the arm holds until ~/reset_fault")
-
-        def _publish_joints(self, stamp, state) -> None:
-            names, pos, vel, eff = list(self._names), list(state.position), list(state.velocity), list(state.effort)
-            if self._finger_names:
-                width = self.hal.gripper.read()
-                names += list(self._finger_names)
-                pos += [width / 2.0, width / 2.0]
-                vel += [0.0, 0.0]
-                eff += [0.0, 0.0]
-            self.pub_joints.publish(joint_state_msg(stamp, names, pos, vel, eff))
-
-        def state_dict(self) -> dict[str, Any]:
-            hal = self.hal
-            fault = hal.fault if hal is not None else None
-            report = hal.last_report if hal is not None else None
-            return {
-                "state": hal.state.name if hal is not None else "UNCONFIGURED",
-                "lifecycle": self._lifecycle,
-                "fault": str(fault) if fault else None,
-                "fault_code": fault.code.value if fault else None,
-                "motion": report.motion.value if report is not None else "hold",
-                "robot": hal.description.name if hal is not None else self.p("robot"),
-                "backend": self.p("backend"),
-                "joint_names": list(self._names),
-            }
-
-        def _publish_state(self, force: bool = False) -> bool:
-            from std_msgs.msg import String
-
-            hal = self.hal
-            key = (hal.state if hal is not None else None, self._lifecycle, hal.fault if hal is not None else None)
-            if not force and key == self._last_state_key:  # (cheap: this runs every cycle)
-                return False
-            self._last_state_key = key
-            self.pub_state.publish(String(data=json_dumps(self.state_dict())))
-            return True
-
-        def _publish_diagnostics(self, stamp) -> None:
-            hal = self.hal
-            d = self.state_dict()
-            values = {"hal_state": d["state"], "lifecycle": d["lifecycle"], "backend": d["backend"],
-                      "fault": d["fault"] or "", "fault_code": d["fault_code"] or "",
-                      "commands_received": str(self._received), "commands_rejected": str(self._rejected),
-                      "last_rejection": self._last_rejection, "last_violation": self._last_violation,
-                      "loop_rate_hz": f"{hal.description.nominal_rate_hz:g}",
-                      "loop_max_period_s": f"{self._loop_dt_max:.4f}"}
-            values.update({f"stats.{k}": str(v) for k, v in hal.stats.items()})
-            values.update({f"violations.{k}": str(v) for k, v in self._violations.items()})
-            report = hal.last_report
-            if report is not None:
-                values.update({f"filter.{k}": v for k, v in report.as_dict().items()})
+    # -------------------------------------------------------- the loop
+    def _loop(self) -> None:
+        hal = self.hal
+        if hal is None or hal.state in (HalState.UNCONFIGURED, HalState.FINALIZED):
+            return
+        now = time.monotonic()
+        if self.timing is not None:
+            self.timing.cycle_start(time.monotonic_ns())
+        dt = hal.description.period
+        if self._last_cycle_t is not None:
+            dt = now - self._last_cycle_t
+            self._loop_dt_max = max(self._loop_dt_max, dt)
+        self._last_cycle_t = now
+        if self._hb_topic:
+            self._check_heartbeat(hal, dt)
+        self._cycle += 1
+        if self._write_pending:  # write_on_command: no fresh command came during the last cycle
+            self._write_cycle()
+        try:
+            state = hal.read()
+        except HalFaultError:
+            state = None  # the arm cannot be read (FAULT latched): publish no stale joint states
+        stamp = self.get_clock().now().to_msg()
+        if state is not None:
+            # Published before the write (as ros2_control's state broadcaster does between read and
+            # write): a controller phase-locked to /joint_states gets the state as early as possible.
+            self._publish_joints(stamp, state)
+        if self._write_on_command:
+            self._write_pending = hal.state is HalState.ACTIVE  # written when its command comes, or next cycle
             if hal.state is HalState.FAULT:
-                level, message = ERROR, f"FAULT: {hal.fault}"
-            elif hal.state is not HalState.ACTIVE:
-                level, message = WARN, f"arm {hal.state.name}"
-            elif report is not None and (report.watchdog or report.violations or report.rejected):
-                level, message = WARN, report.summary()
-            else:
-                level, message = OK, report.summary() if report is not None else "active"
-            self.pub_diag.publish(diagnostics_msg(stamp, f"{self.get_name()}: {hal.description.name}",
-                                                  hal.description.name, level, message, values))
-            self._loop_dt_max = 0.0
+                self._log_fault(hal.fault)
+        else:
+            self._write_cycle()
+        changed = self._publish_state()
+        if changed or self._cycle % self._diag_every == 0:
+            self._publish_diagnostics(stamp)
+            if not changed:
+                self._publish_state(force=True)
+        if self.pub_scene is not None and self._cycle % self._scene_every == 0 and hasattr(hal, "scene_state"):
+                self.pub_scene.publish(String(data=json_dumps(hal.scene_state())))
+        if self.timing is not None:
+            self.timing.cycle_end(time.monotonic_ns())
 
-    return ArmHalNode
+    def _write_cycle(self) -> None:
+        """The write half of a cycle: the newest command (or None) through ``hal.write`` (the filter)."""
+        hal = self.hal
+        self._write_pending = False
+        if hal.state is HalState.ACTIVE:
+            with self._cmd_lock:
+                cmd, self._command = self._command, None
+                stop, self._stop_requested = self._stop_requested, False
+                origin = self._command_origin
+            if self._hb_lost_at is not None:
+                cmd = None  # the executor is gone: nothing resumes motion until the fault is reset
+            if stop:
+                hal.stop()
+            try:
+                hal.write(cmd)
+                if cmd is not None and self.timing is not None:
+                    self.timing.applied(origin, time.time_ns())
+            except HalFaultError as e:
+                self._log_fault(e.fault)
+            except HalStateError:
+                pass
+            report = hal.last_report
+            if report is not None and report.clamps:
+                for c in report.violations:
+                    self._violations[c.kind.value] = self._violations.get(c.kind.value, 0) + 1
+                    self._last_violation = c.message
+        elif hal.state is HalState.FAULT:
+            self._log_fault(hal.fault)
 
+    def _log_fault(self, fault) -> None:
+        if not self._fault_logged:
+            self._fault_logged = True
+            self.get_logger().error(f"FAULT latched: {fault}; the arm holds until ~/reset_fault")
 
-def __getattr__(name: str):
-    if name == "ArmHalNode":  # built on first use, so importing this module does not import rclpy
-        cls = _make_node_class()
-        globals()["ArmHalNode"] = cls
-        return cls
-    raise AttributeError(name)
+    def _publish_joints(self, stamp, state) -> None:
+        names, pos, vel, eff = list(self._names), list(state.position), list(state.velocity), list(state.effort)
+        if self._finger_names:
+            width = self.hal.gripper.read()
+            names += list(self._finger_names)
+            pos += [width / 2.0, width / 2.0]
+            vel += [0.0, 0.0]
+            eff += [0.0, 0.0]
+        self.pub_joints.publish(joint_state_msg(stamp, names, pos, vel, eff))
+
+    def state_dict(self) -> dict[str, Any]:
+        hal = self.hal
+        fault = hal.fault if hal is not None else None
+        report = hal.last_report if hal is not None else None
+        return {
+            "state": hal.state.name if hal is not None else "UNCONFIGURED",
+            "lifecycle": self._lifecycle,
+            "fault": str(fault) if fault else None,
+            "fault_code": fault.code.value if fault else None,
+            "motion": report.motion.value if report is not None else "hold",
+            "robot": hal.description.name if hal is not None else self.p("robot"),
+            "backend": self.p("backend"),
+            "joint_names": list(self._names),
+        }
+
+    def _publish_state(self, force: bool = False) -> bool:
+        hal = self.hal
+        key = (hal.state if hal is not None else None, self._lifecycle, hal.fault if hal is not None else None)
+        if not force and key == self._last_state_key:  # (cheap: this runs every cycle)
+            return False
+        self._last_state_key = key
+        self.pub_state.publish(String(data=json_dumps(self.state_dict())))
+        return True
+
+    def _publish_diagnostics(self, stamp) -> None:
+        hal = self.hal
+        d = self.state_dict()
+        values = {"hal_state": d["state"], "lifecycle": d["lifecycle"], "backend": d["backend"],
+                  "fault": d["fault"] or "", "fault_code": d["fault_code"] or "",
+                  "commands_received": str(self._received), "commands_rejected": str(self._rejected),
+                  "last_rejection": self._last_rejection, "last_violation": self._last_violation,
+                  "loop_rate_hz": f"{hal.description.nominal_rate_hz:g}",
+                  "loop_max_period_s": f"{self._loop_dt_max:.4f}"}
+        values.update({f"stats.{k}": str(v) for k, v in hal.stats.items()})
+        values.update({f"violations.{k}": str(v) for k, v in self._violations.items()})
+        report = hal.last_report
+        if report is not None:
+            values.update({f"filter.{k}": v for k, v in report.as_dict().items()})
+        if hal.state is HalState.FAULT:
+            level, message = ERROR, f"FAULT: {hal.fault}"
+        elif hal.state is not HalState.ACTIVE:
+            level, message = WARN, f"arm {hal.state.name}"
+        elif report is not None and (report.watchdog or report.violations or report.rejected):
+            level, message = WARN, report.summary()
+        else:
+            level, message = OK, report.summary() if report is not None else "active"
+        self.pub_diag.publish(diagnostics_msg(stamp, f"{self.get_name()}: {hal.description.name}",
+                                              hal.description.name, level, message, values))
+        self._loop_dt_max = 0.0
 
 
 def main(args: list[str] | None = None) -> int:
     isolate_dds()
-    from ._common import run_node
 
     def make():
-        node = __getattr__("ArmHalNode")()
+        node = ArmHalNode()
         if node.p("autostart"):
-            from rclpy.lifecycle import TransitionCallbackReturn
-
             if node.trigger_configure() != TransitionCallbackReturn.SUCCESS:
                 raise SystemExit(f"arm_hal: configure failed (backend {node.p('backend')!r}); see the log above")
             if node.trigger_activate() != TransitionCallbackReturn.SUCCESS:

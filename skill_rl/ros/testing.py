@@ -7,6 +7,7 @@ Call ``skill_rl.ros.env.isolate_dds(domain_id)`` before creating a probe (the te
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -17,7 +18,69 @@ import numpy as np
 
 from .env import ensure_interfaces
 
-__all__ = ["FakeDriver", "GoalRun", "NodeSpinner", "RosProbe", "wait_until"]
+__all__ = ["DomainLease", "FakeDriver", "GoalRun", "NodeSpinner", "RosProbe", "wait_until"]
+
+
+class DomainLease:
+    """A ``ROS_DOMAIN_ID`` that no other process on this machine holds through a ``DomainLease``.
+
+    Why: DDS state outlives a test. A graph started in a domain that another graph (a concurrent test run,
+    an earlier module's nodes still shutting down, a launcher's orphans) also uses meets that graph's
+    ``/arm_hal`` and ``/skill_server``: the HAL hears a heartbeat that later stops (HEARTBEAT fault) and
+    probes see two arms or none. ``test_domain_id()`` (pid modulo 101) collides between processes and is the
+    same for every module of one pytest process. A lease takes an exclusive ``flock`` on
+    ``<tmp>/skill_rl_ros_domains/<id>.lock`` (released by the kernel if the process dies), trying ids from
+    a pid-dependent start so that concurrent runs rarely probe the same ones.
+
+    As a context manager it also sets ``ROS_DOMAIN_ID`` (and LOCALHOST discovery) in ``os.environ`` for its
+    duration: in-process rclpy contexts (probes, the ros2 HAL backend) and child processes then use it.
+    """
+
+    FIRST, LAST = 1, 101  # ports 7400 + 250 * id stay below Linux's ephemeral range (32768+)
+
+    def __init__(self) -> None:
+        import fcntl
+        import tempfile
+
+        folder = os.path.join(tempfile.gettempdir(), "skill_rl_ros_domains")
+        os.makedirs(folder, exist_ok=True)
+        span = self.LAST - self.FIRST + 1
+        start = os.getpid() % span
+        self._fd: int | None = None
+        for k in range(span):
+            domain = self.FIRST + (start + k) % span
+            fd = os.open(os.path.join(folder, f"{domain}.lock"), os.O_RDWR | os.O_CREAT, 0o666)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                os.close(fd)
+                continue
+            self.domain_id, self._fd = domain, fd
+            break
+        else:
+            raise RuntimeError(f"every ROS domain id {self.FIRST}..{self.LAST} is leased by another process")
+        self._saved: dict[str, str | None] = {}
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing the descriptor drops the flock
+            self._fd = None
+
+    def __enter__(self) -> DomainLease:
+        from .env import isolate_dds
+
+        self._saved = {k: os.environ.get(k) for k in ("ROS_DOMAIN_ID", "ROS_AUTOMATIC_DISCOVERY_RANGE")}
+        os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+        isolate_dds(self.domain_id)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        for k, v in self._saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        self.release()
 
 
 def wait_until(pred: Callable[[], Any], timeout: float, poll: float = 0.02, what: str = "condition") -> Any:
@@ -138,6 +201,7 @@ class RosProbe:
         self.task_client = ActionClient(n, RunTask, "/run_task", feedback_sub_qos_profile=deep)
         self.cmd_pub = n.create_publisher(JointTrajectory, f"{self.arm}/joint_command", 10)
         self._services: dict[str, Any] = {}
+        self._heartbeat_pubs: dict[str, Any] = {}
         # Single-threaded: every callback here is short, and rclpy's ActionClient under a multi-threaded
         # executor was seen to deliver feedback late (after the result, when it is discarded).
         self.executor = SingleThreadedExecutor(context=self.context)
@@ -331,6 +395,27 @@ class RosProbe:
         bad = [(k, r.reason) for k, r in zip(values, fut.result().results, strict=True) if not r.successful]
         if bad:
             raise AssertionError(f"could not set {bad}")
+
+    def publish_heartbeat(self, topic: str) -> None:
+        """One ``std_msgs/Header`` on ``topic`` (what an executor's heartbeat timer sends)."""
+        from std_msgs.msg import Header
+
+        if topic not in self._heartbeat_pubs:
+            from ._common import COMMANDS
+
+            self._heartbeat_pubs[topic] = self.node.create_publisher(Header, topic, COMMANDS)
+        msg = Header(frame_id=self.node.get_name())
+        msg.stamp = self.node.get_clock().now().to_msg()
+        self._heartbeat_pubs[topic].publish(msg)
+
+    def describe_graph(self) -> str:
+        """What this probe sees of its DDS domain: node names and the publishers of the arm's topics (for
+        failure messages: a second ``/arm_hal`` means another graph shares the domain; none means discovery
+        failed)."""
+        nodes = sorted(f"{ns.rstrip('/')}/{name}" for name, ns in self.node.get_node_names_and_namespaces())
+        topics = (f"{self.arm}/state", "/joint_states", "/skill_server/heartbeat")
+        pubs = {t: len(self.node.get_publishers_info_by_topic(t)) for t in topics}
+        return f"ROS_DOMAIN_ID={os.environ.get('ROS_DOMAIN_ID')}: nodes {nodes}; publishers {pubs}"
 
     def publish_command(self, positions: Any, names: Any = ()) -> None:
         from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint

@@ -9,8 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-th = pytest.importorskip("torch")
-pytest.importorskip("stable_baselines3")
+from tests._extras import require
+
+th = require("torch", extra="learn")
+require("stable_baselines3", extra="learn")
 
 from skill_rl.config import ConfigError, load_config  # noqa: E402
 from skill_rl.discovery.algorithms import ALGORITHMS, BASES, intrinsic_kinds  # noqa: E402

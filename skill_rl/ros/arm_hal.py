@@ -66,6 +66,8 @@ as .npz when the node closes; benchmarks/ros_latency.py), ``task`` (mujoco only:
 from __future__ import annotations
 
 import dataclasses
+import math
+import secrets
 import sys
 import threading
 import time
@@ -73,9 +75,11 @@ from typing import Any
 
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray
+from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
+from rclpy.task import Future
 from sensor_msgs.msg import JointState
-from std_msgs.msg import Float64MultiArray, String
+from std_msgs.msg import Header
 from std_srvs.srv import Trigger
 from trajectory_msgs.msg import JointTrajectory
 
@@ -97,11 +101,15 @@ from ._common import (
     STREAM,
     diagnostics_msg,
     joint_state_msg,
-    json_dumps,
     run_node,
     set_realtime_priority,
 )
-from .env import isolate_dds
+from .env import ensure_interfaces, isolate_dds
+
+ensure_interfaces()
+from skill_interfaces.action import GripperCommand  # noqa: E402
+from skill_interfaces.msg import ArmState, ObjectStates  # noqa: E402
+from skill_interfaces.srv import ClaimArm, ResetWorld  # noqa: E402
 
 __all__ = ["ArmHalNode", "main"]
 
@@ -113,10 +121,10 @@ PARAMS: dict[str, Any] = {
     "seed": 0,
     "autostart": True,
     "command_topic": "~/joint_command",
-    "gripper_command_topic": "~/gripper_command",
+    "gripper_action": "~/gripper_cmd",  # skill_interfaces/action/GripperCommand (control_msgs' GripperCommand)
     "joint_states_topic": "/joint_states",
-    "scene_state_topic": "/scene_state",
-    "scene_rate_hz": 20.0,
+    "object_states_topic": "/object_states",  # simulated perception (only with a task world)
+    "object_rate_hz": 20.0,
     "diagnostics_rate_hz": 2.0,
     "heartbeat_topic": "",  # std_msgs/Header from the executor (skill_server's ~/heartbeat); "": not watched
     "heartbeat_timeout_s": 0.5,  # heard once, then silent this long: hold, then FAULT (HEARTBEAT)
@@ -195,15 +203,22 @@ class ArmHalNode(LifecycleNode):
         self.exit_code = 0
         self._lifecycle = "unconfigured"
         self._command: JointPositionCommand | None = None
+        self._gripper_cmd: tuple[float, float | None] | None = None  # (opening m, force N) from the owner
         self._stop_requested = False
         self._cmd_lock = threading.Lock()
         self._timer = None
         self._cycle = 0
         self._last_state_key: tuple = ()
-        self._diag_every = self._scene_every = 1
+        self._diag_every = self._object_every = 1
         self._fault_logged = False
         self._rejected = 0
         self._last_rejection = ""
+        self._owner = ""  # who holds command authority (ClaimArm), "" nobody
+        self._token = ""  # the owner's token: commands must carry it in header.frame_id
+        self._refused = 0  # commands refused for not carrying the owner's token
+        self._last_refusal = ""
+        self._refused_reported = 0  # refusals already reported as a WARN in /diagnostics
+        self._fault_deactivated = False  # the lifecycle went inactive because a FAULT latched
         self._violations: dict[str, int] = {}  # violation clamps (jump, joint_limit, ...) per kind, cumulative
         self._last_violation = ""
         self._received = 0
@@ -218,10 +233,12 @@ class ArmHalNode(LifecycleNode):
         p = self.p
         self.pub_joints = self.create_publisher(JointState, p("joint_states_topic"), STREAM)
         self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", STREAM)
-        self.pub_state = self.create_publisher(String, "~/state", LATCHED)
-        self.pub_scene = self.create_publisher(String, p("scene_state_topic"), STREAM) if p("task") else None
+        self.pub_state = self.create_publisher(ArmState, "~/state", LATCHED)
+        self.pub_objects = self.create_publisher(ObjectStates, p("object_states_topic"), STREAM) if p("task") else None
         self.create_subscription(JointTrajectory, p("command_topic"), self._on_command, COMMANDS)
-        self.create_subscription(Float64MultiArray, p("gripper_command_topic"), self._on_gripper, COMMANDS)
+        self._gripper_server = ActionServer(self, GripperCommand, p("gripper_action"),
+                                            execute_callback=self._gripper_execute, goal_callback=self._gripper_goal,
+                                            cancel_callback=lambda _goal: CancelResponse.ACCEPT)
         self._hb_topic = str(p("heartbeat_topic"))
         self._hb_heard = False  # a heartbeat came since the last cycle
         self._hb_armed = False  # heard at least once since start / the last reset
@@ -229,12 +246,12 @@ class ArmHalNode(LifecycleNode):
         self._hb_lost_at: float | None = None  # when the hold for a lost heartbeat began
         self._hb_armed_at = 0.0  # monotonic time of the first heartbeat since arming (start-up grace)
         if self._hb_topic:
-            from std_msgs.msg import Header
-
             self.create_subscription(Header, self._hb_topic, self._on_heartbeat, COMMANDS)
         self.create_service(Trigger, "~/estop", self._srv_estop)
         self.create_service(Trigger, "~/reset_fault", self._srv_reset)
         self.create_service(Trigger, "~/stop", self._srv_stop)
+        self.create_service(ClaimArm, "~/claim", self._srv_claim)
+        self.create_service(ResetWorld, "~/reset_world", self._srv_reset_world)
         self._publish_state(force=True)
 
     def p(self, name: str) -> Any:
@@ -275,7 +292,7 @@ class ArmHalNode(LifecycleNode):
         self._finger_names = (f"{robot}_finger_joint1", f"{robot}_finger_joint2") if self.hal.gripper else ()
         rate = self.hal.description.nominal_rate_hz
         self._diag_every = max(1, int(round(rate / max(float(self.p("diagnostics_rate_hz")), 1e-3))))
-        self._scene_every = max(1, int(round(rate / max(float(self.p("scene_rate_hz")), 1e-3))))
+        self._object_every = max(1, int(round(rate / max(float(self.p("object_rate_hz")), 1e-3))))
         self._timer = self.create_timer(self.hal.description.period, self._loop)
         self._lifecycle = "inactive"
         self.get_logger().info(
@@ -372,30 +389,55 @@ class ArmHalNode(LifecycleNode):
             if self._write_pending:
                 self._write_cycle()
             return
+        if not self._token or msg.header.frame_id != self._token:
+            self._refused += 1
+            self._last_refusal = (f"a JointTrajectory without the owner's token: the arm is owned by {self._owner!r}"
+                                  if self._owner else "a JointTrajectory while nobody owns the arm (call ~/claim)")
+            self.get_logger().warning(f"refused {self._last_refusal} ({self._refused} refused so far)",
+                                      throttle_duration_sec=2.0)
+            return
         reason = self._malformed(msg)
         if reason:
             self._rejected += 1
             self._last_rejection = reason
             self.get_logger().warning(f"rejected a JointTrajectory: {reason}", throttle_duration_sec=2.0)
             return
-        names = tuple(msg.joint_names) or None
-        cmd = JointPositionCommand(np.asarray(msg.points[0].positions, dtype=np.float64), stamp, names)
+        n = len(self._names)
+        point = msg.points[0]
+        positions = np.asarray(point.positions, dtype=np.float64)
+        gripper = None
+        if len(positions) == n + 1:  # the gripper joint rides along: its opening per finger, m; effort = force, N
+            force = float(point.effort[n]) if len(point.effort) == n + 1 and point.effort[n] > 0 else None
+            gripper = (2.0 * float(positions[n]), force)
+            positions = positions[:n]
+        names = tuple(msg.joint_names[:n]) or None
+        cmd = JointPositionCommand(positions, stamp, names)
         with self._cmd_lock:
             self._command = cmd
             self._command_origin = origin
             self._stop_requested = False
+            if gripper is not None:
+                self._gripper_cmd = gripper
         if self._write_pending:
             self._write_cycle()
 
     def _malformed(self, msg) -> str:
         """Why a non-empty JointTrajectory cannot be a command ("" when it can): it must be one point
         with a position per joint, for ``joint_names`` empty or the arm's own, in order (JTC's and the
-        UR driver's INVALID_GOAL / INVALID_JOINTS cases). Rejected commands are not a fault: nothing
-        reaches the filter, the arm keeps its last command (and its watchdog)."""
+        UR driver's INVALID_GOAL / INVALID_JOINTS cases), optionally followed by the gripper joint
+        (``<robot>_finger_joint1``, named). Rejected commands are not a fault: nothing reaches the filter, the
+        arm keeps its last command (and its watchdog)."""
         n = len(self._names)
         if len(msg.points) != 1:
             return f"{len(msg.points)} points: send exactly one point (the target) or none (stop)"
         names = list(msg.joint_names)
+        if self._finger_names and names == [*self._names, self._finger_names[0]]:
+            point = msg.points[0]
+            if len(point.positions) != n + 1:
+                return f"the point has {len(point.positions)} positions for {n + 1} joint names"
+            if not math.isfinite(point.positions[n]):
+                return f"the gripper joint's position is {point.positions[n]}"
+            return ""
         if names and names != list(self._names):
             if sorted(names) == sorted(self._names):
                 return f"joint_names {names} are the arm's joints in another order; the order must be {list(self._names)}"
@@ -447,21 +489,69 @@ class ArmHalNode(LifecycleNode):
                             f"(timeout {timeout:g} s): the executor is gone; the arm was stopped and holds")
             self._hb_armed, self._hb_lost_at, self._hb_silence = False, None, 0.0
 
-    def _on_gripper(self, msg) -> None:
+    # -------------------------------------------------------- gripper action (control_msgs' GripperCommand)
+    def _gripper_goal(self, goal) -> Any:
         hal = self.hal
-        data = list(msg.data)
-        if hal is None or hal.gripper is None or hal.state is not HalState.ACTIVE:
-            self.get_logger().warning("gripper command ignored: the arm is not ACTIVE (or has no gripper)",
-                                      throttle_duration_sec=2.0)
-            return
-        if not 1 <= len(data) <= 3:
-            self.get_logger().warning(f"gripper command needs [width_m] or [width_m, speed_m_s, force_n], got {data}",
-                                      throttle_duration_sec=2.0)
-            return
+        reason = ""
+        if hal is None or hal.gripper is None:
+            reason = "this arm has no gripper"
+        elif hal.state is not HalState.ACTIVE:
+            reason = f"the arm is {hal.state.name}"
+        elif self._owner:
+            reason = f"the arm is owned by {self._owner!r}, which commands the gripper on its joint command"
+        elif not (math.isfinite(goal.command.position) and math.isfinite(goal.command.max_effort)):
+            reason = f"non-finite goal {goal.command.position}, {goal.command.max_effort}"
+        if reason:
+            self._last_rejection = f"gripper goal: {reason}"
+            self.get_logger().warning(f"rejected a gripper goal: {reason}")
+            return GoalResponse.REJECT
+        return GoalResponse.ACCEPT
+
+    async def _gripper_execute(self, goal_handle) -> Any:
+        """Move the fingers to ``position`` (total opening, m) with at most ``max_effort`` N (0: the gripper's
+        own); done when the opening is within 2 mm of the target (reached) or has not changed for 0.3 s
+        (stalled, e.g. on an object). Cancel: the fingers stop where they are. Polled by a timer, so the
+        single-threaded executor (and the control loop) never blocks."""
+        hal, cmd = self.hal, goal_handle.request.command
+        gripper = hal.gripper
+        force = float(cmd.max_effort) if cmd.max_effort > 0 else None
         try:
-            hal.gripper.command(*data)
-        except Exception as e:  # noqa: BLE001 - invalid values or a state change: report, keep going
-            self.get_logger().warning(f"gripper command {data} refused: {e}", throttle_duration_sec=2.0)
+            gripper.command(float(cmd.position), force=force)
+        except Exception as e:  # noqa: BLE001 - a value out of range or a state change: abort with the reason
+            self.get_logger().warning(f"gripper goal aborted: {e}")
+            goal_handle.abort()
+            return GripperCommand.Result(position=gripper.read())
+        done: Future = Future()
+        track = {"last": gripper.read(), "since": time.monotonic(), "t0": time.monotonic()}
+
+        def tick() -> None:
+            if done.done():
+                return
+            width, now = gripper.read(), time.monotonic()
+            result = GripperCommand.Result(position=width, effort=float(force or 0.0))
+            if goal_handle.is_cancel_requested or self.hal is None or self.hal.state is not HalState.ACTIVE:
+                try:
+                    gripper.command(width, force=force)  # stop where the fingers are
+                except Exception:  # noqa: BLE001 - the arm left ACTIVE: the gripper holds anyway
+                    pass
+                done.set_result(("canceled" if goal_handle.is_cancel_requested else "aborted", result))
+                return
+            if abs(width - track["last"]) > 2e-4:
+                track["last"], track["since"] = width, now
+            result.reached_goal = abs(width - float(cmd.position)) < 2e-3
+            result.stalled = not result.reached_goal and now - track["since"] > 0.3
+            goal_handle.publish_feedback(GripperCommand.Feedback(position=result.position, effort=result.effort,
+                                                                 stalled=result.stalled, reached_goal=result.reached_goal))
+            if result.reached_goal or result.stalled or now - track["t0"] > 10.0:
+                done.set_result(("succeed", result))
+
+        timer = self.create_timer(0.02, tick)
+        try:
+            outcome, result = await done
+        finally:
+            self.destroy_timer(timer)
+        getattr(goal_handle, {"succeed": "succeed", "canceled": "canceled", "aborted": "abort"}[outcome])()
+        return result
 
     # -------------------------------------------------------- services
     def _srv_estop(self, request, response):
@@ -485,11 +575,16 @@ class ArmHalNode(LifecycleNode):
         self._hb_armed, self._hb_lost_at, self._hb_silence = False, None, 0.0  # armed again by the next beat
         with self._cmd_lock:
             self._command = None
+            self._gripper_cmd = None
             self._stop_requested = False
         message = f"cleared {old}"
-        if self._lifecycle == "active":
+        if self._fault_deactivated or self._lifecycle == "active":
+            self._fault_deactivated = False
             try:
-                hal.activate()
+                if self._lifecycle == "active":  # the fault latched between two cycles: still active
+                    hal.activate()
+                elif self.trigger_activate() != TransitionCallbackReturn.SUCCESS:
+                    raise RuntimeError("the activate transition failed (see the log)")
                 message += "; re-activated (setpoint seeded from the measured state)"
             except Exception as e:  # noqa: BLE001
                 response.success, response.message = False, f"{message}; re-activation failed: {e}"
@@ -499,6 +594,63 @@ class ArmHalNode(LifecycleNode):
         self.get_logger().info(message)
         self._publish_state(force=True)
         response.success, response.message = True, message
+        return response
+
+    def _srv_claim(self, request, response):
+        """Command arbitration (``skill_interfaces/srv/ClaimArm``): one owner at a time; the same owner name
+        claiming again (e.g. a respawned skill server) gets the current token back."""
+        owner = request.owner.strip()
+        if not owner:
+            response.success, response.message = False, "owner must name the caller (e.g. its node name)"
+        elif request.release:
+            if owner != self._owner:
+                response.success = False
+                response.message = f"{owner!r} does not hold the arm (owner: {self._owner or 'nobody'})"
+            else:
+                self._release(f"released by {owner}")
+                response.success, response.message = True, "released; the arm stops and holds"
+        elif self._owner and owner != self._owner:
+            response.success = False
+            response.message = f"the arm is owned by {self._owner!r}; it must release it first"
+        else:
+            if owner != self._owner or not self._token:
+                self._owner, self._token = owner, secrets.token_hex(8)
+                self.get_logger().info(f"the arm is owned by {owner!r}")
+            response.success, response.message, response.token = True, f"owned by {owner!r}", self._token
+        self._publish_state(force=True)
+        return response
+
+    def _release(self, why: str) -> None:
+        """Nobody owns the arm any more: stop (arm and gripper) and hold until the next owner commands."""
+        self.get_logger().info(f"the arm is free ({why})")
+        self._owner = self._token = ""
+        with self._cmd_lock:
+            self._command, self._gripper_cmd, self._stop_requested = None, None, True
+
+    def _srv_reset_world(self, request, response):
+        """Reset the simulated world (``skill_interfaces/srv/ResetWorld``): objects and arm as the task env's
+        ``reset(seed)`` places them; the HAL is deactivated around it and re-activated (re-seeded, no jump)."""
+        hal = self.hal
+        if hal is None or not hasattr(hal, "reset_world"):
+            response.success, response.message = False, "no simulated world to reset here (a real arm, or no task)"
+        elif self._owner:
+            response.success = False
+            response.message = f"the arm is owned by {self._owner!r} (a goal may be running); reset it when it is free"
+        elif hal.state not in (HalState.ACTIVE, HalState.INACTIVE):
+            response.success, response.message = False, f"the arm is {hal.state.name}: reset the fault first"
+        else:
+            active = hal.state is HalState.ACTIVE
+            try:
+                if active:
+                    hal.deactivate()
+                hal.reset_world(int(request.seed) if request.seed >= 0 else None)
+                if active:
+                    hal.activate()
+                response.success, response.message = True, f"world reset (seed {hal.seed})"
+            except Exception as e:  # noqa: BLE001 - report; the HAL's own state says what holds now
+                response.success, response.message = False, f"reset failed: {e}"
+        self.get_logger().info(f"reset_world: {response.message}")
+        self._publish_state(force=True)
         return response
 
     def _srv_stop(self, request, response):
@@ -545,13 +697,15 @@ class ArmHalNode(LifecycleNode):
                 self._log_fault(hal.fault)
         else:
             self._write_cycle()
+        if hal.state is HalState.FAULT and self._lifecycle == "active":
+            self._fault_to_inactive(hal)
         changed = self._publish_state()
         if changed or self._cycle % self._diag_every == 0:
             self._publish_diagnostics(stamp)
             if not changed:
                 self._publish_state(force=True)
-        if self.pub_scene is not None and self._cycle % self._scene_every == 0 and hasattr(hal, "scene_state"):
-                self.pub_scene.publish(String(data=json_dumps(hal.scene_state())))
+        if self.pub_objects is not None and self._cycle % self._object_every == 0 and hasattr(hal, "object_states"):
+            self._publish_objects(stamp, hal.object_states())
         if self.timing is not None:
             self.timing.cycle_end(time.monotonic_ns())
 
@@ -562,12 +716,20 @@ class ArmHalNode(LifecycleNode):
         if hal.state is HalState.ACTIVE:
             with self._cmd_lock:
                 cmd, self._command = self._command, None
+                grip, self._gripper_cmd = self._gripper_cmd, None
                 stop, self._stop_requested = self._stop_requested, False
                 origin = self._command_origin
             if self._hb_lost_at is not None:
-                cmd = None  # the executor is gone: nothing resumes motion until the fault is reset
+                cmd = grip = None  # the executor is gone: nothing resumes motion until the fault is reset
             if stop:
                 hal.stop()
+                if hal.gripper is not None:  # a stop stops the fingers too, where they are
+                    hal.gripper.command(hal.gripper.read())
+            if grip is not None and hal.gripper is not None:
+                try:
+                    hal.gripper.command(grip[0], force=grip[1])
+                except Exception as e:  # noqa: BLE001 - out of range: report, the arm command still applies
+                    self._last_rejection = f"gripper target {grip}: {e}"
             try:
                 hal.write(cmd)
                 if cmd is not None and self.timing is not None:
@@ -583,6 +745,26 @@ class ArmHalNode(LifecycleNode):
                     self._last_violation = c.message
         elif hal.state is HalState.FAULT:
             self._log_fault(hal.fault)
+
+    def _fault_to_inactive(self, hal) -> None:
+        """A latched FAULT shows in the lifecycle too: the node goes ``inactive`` (its ``get_state`` no longer
+        says active while nothing can move), and ``~/reset_fault`` brings it back to ``active``."""
+        self._log_fault(hal.fault)
+        if self.trigger_deactivate() == TransitionCallbackReturn.SUCCESS:
+            self._fault_deactivated = True
+
+    def _publish_objects(self, stamp, objects: list[dict[str, Any]]) -> None:
+        from geometry_msgs.msg import Point, Pose, Quaternion
+        from skill_interfaces.msg import ObjectState
+
+        msg = ObjectStates(source="sim")
+        msg.header.stamp, msg.header.frame_id = stamp, "world"
+        for o in objects:
+            w, x, y, z = o["quat_wxyz"]  # MuJoCo wxyz -> ROS xyzw, here and nowhere else
+            pose = Pose(position=Point(x=o["position"][0], y=o["position"][1], z=o["position"][2]),
+                        orientation=Quaternion(x=x, y=y, z=z, w=w))
+            msg.objects.append(ObjectState(name=o["name"], kind=o["kind"], pose=pose, opening=o["opening"]))
+        self.pub_objects.publish(msg)
 
     def _log_fault(self, fault) -> None:
         if not self._fault_logged:
@@ -608,7 +790,9 @@ class ArmHalNode(LifecycleNode):
             "lifecycle": self._lifecycle,
             "fault": str(fault) if fault else None,
             "fault_code": fault.code.value if fault else None,
-            "motion": report.motion.value if report is not None else "hold",
+            # a faulted or inactive arm holds, whatever the filter's last report said
+            "motion": report.motion.value if report is not None and hal.state is HalState.ACTIVE else "hold",
+            "owner": self._owner,
             "robot": hal.description.name if hal is not None else self.p("robot"),
             "backend": self.p("backend"),
             "joint_names": list(self._names),
@@ -616,11 +800,17 @@ class ArmHalNode(LifecycleNode):
 
     def _publish_state(self, force: bool = False) -> bool:
         hal = self.hal
-        key = (hal.state if hal is not None else None, self._lifecycle, hal.fault if hal is not None else None)
+        key = (hal.state if hal is not None else None, self._lifecycle, hal.fault if hal is not None else None,
+               self._owner)
         if not force and key == self._last_state_key:  # (cheap: this runs every cycle)
             return False
         self._last_state_key = key
-        self.pub_state.publish(String(data=json_dumps(self.state_dict())))
+        d = self.state_dict()
+        msg = ArmState(state=d["state"], lifecycle=d["lifecycle"], fault_code=d["fault_code"] or "",
+                       fault=d["fault"] or "", motion=d["motion"], owner=d["owner"], robot=d["robot"],
+                       backend=d["backend"], joint_names=d["joint_names"])
+        msg.header.stamp = self.get_clock().now().to_msg()
+        self.pub_state.publish(msg)
         return True
 
     def _publish_diagnostics(self, stamp) -> None:
@@ -629,6 +819,7 @@ class ArmHalNode(LifecycleNode):
         values = {"hal_state": d["state"], "lifecycle": d["lifecycle"], "backend": d["backend"],
                   "fault": d["fault"] or "", "fault_code": d["fault_code"] or "",
                   "commands_received": str(self._received), "commands_rejected": str(self._rejected),
+                  "commands_refused": str(self._refused), "last_refusal": self._last_refusal, "owner": self._owner,
                   "last_rejection": self._last_rejection, "last_violation": self._last_violation,
                   "loop_rate_hz": f"{hal.description.nominal_rate_hz:g}",
                   "loop_max_period_s": f"{self._loop_dt_max:.4f}"}
@@ -641,10 +832,13 @@ class ArmHalNode(LifecycleNode):
             level, message = ERROR, f"FAULT: {hal.fault}"
         elif hal.state is not HalState.ACTIVE:
             level, message = WARN, f"arm {hal.state.name}"
+        elif self._refused > self._refused_reported:
+            level, message = WARN, f"refused {self._refused - self._refused_reported} command(s): {self._last_refusal}"
         elif report is not None and (report.watchdog or report.violations or report.rejected):
             level, message = WARN, report.summary()
         else:
             level, message = OK, report.summary() if report is not None else "active"
+        self._refused_reported = self._refused
         self.pub_diag.publish(diagnostics_msg(stamp, f"{self.get_name()}: {hal.description.name}",
                                               hal.description.name, level, message, values))
         self._loop_dt_max = 0.0

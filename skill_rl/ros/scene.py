@@ -22,7 +22,7 @@ import numpy as np
 from skill_rl.hardware.backends.mujoco import MujocoArm, MujocoGripper
 from skill_rl.hardware.description import RobotDescription
 from skill_rl.hardware.safety import SafetyConfig
-from skill_rl.hardware.types import HalError, HalState
+from skill_rl.hardware.types import HalError, HalState, HalStateError
 
 __all__ = ["DEFAULT_TASK", "TabletopSceneArm"]
 
@@ -79,6 +79,41 @@ class TabletopSceneArm(MujocoArm):
         # mj_step leaves body poses from before its last integration: refresh them for scene_state().
         self._mujoco.mj_kinematics(self.model, self.data)
         self._mujoco.mj_comPos(self.model, self.data)
+
+    def reset_world(self, seed: int | None = None) -> None:
+        """Place the objects and the arm as the task env's ``reset(seed)`` does (``seed`` None: the current one
+        again). Only while INACTIVE (the node deactivates around it): the servos and the gripper are re-seeded
+        at the new posture, so the next ``activate()`` starts from rest without a jump."""
+        from skill_rl.envs.tabletop.scene import FINGER_MAX_OPENING
+
+        with self._lock:
+            if self.state is not HalState.INACTIVE or self.env is None:
+                raise HalStateError(f"reset_world() needs the arm INACTIVE, it is {self.state.name}", self.state,
+                                    self.allowed_transitions())
+            if seed is not None:
+                self.seed = int(seed)
+            self.env.reset(seed=self.seed)
+            d = self.data
+            d.ctrl[self._act] = d.qpos[self._qadr]
+            d.ctrl[self._grip_act] = FINGER_MAX_OPENING
+            self._gripper = MujocoGripper(self)
+            self._mujoco.mj_forward(self.model, d)
+            self._last_auto = None
+
+    def object_states(self) -> list[dict[str, Any]]:
+        """The task's objects now, as a tracker would report them: ``name``, ``kind``, ``position`` (m, world),
+        ``quat_wxyz`` (MuJoCo's order: converted to ROS's xyzw once, at the ROS boundary) and ``opening`` (m,
+        drawers; 0 otherwise)."""
+        with self._lock:
+            env = self.env
+            if env is None or self.state in (HalState.UNCONFIGURED, HalState.FINALIZED):
+                raise HalError(f"no scene: the arm is {self.state.name}")
+            out = []
+            for obj in env.task.objects:
+                opening = env.joint_pos(f"{obj.name}_slide") if obj.kind == "drawer" else 0.0
+                out.append({"name": obj.name, "kind": obj.kind, "position": env.body_pos(obj.name).tolist(),
+                            "quat_wxyz": env.body_quat(obj.name).tolist(), "opening": float(opening)})
+            return out
 
     # ------------------------------------------------------------ the world's state (simulated perception)
     def scene_state(self) -> dict[str, Any]:

@@ -160,9 +160,46 @@ class GoalRun:
         return out
 
 
+def _text_or_none(value: str) -> str | None:
+    return value or None
+
+
+def arm_state_dict(msg: Any) -> dict[str, Any]:
+    """``skill_interfaces/ArmState`` as a dict (empty fault fields as None), for tests and scripts."""
+    return {"state": msg.state, "lifecycle": msg.lifecycle, "fault": _text_or_none(msg.fault),
+            "fault_code": _text_or_none(msg.fault_code), "motion": msg.motion, "owner": msg.owner, "robot": msg.robot,
+            "backend": msg.backend, "joint_names": list(msg.joint_names)}
+
+
+def object_states_dict(msg: Any) -> dict[str, Any]:
+    """``skill_interfaces/ObjectStates`` as ``{"stamp": s, "source": str, "objects": {name: {kind, pos, quat_xyzw,
+    opening}}}``."""
+    objects = {}
+    for o in msg.objects:
+        p, q = o.pose.position, o.pose.orientation
+        objects[o.name] = {"kind": o.kind, "pos": [p.x, p.y, p.z], "quat_xyzw": [q.x, q.y, q.z, q.w], "opening": o.opening}
+    return {"stamp": msg.header.stamp.sec + 1e-9 * msg.header.stamp.nanosec, "source": msg.source, "objects": objects}
+
+
+def skill_params(params: Any) -> list[Any]:
+    """A ``{name: value}`` mapping as ``skill_interfaces/SkillParam`` messages: numbers (or lists of numbers) go
+    to ``value``, strings to ``text``."""
+    from skill_interfaces.msg import SkillParam
+
+    out = []
+    for name, value in dict(params or {}).items():
+        if isinstance(value, str):
+            out.append(SkillParam(name=str(name), text=value))
+        else:
+            values = value if isinstance(value, (list, tuple, np.ndarray)) else [value]
+            out.append(SkillParam(name=str(name), value=[float(v) for v in values]))
+    return out
+
+
 class RosProbe:
-    """Watches ``/joint_states``, ``<arm>/state``, ``/scene_state``, ``/diagnostics``; sends goals to
-    ``execute_skill`` / ``run_task``; calls the arm's Trigger services; publishes raw commands."""
+    """Watches ``/joint_states``, ``<arm>/state``, ``/object_states``, ``/skill_server/status``, ``/diagnostics``;
+    sends goals to ``execute_skill`` / ``run_task`` and the gripper action; calls the arm's services (Trigger ones,
+    ``claim``, ``reset_world``); publishes raw commands (with a claimed token when it holds the arm)."""
 
     def __init__(self, arm: str = "/arm_hal", name: str = "skill_rl_probe"):
         ensure_interfaces()
@@ -172,14 +209,15 @@ class RosProbe:
         from rclpy.executors import SingleThreadedExecutor
         from rclpy.qos import QoSProfile
         from sensor_msgs.msg import JointState
-        from skill_interfaces.action import ExecuteSkill, RunTask
-        from std_msgs.msg import String
+        from skill_interfaces.action import ExecuteSkill, GripperCommand, RunTask
+        from skill_interfaces.msg import ArmState, ObjectStates, SkillServerStatus
         from std_srvs.srv import Trigger
         from trajectory_msgs.msg import JointTrajectory
 
         from ._common import LATCHED, STREAM
 
         self.ExecuteSkill, self.RunTask, self.Trigger = ExecuteSkill, RunTask, Trigger
+        self.token = ""  # the arm's command token while this probe owns it (claim())
         self.arm = arm.rstrip("/")
         self.context = rclpy.Context()
         rclpy.init(context=self.context, signal_handler_options=rclpy.signals.SignalHandlerOptions.NO)
@@ -187,18 +225,20 @@ class RosProbe:
         self._lock = threading.Lock()
         self.joint_states: list[Any] = []  # (monotonic receipt time, msg), the newest last (bounded)
         self.arm_state: dict[str, Any] = {}
-        self.scene: dict[str, Any] | None = None
+        self.objects: dict[str, Any] | None = None  # object_states_dict of the newest /object_states
         self.diagnostics: list[Any] = []
         n = self.node
         n.create_subscription(JointState, "/joint_states", self._on_js, STREAM)
-        n.create_subscription(String, f"{self.arm}/state", lambda m: self._set("arm_state", json.loads(m.data)), LATCHED)
-        n.create_subscription(String, "/scene_state", lambda m: self._set("scene", json.loads(m.data)), STREAM)
+        n.create_subscription(ArmState, f"{self.arm}/state", lambda m: self._set("arm_state", arm_state_dict(m)), LATCHED)
+        n.create_subscription(ObjectStates, "/object_states", lambda m: self._set("objects", object_states_dict(m)), STREAM)
         self.server_status: dict[str, Any] = {}
-        n.create_subscription(String, "/skill_server/status", lambda m: self._set("server_status", json.loads(m.data)), LATCHED)
+        n.create_subscription(SkillServerStatus, "/skill_server/status", self._on_status, LATCHED)
         n.create_subscription(DiagnosticArray, "/diagnostics", self._on_diag, STREAM)
         deep = QoSProfile(depth=200)  # keep every feedback message even if this process stalls
         self.skill_client = ActionClient(n, ExecuteSkill, "/execute_skill", feedback_sub_qos_profile=deep)
         self.task_client = ActionClient(n, RunTask, "/run_task", feedback_sub_qos_profile=deep)
+        self.gripper_client = ActionClient(n, GripperCommand, f"{self.arm}/gripper_cmd", feedback_sub_qos_profile=deep)
+        self.GripperCommand = GripperCommand
         self.cmd_pub = n.create_publisher(JointTrajectory, f"{self.arm}/joint_command", 10)
         self._services: dict[str, Any] = {}
         self._heartbeat_pubs: dict[str, Any] = {}
@@ -211,6 +251,13 @@ class RosProbe:
     def _set(self, attr: str, value: Any) -> None:
         with self._lock:
             setattr(self, attr, value)
+
+    def _on_status(self, msg) -> None:
+        status = {"busy": msg.busy, "skill": msg.skill, "arm_state": msg.arm_state or "UNKNOWN",
+                  "arm_fault": _text_or_none(msg.arm_fault), "library": msg.library, "skills": list(msg.skills),
+                  "last_rejection": msg.last_rejection, "stamp": msg.header.stamp.sec + 1e-9 * msg.header.stamp.nanosec,
+                  "frame_id": msg.header.frame_id}
+        self._set("server_status", status)
 
     def _on_js(self, msg) -> None:
         with self._lock:
@@ -241,6 +288,12 @@ class RosProbe:
             msg = self.joint_states[-1][1]
         names = self.arm_state.get("joint_names") or [n for n in msg.name if "finger" not in n]
         return np.array([msg.position[msg.name.index(n)] for n in names])
+
+    def gripper_width(self) -> float:
+        """Opening between the fingers (m): the sum of the finger joints in the newest JointState."""
+        with self._lock:
+            msg = self.joint_states[-1][1]
+        return float(sum(p for n, p in zip(msg.name, msg.position, strict=True) if "finger" in n))
 
     def joint_states_since(self, t: float) -> list[Any]:
         with self._lock:
@@ -307,14 +360,22 @@ class RosProbe:
         client.send_goal_async(goal, feedback_callback=on_feedback).add_done_callback(on_goal)
         return run
 
-    def execute(self, skill: str, params: Any = "", timeout: float = 0.0, server_timeout: float = 30.0) -> GoalRun:
-        params = params if isinstance(params, str) else json.dumps(params)
-        return self._send(self.skill_client, self.ExecuteSkill.Goal(skill=skill, params=params, timeout=float(timeout)),
+    def execute(self, skill: str, params: Any = None, timeout: float = 0.0, server_timeout: float = 30.0) -> GoalRun:
+        """An ExecuteSkill goal; ``params`` a ``{name: value}`` mapping (see :func:`skill_params`)."""
+        return self._send(self.skill_client, self.ExecuteSkill.Goal(skill=skill, params=skill_params(params),
+                                                                    timeout=float(timeout)), server_timeout)
+
+    def run_task(self, steps: Any = "", *, task: str = "", task_file: str = "", server_timeout: float = 30.0) -> GoalRun:
+        """A RunTask goal: task-language ``task`` text, a ``task_file`` path, or a fixed ``steps`` list."""
+        steps = steps if isinstance(steps, str) else json.dumps(steps)
+        return self._send(self.task_client, self.RunTask.Goal(task=task, task_file=task_file, steps=steps),
                           server_timeout)
 
-    def run_task(self, steps: Any, server_timeout: float = 30.0) -> GoalRun:
-        steps = steps if isinstance(steps, str) else json.dumps(steps)
-        return self._send(self.task_client, self.RunTask.Goal(steps=steps), server_timeout)
+    def grip(self, position_m: float, max_effort_n: float = 0.0, server_timeout: float = 30.0) -> GoalRun:
+        """A goal of the arm's gripper action (control_msgs' GripperCommand)."""
+        goal = self.GripperCommand.Goal()
+        goal.command.position, goal.command.max_effort = float(position_m), float(max_effort_n)
+        return self._send(self.gripper_client, goal, server_timeout)
 
     def cancel(self, run: GoalRun, timeout: float = 10.0) -> None:
         from ._common import wait_future
@@ -325,20 +386,37 @@ class RosProbe:
             raise AssertionError("no answer to the cancel request")
 
     # ------------------------------------------------------------ services and raw commands
-    def call(self, service: str, timeout: float = 10.0) -> Any:
-        """Call a std_srvs/Trigger service of the arm (``estop``, ``reset_fault``, ``stop``)."""
+    def call(self, service: str, timeout: float = 10.0, srv_type: Any = None, request: Any = None) -> Any:
+        """Call a service of the arm: a std_srvs/Trigger one (``estop``, ``reset_fault``, ``stop``) by default,
+        else ``srv_type`` with ``request``."""
         from ._common import wait_future
 
-        name = f"{self.arm}/{service}"
+        srv_type = srv_type or self.Trigger
+        name = service if service.startswith("/") else f"{self.arm}/{service}"
         client = self._services.get(name)
         if client is None:
-            client = self._services[name] = self.node.create_client(self.Trigger, name)
+            client = self._services[name] = self.node.create_client(srv_type, name)
         if not client.wait_for_service(timeout_sec=timeout):
             raise AssertionError(f"service {name} not available")
-        fut = client.call_async(self.Trigger.Request())
+        fut = client.call_async(request if request is not None else srv_type.Request())
         if not wait_future(fut, timeout):
             raise AssertionError(f"no answer from {name}")
         return fut.result()
+
+    def claim(self, owner: str = "/skill_rl_probe", release: bool = False) -> Any:
+        """Claim (or release) command authority over the arm; on success the token goes into every command
+        this probe publishes."""
+        from skill_interfaces.srv import ClaimArm
+
+        res = self.call("claim", srv_type=ClaimArm, request=ClaimArm.Request(owner=owner, release=release))
+        if res.success:
+            self.token = "" if release else res.token
+        return res
+
+    def reset_world(self, seed: int = -1) -> Any:
+        from skill_interfaces.srv import ResetWorld
+
+        return self.call("reset_world", srv_type=ResetWorld, request=ResetWorld.Request(seed=int(seed)))
 
     def change_state(self, transition_id: int, node: str | None = None, timeout: float = 10.0) -> bool:
         """Drive a lifecycle node through ``<node>/change_state`` (lifecycle_msgs Transition ids)."""
@@ -370,6 +448,7 @@ class RosProbe:
         t = self.node.get_clock().now().nanoseconds + int(stamp_offset_s * 1e9)
         sec, nsec = divmod(max(t, 0), 1_000_000_000)
         msg.header.stamp = Time(sec=sec, nanosec=nsec)
+        msg.header.frame_id = self.token
         msg.joint_names = list(names)
         msg.points = [JointTrajectoryPoint(positions=[float(x) for x in p], velocities=[float(v) for v in velocities])
                       for p in points]
@@ -421,6 +500,7 @@ class RosProbe:
         from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
         msg = JointTrajectory()
+        msg.header.frame_id = self.token
         msg.joint_names = list(names)
         msg.points = [JointTrajectoryPoint(positions=[float(x) for x in positions])]
         self.cmd_pub.publish(msg)

@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # Build and install the ROS 2 interface packages under hardware/ros_interfaces with plain cmake against
 # the pip ROS 2 Kilted wheels (no colcon, no ROS install):
-#   skill_interfaces       the ExecuteSkill and RunTask actions of skill_rl/ros;
+#   skill_interfaces       the messages, services and actions of skill_rl/ros (ArmState, ObjectStates,
+#                          ExecuteSkill, RunTask, GripperCommand, ClaimArm, ResetWorld ...);
+#   tf2_msgs               a vendored copy of ROS's TFMessage (the type of /tf and /tf_static; not on PyPI),
+#                          built only when no ROS install on AMENT_PREFIX_PATH / CMAKE_PREFIX_PATH or in
+#                          $PYTHON's prefix provides tf2_msgs (a real one is always preferred);
 #   skill_test_interfaces  TEST-ONLY: a FollowTrajectory action standing in for control_msgs'
 #                          FollowJointTrajectory in tests/test_ros_backend_action.py (--no-test-interfaces skips it).
 # Idempotent: a package is skipped when it was built from the same sources, with the same Python, into
@@ -36,13 +40,16 @@ while [[ $# -gt 0 ]]; do
     --prefix) PREFIX="$2"; shift 2 ;;
     --prefix=*) PREFIX="${1#--prefix=}"; shift ;;
     --no-test-interfaces) TEST_PKGS=0; shift ;;
-    -h|--help) sed -n '2,23p' "${BASH_SOURCE[0]}"; exit 0 ;;
+    -h|--help) sed -n '2,27p' "${BASH_SOURCE[0]}"; exit 0 ;;
     *) echo "[ros-interfaces] unknown argument $1 (use --force, --prefix DIR, --no-test-interfaces)" >&2; exit 2 ;;
   esac
 done
 mkdir -p "$PREFIX"
 PREFIX="$(cd "$PREFIX" && pwd)"
 log() { printf '[ros-interfaces] %s\n' "$*"; }
+
+# A ROS install's tf2_msgs is preferred to the vendored copy: look for it before this script extends the paths.
+ROS_PREFIXES="${AMENT_PREFIX_PATH:-}:${CMAKE_PREFIX_PATH:-}"
 
 # The Python prefix the ROS wheels installed their cmake configs and libraries into.
 PYPREFIX="$("$PY" -c 'import sys; print(sys.prefix)')"
@@ -58,9 +65,11 @@ command -v cmake >/dev/null 2>&1 || { echo "[ros-interfaces] cmake not found (ap
 # One package: fingerprint (every source file, the interpreter, the prefix, the rosidl generator version),
 # then configure/build/install unless the installed copy has the same fingerprint.
 SITE="$PREFIX/lib/python$PYVER/site-packages"
+PREFIX_KEY="$(printf '%s' "$PREFIX" | sha256sum | cut -c1-12)"
 build_pkg() {
   local PKG="$1"
-  local SRC="$ROOT/hardware/ros_interfaces/$PKG" BUILD="$ROOT/build/ros_interfaces/$PKG"
+  # One build tree per install prefix: a build into another prefix never touches the default one's.
+  local SRC="$ROOT/hardware/ros_interfaces/$PKG" BUILD="$ROOT/build/ros_interfaces/$PREFIX_KEY/$PKG"
   local STAMP="$PREFIX/share/$PKG/skill_rl_build.sha256"
   local WANT t0 t1 t2
   WANT="$(
@@ -102,6 +111,20 @@ export AMENT_PREFIX_PATH="$PYPREFIX${AMENT_PREFIX_PATH:+:$AMENT_PREFIX_PATH}"
 build_pkg skill_interfaces
 [[ "$TEST_PKGS" == 1 ]] && build_pkg skill_test_interfaces
 
+# tf2_msgs: the vendored copy only where no ROS install (or wheel) provides the real package.
+TF2_FROM=""
+IFS=: read -r -a _prefixes <<<"$ROS_PREFIXES:$PYPREFIX"
+for d in "${_prefixes[@]}"; do
+  if [[ -n "$d" && "$d" != "$PREFIX" && -f "$d/share/tf2_msgs/package.xml" ]]; then TF2_FROM="$d"; break; fi
+done
+if [[ -n "$TF2_FROM" ]]; then
+  log "tf2_msgs: using the one in $TF2_FROM (not building the vendored copy)"
+  [[ -f "$PREFIX/share/tf2_msgs/skill_rl_build.sha256" ]] \
+    && log "  note: $PREFIX still holds a vendored tf2_msgs from an earlier build; delete $PREFIX/share/tf2_msgs and $SITE/tf2_msgs to use only $TF2_FROM's"
+else
+  build_pkg tf2_msgs
+fi
+
 # The nodes as an ament package "skill_rl" (for launch/*.launch.py on a ROS install: launch_ros's
 # Node(package="skill_rl", executable="arm_hal") looks up <prefix>/lib/skill_rl/arm_hal through the
 # ament index): thin wrappers around `python -m skill_rl.ros.<node>`. Cheap, so always rewritten.
@@ -115,7 +138,8 @@ done
 
 # Smoke test: the generated Python package imports with the environment skill_rl.ros sets up itself.
 if ! PYTHONPATH="$SITE${PYTHONPATH:+:$PYTHONPATH}" LD_LIBRARY_PATH="$PREFIX/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" \
-  "$PY" -c 'from skill_interfaces.action import ExecuteSkill, RunTask; ExecuteSkill.Goal(skill="x"); RunTask.Goal()' ; then
+  "$PY" -c 'from skill_interfaces.action import ExecuteSkill, RunTask; ExecuteSkill.Goal(skill="x"); RunTask.Goal()
+from skill_interfaces.msg import ArmState, ObjectStates; ObjectStates().objects; ArmState.ACTIVE' ; then
   echo "[ros-interfaces] the installed skill_interfaces does not import; rebuild with --force" >&2
   exit 1
 fi
@@ -124,7 +148,12 @@ if [[ "$TEST_PKGS" == 1 ]] && ! PYTHONPATH="$SITE${PYTHONPATH:+:$PYTHONPATH}" LD
   echo "[ros-interfaces] the installed skill_test_interfaces does not import; rebuild with --force" >&2
   exit 1
 fi
-log "installed skill_interfaces$([[ "$TEST_PKGS" == 1 ]] && echo ' and skill_test_interfaces') into $PREFIX"
+if [[ -z "$TF2_FROM" ]] && ! PYTHONPATH="$SITE${PYTHONPATH:+:$PYTHONPATH}" LD_LIBRARY_PATH="$PREFIX/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" \
+  "$PY" -c 'from tf2_msgs.msg import TFMessage; TFMessage().transforms' ; then
+  echo "[ros-interfaces] the installed tf2_msgs does not import; rebuild with --force" >&2
+  exit 1
+fi
+log "installed skill_interfaces$([[ -z "$TF2_FROM" ]] && echo ', tf2_msgs (vendored)')$([[ "$TEST_PKGS" == 1 ]] && echo ' and skill_test_interfaces') into $PREFIX"
 log "  python package: $SITE/skill_interfaces"
 log "  node executables (ament package skill_rl): $PREFIX/lib/skill_rl/{arm_hal,skill_server,task_executor}"
 log "  environment for programs outside skill_rl.ros:"

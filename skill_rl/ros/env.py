@@ -18,6 +18,10 @@ Using it needs two things a ROS install would get from ``source setup.bash``:
 Every ``skill_rl.ros`` node calls ``ensure_interfaces()`` before importing ``skill_interfaces``; other
 programs can do the same, or ``eval "$(python -m skill_rl.ros.env)"``.
 
+``tf2_msgs`` (the type of ``/tf``): not on PyPI, so the same script builds a vendored copy of its
+``TFMessage`` into the same prefix, unless a ROS install provides the real package; ``ensure_interfaces()``
+loads the vendored one only when no other ``tf2_msgs`` is importable (a sourced ROS install wins).
+
 DDS: the default discovery range multicasts on every network interface. ``isolate_dds()`` sets
 ``ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST`` unless the variable is already set (set it to ``SUBNET`` on
 purpose to reach a driver on another machine); tests also pick a private ``ROS_DOMAIN_ID``
@@ -84,8 +88,16 @@ def _prepend(var: str, value: str, env: dict[str, str] | os._Environ) -> None:
         env[var] = os.pathsep.join([value, *parts])
 
 
+def _importable_elsewhere(pkg: str, site: Path) -> bool:
+    """``pkg`` imports from somewhere other than ``site`` (a sourced ROS install's own package)."""
+    spec = importlib.util.find_spec(pkg)
+    origin = getattr(spec, "origin", None) if spec is not None else None
+    return origin is not None and not Path(origin).resolve().is_relative_to(site.resolve())
+
+
 def ensure_interfaces() -> Path | None:
-    """Make ``import skill_interfaces`` work in this process (and in its children); idempotent.
+    """Make ``import skill_interfaces`` (and ``import tf2_msgs``, for ``/tf``) work in this process and in
+    its children; idempotent.
 
     Uses ``$SKILL_RL_ROS_PREFIX`` when set; else an already importable ``skill_interfaces`` (a sourced
     ROS workspace); else :func:`default_prefix`. Returns the prefix used (None: already importable).
@@ -107,11 +119,15 @@ def ensure_interfaces() -> Path | None:
             f"-e '.[ros]'; it installs into {prefix}), or set {_PREFIX_VAR} to where it is installed"
         )
     lib = prefix / "lib"
-    # Load order: generator_c first (everything links it), then the rest; RUNPATH $ORIGIN resolves the
-    # links between them, the ROS wheels' LD_LIBRARY_PATH (their .pth re-exec) the ROS libraries.
-    libs = sorted(lib.glob("libskill_interfaces__*.so"), key=lambda p: ("generator_c" not in p.name, p.name))
-    for path in libs:
-        ctypes.CDLL(str(path), mode=ctypes.RTLD_GLOBAL)
+    # Load order, per package: generator_c first (everything links it), then the rest; RUNPATH $ORIGIN
+    # resolves the links between them, the ROS wheels' LD_LIBRARY_PATH (their .pth re-exec) the ROS libraries.
+    # tf2_msgs: the vendored copy (built where no ROS install has it), unless a real one is importable.
+    for pkg in ("skill_interfaces", "tf2_msgs"):
+        if pkg == "tf2_msgs" and _importable_elsewhere(pkg, site):
+            continue
+        libs = sorted(lib.glob(f"lib{pkg}__*.so"), key=lambda p: ("generator_c" not in p.name, p.name))
+        for path in libs:
+            ctypes.CDLL(str(path), mode=ctypes.RTLD_GLOBAL)
     if str(site) not in sys.path:
         sys.path.insert(0, str(site))
     importlib.invalidate_caches()

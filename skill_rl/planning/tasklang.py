@@ -311,13 +311,26 @@ def _objects(body: list[Any], source: str, sec: _List) -> list[ObjectDecl]:
     return out
 
 
+def shipped_task(path: str | Path) -> Path | None:
+    """The task file of that name shipped with skill_rl (``skill_rl.tasks``: ``stack_three.task`` or
+    ``tasks/stack_three.task``), so task names work outside a checkout; None when there is none."""
+    from importlib.resources import files
+
+    name = Path(path).name
+    candidate = Path(str(files("skill_rl.tasks") / name))
+    return candidate if name.endswith(".task") and candidate.is_file() else None
+
+
 def load_task(path: str | Path) -> TaskSpec:
-    """Read and parse a task file; a missing file is a UserError naming it."""
+    """Read and parse a task file (a path, else a task shipped in ``skill_rl.tasks`` by that file name); a
+    missing file is a UserError naming it."""
     p = Path(path)
+    if not p.is_file() and (shipped := shipped_task(p)) is not None:
+        p = shipped
     try:
         text = p.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise UserError(f"task file not found: {p}") from None
+        raise UserError(f"task file not found: {p} (nor a task of that name in skill_rl.tasks)") from None
     except UnicodeDecodeError as e:
         raise UserError(f"task file {p} is not UTF-8 text: {e}") from None
     return parse_task(text, source=str(p))

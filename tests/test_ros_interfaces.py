@@ -1,5 +1,5 @@
-"""The skill_interfaces package (hardware/ros_interfaces/skill_interfaces): built, importable, and the
-codes every part of the stack relies on."""
+"""The interface packages (hardware/ros_interfaces: skill_interfaces, the vendored tf2_msgs): built,
+importable, the field layouts users and the nodes rely on, and the result codes."""
 
 from __future__ import annotations
 
@@ -28,19 +28,78 @@ def test_build_script_is_idempotent_and_reports_the_prefix():
         assert os.access(interfaces_prefix() / "lib" / "skill_rl" / node, os.X_OK)
 
 
+#: ExecuteSkill.Result's codes; RunTask.Result repeats them and adds NO_PLAN and BAD_TASK.
+SKILL_CODES = {"SUCCESS": 0, "TIMEOUT": 1, "CANCELED": 2, "FAULT": 3, "UNKNOWN_SKILL": 4, "REJECTED": 5,
+               "BAD_PARAMS": 6, "FAILED": 7, "STALE_PERCEPTION": 8, "ARM_INACTIVE": 9}
+TASK_CODES = {**SKILL_CODES, "NO_PLAN": 10, "BAD_TASK": 11}
+
+
+def _fields(cls) -> dict[str, str]:
+    return dict(cls.get_fields_and_field_types())
+
+
 def test_action_definitions_and_result_codes():
     ensure_interfaces()
     from skill_interfaces.action import ExecuteSkill, RunTask
 
-    R = ExecuteSkill.Result
-    codes = {name: getattr(R, name) for name in ("SUCCESS", "TIMEOUT", "CANCELED", "FAULT", "UNKNOWN_SKILL", "REJECTED",
-                                                 "BAD_PARAMS", "FAILED")}
-    assert codes["SUCCESS"] == 0 and len(set(codes.values())) == len(codes)
+    assert {name: getattr(ExecuteSkill.Result, name) for name in SKILL_CODES} == SKILL_CODES
+    assert {name: getattr(RunTask.Result, name) for name in TASK_CODES} == TASK_CODES
     # task_executor mirrors them without importing ROS
-    assert {name: getattr(task_executor, name) for name in codes} == codes
-    goal = ExecuteSkill.Goal(skill="pick_place", params='{"place_xy": [0, 0]}', timeout=5.0)
-    assert (goal.skill, goal.timeout) == ("pick_place", 5.0)
-    fb = ExecuteSkill.Feedback(progress=0.5, phase="carry")
-    assert fb.phase == "carry"
-    assert set(RunTask.Result.get_fields_and_field_types()) == {"error_code", "failed_step", "message"}
-    assert set(RunTask.Feedback.get_fields_and_field_types()) == {"step", "skill", "progress", "phase"}
+    assert task_executor.CODE_NAMES == {code: name for name, code in TASK_CODES.items()}
+    assert _fields(ExecuteSkill.Goal) == {"skill": "string", "params": "sequence<skill_interfaces/SkillParam>",
+                                          "timeout": "double"}
+    assert _fields(ExecuteSkill.Result) == {
+        "error_code": "int32", "message": "string", "objects": "sequence<skill_interfaces/ObjectState>",
+        "steps": "int32", "duration_s": "double", "at_rest": "boolean"}
+    assert _fields(ExecuteSkill.Feedback) == {"progress": "float", "phase": "string", "steps": "int32"}
+    assert _fields(RunTask.Goal) == {"task": "string", "task_file": "string", "steps": "string"}
+    assert _fields(RunTask.Result) == {"error_code": "int32", "failed_step": "int32", "message": "string",
+                                       "plan": "sequence<string>", "replans": "int32", "steps_run": "int32"}
+    assert _fields(RunTask.Feedback) == {"plan": "sequence<string>", "step": "int32", "skill": "string",
+                                         "progress": "float", "phase": "string", "replans": "int32"}
+
+
+def test_gripper_action_mirrors_control_msgs():
+    """control_msgs/action/GripperCommand: goal ``command`` (control_msgs/GripperCommand: position, max_effort);
+    result and feedback position, effort, stalled, reached_goal."""
+    ensure_interfaces()
+    from skill_interfaces.action import GripperCommand
+    from skill_interfaces.msg import GripperCommand as GripperCommandMsg
+
+    assert _fields(GripperCommand.Goal) == {"command": "skill_interfaces/GripperCommand"}
+    assert _fields(GripperCommandMsg) == {"position": "double", "max_effort": "double"}
+    state = {"position": "double", "effort": "double", "stalled": "boolean", "reached_goal": "boolean"}
+    assert _fields(GripperCommand.Result) == state and _fields(GripperCommand.Feedback) == state
+
+
+def test_message_and_service_definitions():
+    ensure_interfaces()
+    from skill_interfaces.msg import ArmState, ObjectState, ObjectStates, SkillParam, SkillServerStatus
+    from skill_interfaces.srv import ClaimArm, ResetWorld
+
+    assert [ArmState.UNCONFIGURED, ArmState.INACTIVE, ArmState.ACTIVE, ArmState.FAULT, ArmState.FINALIZED] == [
+        "UNCONFIGURED", "INACTIVE", "ACTIVE", "FAULT", "FINALIZED"]
+    assert _fields(ArmState) == {
+        "header": "std_msgs/Header", "state": "string", "lifecycle": "string", "fault_code": "string", "fault": "string",
+        "motion": "string", "owner": "string", "robot": "string", "backend": "string", "joint_names": "sequence<string>"}
+    assert _fields(ObjectState) == {"name": "string", "kind": "string", "pose": "geometry_msgs/Pose", "opening": "double"}
+    assert _fields(ObjectStates) == {"header": "std_msgs/Header", "source": "string",
+                                     "objects": "sequence<skill_interfaces/ObjectState>"}
+    assert _fields(SkillParam) == {"name": "string", "value": "sequence<double>", "text": "string"}
+    assert _fields(SkillServerStatus) == {
+        "header": "std_msgs/Header", "busy": "boolean", "skill": "string", "arm_state": "string", "arm_fault": "string",
+        "library": "string", "skills": "sequence<string>", "last_rejection": "string"}
+    assert _fields(ClaimArm.Request) == {"owner": "string", "release": "boolean"}
+    assert _fields(ClaimArm.Response) == {"success": "boolean", "message": "string", "token": "string"}
+    assert _fields(ResetWorld.Request) == {"seed": "int32"} and ResetWorld.Request().seed == 0
+    assert _fields(ResetWorld.Response) == {"success": "boolean", "message": "string"}
+
+
+def test_tf2_msgs_is_importable_for_tf():
+    """/tf needs tf2_msgs/msg/TFMessage: a ROS install's, or the vendored copy the build script installs."""
+    ensure_interfaces()
+    from geometry_msgs.msg import TransformStamped
+    from tf2_msgs.msg import TFMessage
+
+    msg = TFMessage(transforms=[TransformStamped(child_frame_id="cube")])
+    assert msg.transforms[0].child_frame_id == "cube"

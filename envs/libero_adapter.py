@@ -64,6 +64,7 @@ class LiberoTaskEnv(gym.Env):
     """One official LIBERO task (see the module docstring)."""
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 20}
+    action_space: gym.spaces.Box  # always a box: its shape is known
 
     def __init__(self, suite: str, task_index: int, max_episode_steps: int = 600, settle_steps: int = 5,
                  camera_obs: bool = False, image_size: int = 128, render_mode: str | None = None) -> None:

@@ -30,7 +30,7 @@ import numpy as np
 from .layout import ROBOT_FIELDS, build_layout, tabletop_object_fields
 from .tabletop.base import MAX_TARGET_LAG_M, MAX_TARGET_LAG_RAD, TabletopConfig
 from .tabletop.scene import FINGER_MAX_OPENING, HOME_QPOS, JOINT_LIMITS, ROBOT_BASE, TABLE_HALF_SIZE
-from .tabletop.tasks import PickPlace, Push, Task
+from .tabletop.tasks import PickPlace, Push
 
 # panda.urdf (pybullet_data): joints 0..6 arm, 7 link8 (fixed), 8 hand (fixed), 9/10 fingers, 11 grasp target.
 ARM_JOINTS = tuple(range(7))
@@ -174,8 +174,9 @@ class PybulletTabletopEnv(gym.Env):
     """Panda on a table in pybullet; the task (``Push`` or ``PickPlace`` from ``tabletop/tasks.py``) is reused."""
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 20}
+    action_space: gym.spaces.Box  # always a box: its shape is known
 
-    def __init__(self, task: Task, config: PybulletConfig | None = None, render_mode: str | None = None,
+    def __init__(self, task: Push | PickPlace, config: PybulletConfig | None = None, render_mode: str | None = None,
                  **overrides: Any):
         cfg = config or PybulletConfig()
         for key, value in overrides.items():
@@ -215,6 +216,13 @@ class PybulletTabletopEnv(gym.Env):
 
     # ------------------------------------------------------------------ setup
     @property
+    def _c(self) -> _Client:
+        """The physics client; a closed env has none."""
+        if self._client is None:
+            raise RuntimeError("this PybulletTabletopEnv is closed")
+        return self._client
+
+    @property
     def task_name(self) -> str:
         return self.task.name
 
@@ -223,7 +231,7 @@ class PybulletTabletopEnv(gym.Env):
         self.obs_layout, self.obs_dim = build_layout([*ROBOT_FIELDS, *tabletop_object_fields(self.task.objects)])
 
     def _build_world(self, data_path: str) -> None:
-        c, cfg = self._client, self.config
+        c, cfg = self._c, self.config
         c.resetSimulation()
         c.setGravity(0, 0, -9.81)
         c.setPhysicsEngineParameter(
@@ -267,7 +275,7 @@ class PybulletTabletopEnv(gym.Env):
 
     # ------------------------------------------------------------------ state access (the tasks call these)
     def _hand_state(self):
-        return self._client.getLinkState(self.robot, HAND_LINK, computeForwardKinematics=True)
+        return self._c.getLinkState(self.robot, HAND_LINK, computeForwardKinematics=True)
 
     def eef_pos(self) -> np.ndarray:
         """Grip point between the fingertips, world frame, metres."""
@@ -278,19 +286,19 @@ class PybulletTabletopEnv(gym.Env):
         return quat_xyzw_to_mat(self._hand_state()[5])
 
     def body_pos(self, name: str) -> np.ndarray:
-        return np.asarray(self._client.getBasePositionAndOrientation(self.bodies[name])[0], dtype=np.float64)
+        return np.asarray(self._c.getBasePositionAndOrientation(self.bodies[name])[0], dtype=np.float64)
 
     def body_quat(self, name: str) -> np.ndarray:
         """Body orientation as a wxyz quaternion (MuJoCo's order; pybullet's own is xyzw), world frame."""
-        x, y, z, w = self._client.getBasePositionAndOrientation(self.bodies[name])[1]
+        x, y, z, w = self._c.getBasePositionAndOrientation(self.bodies[name])[1]
         return np.array([w, x, y, z])
 
     def arm_state(self) -> tuple[np.ndarray, np.ndarray]:
-        states = self._client.getJointStates(self.robot, ARM_JOINTS)
+        states = self._c.getJointStates(self.robot, ARM_JOINTS)
         return np.array([s[0] for s in states]), np.array([s[1] for s in states])
 
     def finger_qpos(self) -> np.ndarray:
-        return np.array([s[0] for s in self._client.getJointStates(self.robot, FINGER_JOINTS)])
+        return np.array([s[0] for s in self._c.getJointStates(self.robot, FINGER_JOINTS)])
 
     def gripper_opening(self) -> float:
         return float(self.finger_qpos().sum())
@@ -303,7 +311,7 @@ class PybulletTabletopEnv(gym.Env):
     def _update_contacts(self) -> None:
         pairs: set[tuple[str, str]] = set()
         grasp: dict[str, set[int]] = {}
-        for cp in self._client.getContactPoints():
+        for cp in self._c.getContactPoints():
             if cp[8] > CONTACT_TOLERANCE:
                 continue
             a, b = self._entity(cp[1], cp[3]), self._entity(cp[2], cp[4])
@@ -329,7 +337,7 @@ class PybulletTabletopEnv(gym.Env):
     # ------------------------------------------------------------------ gym API
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)
-        c, cfg = self._client, self.config
+        c, cfg = self._c, self.config
         # Restoring the snapshot taken right after building also clears contact caches, so a reset with a
         # seed replays exactly, whatever ran before.
         # Contact manifolds survive restoreState; parking every object far away and running collision
@@ -376,7 +384,7 @@ class PybulletTabletopEnv(gym.Env):
         action = self._check_action(action)
         self._apply_action(action)
         for _ in range(self.n_substeps):
-            self._client.stepSimulation()
+            self._c.stepSimulation()
         self._elapsed += 1
         self._update_contacts()
         success = bool(self.task.success(self))
@@ -402,7 +410,7 @@ class PybulletTabletopEnv(gym.Env):
         return np.clip(a, -1.0, 1.0)
 
     def _arm_command(self, values: np.ndarray, velocity: bool = False) -> None:
-        c = self._client
+        c = self._c
         if velocity:
             c.setJointMotorControlArray(self.robot, ARM_JOINTS, c.VELOCITY_CONTROL,
                                         targetVelocities=values.tolist(), forces=ARM_FORCES.tolist())
@@ -412,7 +420,7 @@ class PybulletTabletopEnv(gym.Env):
                                         positionGains=[self._servo_gain] * 7)
 
     def _finger_command(self, opening: float) -> None:
-        c = self._client
+        c = self._c
         c.setJointMotorControlArray(self.robot, FINGER_JOINTS, c.POSITION_CONTROL,
                                     targetPositions=[opening, opening], forces=[FINGER_FORCE, FINGER_FORCE],
                                     positionGains=[self._servo_gain] * 2)
@@ -431,7 +439,7 @@ class PybulletTabletopEnv(gym.Env):
 
     def _jacobian(self, q: np.ndarray) -> np.ndarray:
         """6x7 Jacobian (linear; angular) of the grip point w.r.t. the arm joints."""
-        c = self._client
+        c = self._c
         # calculateJacobian takes the point in the link's URDF frame here (pybullet 3.2.x; checked against
         # finite differences in tests/test_pybullet_twin.py), not in its centre-of-mass frame.
         fingers = self.finger_qpos()
@@ -491,7 +499,7 @@ class PybulletTabletopEnv(gym.Env):
 
     # ------------------------------------------------------------------ rendering
     def _render_camera(self, height: int, width: int) -> np.ndarray:
-        c = self._client
+        c = self._c
         pos, xyaxes, fovy = CAMERAS[self.config.camera]
         eye = np.asarray(pos, dtype=np.float64)
         x_axis, y_axis = np.asarray(xyaxes[:3], dtype=float), np.asarray(xyaxes[3:], dtype=float)

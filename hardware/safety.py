@@ -807,7 +807,7 @@ class SafetyFilter:
                     lo = mid
             step = lo * step
         out = q + step
-        kept = float(np.linalg.norm(step) / max(np.linalg.norm(q_new - q), 1e-12))
+        kept = float(np.linalg.norm(step)) / max(float(np.linalg.norm(q_new - q)), 1e-12)
         clamps.append(self._workspace_clamp(1.0, kept, f"workspace: {msg}; the step through the wall was removed "
                                             f"({kept:.3f} of the step kept, along the wall)"))
         return out

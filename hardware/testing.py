@@ -30,7 +30,7 @@ class Cycle:
     state: JointState
     command: JointCommand | None
     applied: JointCommand
-    report: FilterReport
+    report: FilterReport | None
 
 
 class ArmHarness:
@@ -42,9 +42,13 @@ class ArmHarness:
 
     def __init__(self, arm: Any = "fake", *, clock: ManualClock | None = None, **kwargs: Any):
         from .backends import make_backend
+        from .backends._sim import SimulatedArm
 
         self.clock = clock or ManualClock()
-        self.arm = make_backend(arm, clock=self.clock, **kwargs) if isinstance(arm, str) else arm
+        built = make_backend(arm, clock=self.clock, **kwargs) if isinstance(arm, str) else arm
+        if not isinstance(built, SimulatedArm):  # cycle() steps the physics
+            raise TypeError(f"ArmHarness needs a simulated arm (SimulatedArm), got {type(built).__name__}")
+        self.arm: SimulatedArm = built
         self.period = self.arm.description.period
 
     def start(self) -> ArmHarness:
@@ -114,6 +118,7 @@ class FilterRig:
         cmd = command(self) if callable(command) else command
         report = self.filter.update(cmd, measured or self.measured())
         if report.send:
+            assert report.positions is not None  # a report that sends carries the setpoint
             self.v = (report.positions - self.q) / self.period
             self.q = report.positions.copy()
         self.reports.append(report)

@@ -8,7 +8,7 @@ from .base import CONTROLLERS, TabletopConfig, TabletopEnv
 from .tasks import TASKS, Drawer, Lift, PickPlace, Push, Reach, Stack
 
 
-def _task_env(task_cls: type, doc: str) -> type[TabletopEnv]:
+def _task_env(task_cls: type, doc: str | None) -> type[TabletopEnv]:
     def __init__(self, render_mode: str | None = None, config: TabletopConfig | None = None, **options: Any) -> None:
         TabletopEnv.__init__(self, task_cls(), config=config, render_mode=render_mode, **options)
 

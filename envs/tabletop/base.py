@@ -95,6 +95,7 @@ class TabletopEnv(gym.Env):
     """Panda on a table; subclasses are tasks (see ``tasks.py``)."""
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 20}
+    action_space: gym.spaces.Box  # always a box: its shape is known
 
     def __init__(self, task: Any, config: TabletopConfig | None = None, render_mode: str | None = None, **overrides: Any):
         cfg = config or TabletopConfig()

@@ -53,7 +53,8 @@ class Primitive(ScriptedExpert):
     def kind(self, name: str) -> str:
         return self.objects[name].kind
 
-    def half(self, name: str) -> float:
+    def half_of(self, name: str) -> float:
+        """Half the height of object ``name`` (m): a cube's half size, a cylinder's half length."""
         spec = self.objects[name]
         return float(spec.size[0] if spec.kind == "cube" else spec.size[1])
 
@@ -78,9 +79,6 @@ class PickPlace(Primitive, PlaceExpert):
         super().__init__(env, obj=obj, target=target)
         self.obj, self.target = obj, target
         self.half = self.half_of(obj)
-
-    def half_of(self, name: str) -> float:
-        return Primitive.half(self, name)
 
     def place_target(self, obs):
         kind = self.kind(self.target)
@@ -109,7 +107,7 @@ class Lift(Primitive, LiftExpert):
     def __init__(self, env: Any, obj: str) -> None:
         super().__init__(env, obj=obj)
         self.obj = obj
-        self.half = Primitive.half(self, obj)
+        self.half = self.half_of(obj)
 
     def finished(self, obs):
         held = self.get(obs, "gripper_qpos").sum() > 0.005
@@ -124,11 +122,11 @@ class Reach(Primitive):
     phases = ("reach",)
 
     def __init__(self, env: Any, xyz: Sequence[float]) -> None:
-        xyz = np.asarray(xyz, dtype=np.float64)
-        if xyz.shape != (3,):
-            raise ValueError(f"reach: xyz must be 3 numbers (m, world), got {xyz.tolist()}")
-        super().__init__(env, xyz=xyz.tolist())
-        self.xyz = xyz
+        point = np.asarray(xyz, dtype=np.float64)
+        if point.shape != (3,):
+            raise ValueError(f"reach: xyz must be 3 numbers (m, world), got {point.tolist()}")
+        super().__init__(env, xyz=point.tolist())
+        self.xyz = point
 
     def _act(self, obs):
         return self.move(obs, self.xyz, gain=0.9)
@@ -156,7 +154,7 @@ class Push(Primitive, PushExpert):
         if isinstance(target_xy, str) and self.kind(target_xy) != "region":
             raise ValueError(f"push: target {target_xy!r} is a {self.kind(target_xy)}, not a region")
         self.obj, self.target_xy = obj, target_xy
-        self.half = Primitive.half(self, obj)
+        self.half = self.half_of(obj)
 
     def pushed_pos(self, obs) -> np.ndarray:
         return self.get(obs, f"{self.obj}_pos")

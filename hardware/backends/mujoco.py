@@ -66,9 +66,10 @@ class MujocoArm(SimulatedArm):
         if self.n_joints != 7:
             raise ValueError(f"the MuJoCo tabletop arm is a 7-joint Panda; description {self.description.name!r} has {self.n_joints}")
         self.timestep = float(timestep)
-        self.model = None
-        self.data = None
-        self._mujoco = None
+        # mujoco.MjModel, mujoco.MjData and the mujoco module once configured (mujoco is imported lazily)
+        self.model: Any = None
+        self.data: Any = None
+        self._mujoco: Any = None
         self._gripper: MujocoGripper | None = None
 
     @property
@@ -119,9 +120,10 @@ class MujocoArm(SimulatedArm):
 
     def _step(self, dt: float) -> None:
         n = max(1, int(round(dt / self.timestep)))
-        mj_step = self._mujoco.mj_step
+        mj_step, gripper = self._mujoco.mj_step, self._gripper
+        assert gripper is not None  # the physics steps only between configure and cleanup
         for _ in range(n):
-            self._gripper.advance(self.timestep)
+            gripper.advance(self.timestep)
             mj_step(self.model, self.data)
 
     def _read_sim(self):

@@ -72,7 +72,7 @@ class PybulletArm(SimulatedArm):
         if not motor_force_scale > 0:
             raise ValueError(f"motor_force_scale must be > 0, got {motor_force_scale!r}")
         self.motor_force_scale = float(motor_force_scale)
-        self._pb = None
+        self._pb: Any = None  # the pybullet module once configured (imported lazily)
         self.client_id: int | None = None
         self.robot: int | None = None
         self._gripper: PybulletGripper | None = None

@@ -146,7 +146,11 @@ class Ros2Arm(ArmHAL):
         self.node_name = str(node_name)
         self._msg_lock = threading.Lock()
         self._latest: tuple[float, np.ndarray, np.ndarray, np.ndarray] | None = None
-        self._context = self._node = self._executor = self._thread = self._pub = None
+        self._context: Any = None
+        self._node: Any = None
+        self._executor: Any = None
+        self._thread: Any = None
+        self._pub: Any = None
         self._msgs: Any = None
         self.received = 0  # JointState messages with every joint
         # action interface: the client, its type, and the goals in flight (guarded by _goal_lock)

@@ -165,6 +165,7 @@ class TorchPolicyPrimitive:
                     action = self.policy(obs, self.z)
                 elif self.kind == "play_lmp":
                     if self._plan is None or self.steps % self.replan_every == 0:
+                        assert self.proposal is not None  # loaded in __init__ for play_lmp entries
                         self._plan = self.proposal(obs, self.goal)
                     action = self.policy(obs, self.goal, self._plan)
                 elif self.goal is not None:

@@ -57,7 +57,7 @@ def add_scripted_primitives(library: SkillLibrary, names: list[str] | None = Non
     With ``skip_existing`` a name already in the library is left as it is (so this is idempotent).
     """
     added = []
-    present = set(library.names()) if skip_existing else set()
+    present: set[str] = set(library.names()) if skip_existing else set()
     for primitive in names or sorted(set(SCRIPTED_PRIMITIVES) | set(_registered_args())):
         if primitive not in SCRIPTED_PRIMITIVES and primitive not in _registered_args():
             from .store import LibraryError

@@ -14,6 +14,7 @@ loses nothing (:meth:`SkillLibrary.reindex`). Mutations take an exclusive lock o
 
 from __future__ import annotations
 
+import builtins  # SkillLibrary.list shadows the builtin inside the class
 import contextlib
 import difflib
 import fcntl
@@ -26,11 +27,11 @@ import tarfile
 import tempfile
 import time
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from skill_rl.errors import RegistryKeyError, UserError
 from skill_rl.fileio import atomic_write_text
@@ -234,10 +235,10 @@ class SkillLibrary:
         """Every stored version, sorted by name then version."""
         return sorted(self._read_manifest(), key=lambda e: (e.name, e.version))
 
-    def names(self) -> list[str]:
+    def names(self) -> builtins.list[str]:
         return sorted({e.name for e in self.list()})
 
-    def versions(self, name: str) -> list[int]:
+    def versions(self, name: str) -> builtins.list[int]:
         return sorted(e.version for e in self.list() if e.name == name)
 
     def get(self, name: str, version: int | None = None) -> SkillEntry:
@@ -274,18 +275,18 @@ class SkillLibrary:
             finally:
                 fcntl.flock(f.fileno(), fcntl.LOCK_UN)
 
-    def _write_manifest(self, entries: list[SkillEntry]) -> None:
+    def _write_manifest(self, entries: builtins.list[SkillEntry]) -> None:
         data = {"format": FORMAT, "skills": [e.to_dict() for e in sorted(entries, key=lambda e: (e.name, e.version))]}
         atomic_write_text(self.manifest_path, json.dumps(data, indent=1) + "\n")
 
-    def add(self, record: SkillRecord, files: dict[str, str | os.PathLike[str]] | None = None) -> SkillEntry:
+    def add(self, record: SkillRecord, files: Mapping[str, str | os.PathLike[str]] | None = None) -> SkillEntry:
         """Store ``record`` (+ ``files``: stored name -> source path) as the next version of its name.
 
         ``record.version`` may ask for a specific (new) version number. The version folder is complete
         before it becomes visible, and the manifest is replaced atomically.
         """
-        files = {str(k): Path(v) for k, v in (files or {}).items()}
-        self._validate(record, files)
+        sources = {str(k): Path(v) for k, v in (files or {}).items()}
+        self._validate(record, sources)
         with self._locked():
             entries = self._read_manifest()
             taken = [e.version for e in entries if e.name == record.name]
@@ -300,7 +301,7 @@ class SkillLibrary:
             tmp = Path(tempfile.mkdtemp(prefix=f".{record.name}-v{version}.tmp-", dir=final.parent))
             try:
                 hashes = {}
-                for dest, src in files.items():
+                for dest, src in sources.items():
                     shutil.copyfile(src, tmp / dest)
                     hashes[dest] = _sha256(tmp / dest)
                 entry = SkillEntry(
@@ -332,7 +333,7 @@ class SkillLibrary:
         )
         return self.add(record, merged)
 
-    def remove(self, name: str, version: int | None = None) -> list[SkillEntry]:
+    def remove(self, name: str, version: int | None = None) -> builtins.list[SkillEntry]:
         """Delete one version (or every version) of ``name``; returns what was removed."""
         with self._locked():
             entries = self._read_manifest()
@@ -348,7 +349,7 @@ class SkillLibrary:
                 shutil.rmtree(folder, ignore_errors=True)
         return gone
 
-    def reindex(self) -> tuple[list[SkillEntry], list[str]]:
+    def reindex(self) -> tuple[builtins.list[SkillEntry], builtins.list[str]]:
         """Rebuild the manifest from every ``<name>/v<N>/skill.json``; returns (entries, problems).
 
         A corrupt manifest is kept as ``manifest.json.corrupt-<time>``; folders whose skill.json is unreadable
@@ -392,7 +393,7 @@ class SkillLibrary:
                         for n in names:
                             z.write(entry.path / n, f"{top}/{n}")
                 else:
-                    mode = "w" if dest.name.endswith(".tar") else "w:gz"
+                    mode: Literal["w", "w:gz"] = "w" if dest.name.endswith(".tar") else "w:gz"
                     with tarfile.open(tmp_name, mode) as t:
                         for n in names:
                             t.add(entry.path / n, f"{top}/{n}")

@@ -196,3 +196,30 @@ def test_reset_world_places_the_objects_again_and_is_refused_while_owned(arm):
     assert np.linalg.norm(moved[:2] - start[:2]) > 1e-3
     state = arm.wait_arm_state("ACTIVE", 10)
     assert state["lifecycle"] == "active"
+
+
+def test_robot_description_and_tf_show_the_arm_and_the_objects(arm):
+    """RViz's inputs: a latched URDF whose joints are /joint_states' names, /tf_static (fixed links), and /tf with
+    the moving links and world -> object frames (xyzw unit quaternions), consistent with /object_states."""
+    import xml.etree.ElementTree as ET
+
+    from std_msgs.msg import String
+    from tf2_msgs.msg import TFMessage
+
+    urdf = arm.listen(String, "/robot_description", latched=True)
+    static = arm.listen(TFMessage, "/tf_static", latched=True)
+    tf = arm.listen(TFMessage, "/tf")
+    wait_until(lambda: urdf and static and len(tf) > 2, 30, what="/robot_description, /tf_static and /tf")
+    root = ET.fromstring(urdf[-1].data)
+    joints = {j.get("name") for j in root.iter("joint") if j.get("type") != "fixed"}
+    with arm._lock:
+        js = arm.joint_states[-1][1]
+    assert set(js.name) <= joints, (sorted(js.name), sorted(joints))
+    children = {t.child_frame_id: t for m in tf[-3:] for t in m.transforms}
+    assert "panda_link7" in children and "cube" in children, sorted(children)
+    assert {t.child_frame_id for t in static[-1].transforms}, "no fixed links on /tf_static"
+    cube_tf = children["cube"].transform
+    q = cube_tf.rotation
+    assert math.isclose(math.sqrt(q.x ** 2 + q.y ** 2 + q.z ** 2 + q.w ** 2), 1.0, abs_tol=1e-6)
+    cube = arm.objects["objects"]["cube"]["pos"]
+    assert np.allclose([cube_tf.translation.x, cube_tf.translation.y, cube_tf.translation.z], cube, atol=0.01)

@@ -79,7 +79,7 @@ from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.task import Future
 from sensor_msgs.msg import JointState
-from std_msgs.msg import Header
+from std_msgs.msg import Header, String
 from std_srvs.srv import Trigger
 from trajectory_msgs.msg import JointTrajectory
 
@@ -110,6 +110,9 @@ ensure_interfaces()
 from skill_interfaces.action import GripperCommand  # noqa: E402
 from skill_interfaces.msg import ArmState, ObjectStates  # noqa: E402
 from skill_interfaces.srv import ClaimArm, ResetWorld  # noqa: E402
+from tf2_msgs.msg import TFMessage  # noqa: E402
+
+from .description import ArmTree, arm_state_msg, object_states_msg, object_transforms, tf_message  # noqa: E402
 
 __all__ = ["ArmHalNode", "main"]
 
@@ -125,6 +128,8 @@ PARAMS: dict[str, Any] = {
     "joint_states_topic": "/joint_states",
     "object_states_topic": "/object_states",  # simulated perception (only with a task world)
     "object_rate_hz": 20.0,
+    "tf_rate_hz": 20.0,  # /tf (the arm's moving links, and world -> objects with a task world)
+    "publish_description": True,  # /robot_description (URDF generated from the MuJoCo model) and /tf_static
     "diagnostics_rate_hz": 2.0,
     "heartbeat_topic": "",  # std_msgs/Header from the executor (skill_server's ~/heartbeat); "": not watched
     "heartbeat_timeout_s": 0.5,  # heard once, then silent this long: hold, then FAULT (HEARTBEAT)
@@ -235,6 +240,11 @@ class ArmHalNode(LifecycleNode):
         self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", STREAM)
         self.pub_state = self.create_publisher(ArmState, "~/state", LATCHED)
         self.pub_objects = self.create_publisher(ObjectStates, p("object_states_topic"), STREAM) if p("task") else None
+        self.pub_tf = self.create_publisher(TFMessage, "/tf", STREAM)
+        self.pub_tf_static = self.create_publisher(TFMessage, "/tf_static", LATCHED)
+        self.pub_description = self.create_publisher(String, "/robot_description", LATCHED)
+        self._tree: ArmTree | None = None
+        self._tf_every = 1
         self.create_subscription(JointTrajectory, p("command_topic"), self._on_command, COMMANDS)
         self._gripper_server = ActionServer(self, GripperCommand, p("gripper_action"),
                                             execute_callback=self._gripper_execute, goal_callback=self._gripper_goal,
@@ -293,6 +303,9 @@ class ArmHalNode(LifecycleNode):
         rate = self.hal.description.nominal_rate_hz
         self._diag_every = max(1, int(round(rate / max(float(self.p("diagnostics_rate_hz")), 1e-3))))
         self._object_every = max(1, int(round(rate / max(float(self.p("object_rate_hz")), 1e-3))))
+        self._tf_every = max(1, int(round(rate / max(float(self.p("tf_rate_hz")), 1e-3))))
+        if self.p("publish_description"):
+            self._publish_description()
         self._timer = self.create_timer(self.hal.description.period, self._loop)
         self._lifecycle = "inactive"
         self.get_logger().info(
@@ -704,8 +717,12 @@ class ArmHalNode(LifecycleNode):
             self._publish_diagnostics(stamp)
             if not changed:
                 self._publish_state(force=True)
+        objects = None
         if self.pub_objects is not None and self._cycle % self._object_every == 0 and hasattr(hal, "object_states"):
-            self._publish_objects(stamp, hal.object_states())
+            objects = hal.object_states()
+            self.pub_objects.publish(object_states_msg(objects, stamp, source="sim"))
+        if self._tree is not None and state is not None and self._cycle % self._tf_every == 0:
+            self._publish_tf(stamp, state, objects)
         if self.timing is not None:
             self.timing.cycle_end(time.monotonic_ns())
 
@@ -746,25 +763,38 @@ class ArmHalNode(LifecycleNode):
         elif hal.state is HalState.FAULT:
             self._log_fault(hal.fault)
 
+    def _publish_description(self) -> None:
+        """``/robot_description`` (URDF, latched) and ``/tf_static`` (the fixed links), from the MuJoCo model of
+        the simulated arm (the HAL's own model when the backend is MuJoCo): RViz shows the arm with them."""
+        from .description import simulated_arm_model
+
+        try:
+            model = getattr(self.hal, "model", None) or simulated_arm_model()
+            self._tree = ArmTree(model, description=self.hal.description)
+        except Exception as e:  # noqa: BLE001 - another robot than the tabletop Panda: no URDF, say so
+            self.get_logger().warning(f"no /robot_description or /tf: {e}")
+            self._tree = None
+            return
+        self.pub_description.publish(String(data=self._tree.urdf()))
+        stamp = self.get_clock().now().to_msg()
+        self.pub_tf_static.publish(tf_message(self._tree.transforms(moving=False), stamp))
+
+    def _publish_tf(self, stamp, state, objects) -> None:
+        positions = dict(zip(self._names, state.position, strict=True))
+        if self._finger_names:
+            width = self.hal.gripper.read()
+            positions.update({n: width / 2.0 for n in self._finger_names})
+        transforms = self._tree.transforms(positions, moving=True)
+        if objects is not None:
+            transforms += object_transforms(objects)
+        self.pub_tf.publish(tf_message(transforms, stamp))
+
     def _fault_to_inactive(self, hal) -> None:
         """A latched FAULT shows in the lifecycle too: the node goes ``inactive`` (its ``get_state`` no longer
         says active while nothing can move), and ``~/reset_fault`` brings it back to ``active``."""
         self._log_fault(hal.fault)
         if self.trigger_deactivate() == TransitionCallbackReturn.SUCCESS:
             self._fault_deactivated = True
-
-    def _publish_objects(self, stamp, objects: list[dict[str, Any]]) -> None:
-        from geometry_msgs.msg import Point, Pose, Quaternion
-        from skill_interfaces.msg import ObjectState
-
-        msg = ObjectStates(source="sim")
-        msg.header.stamp, msg.header.frame_id = stamp, "world"
-        for o in objects:
-            w, x, y, z = o["quat_wxyz"]  # MuJoCo wxyz -> ROS xyzw, here and nowhere else
-            pose = Pose(position=Point(x=o["position"][0], y=o["position"][1], z=o["position"][2]),
-                        orientation=Quaternion(x=x, y=y, z=z, w=w))
-            msg.objects.append(ObjectState(name=o["name"], kind=o["kind"], pose=pose, opening=o["opening"]))
-        self.pub_objects.publish(msg)
 
     def _log_fault(self, fault) -> None:
         if not self._fault_logged:
@@ -805,12 +835,7 @@ class ArmHalNode(LifecycleNode):
         if not force and key == self._last_state_key:  # (cheap: this runs every cycle)
             return False
         self._last_state_key = key
-        d = self.state_dict()
-        msg = ArmState(state=d["state"], lifecycle=d["lifecycle"], fault_code=d["fault_code"] or "",
-                       fault=d["fault"] or "", motion=d["motion"], owner=d["owner"], robot=d["robot"],
-                       backend=d["backend"], joint_names=d["joint_names"])
-        msg.header.stamp = self.get_clock().now().to_msg()
-        self.pub_state.publish(msg)
+        self.pub_state.publish(arm_state_msg(self.state_dict(), self.get_clock().now()))
         return True
 
     def _publish_diagnostics(self, stamp) -> None:

@@ -181,21 +181,6 @@ def object_states_dict(msg: Any) -> dict[str, Any]:
     return {"stamp": msg.header.stamp.sec + 1e-9 * msg.header.stamp.nanosec, "source": msg.source, "objects": objects}
 
 
-def skill_params(params: Any) -> list[Any]:
-    """A ``{name: value}`` mapping as ``skill_interfaces/SkillParam`` messages: numbers (or lists of numbers) go
-    to ``value``, strings to ``text``."""
-    from skill_interfaces.msg import SkillParam
-
-    out = []
-    for name, value in dict(params or {}).items():
-        if isinstance(value, str):
-            out.append(SkillParam(name=str(name), text=value))
-        else:
-            values = value if isinstance(value, (list, tuple, np.ndarray)) else [value]
-            out.append(SkillParam(name=str(name), value=[float(v) for v in values]))
-    return out
-
-
 class RosProbe:
     """Watches ``/joint_states``, ``<arm>/state``, ``/object_states``, ``/skill_server/status``, ``/diagnostics``;
     sends goals to ``execute_skill`` / ``run_task`` and the gripper action; calls the arm's services (Trigger ones,
@@ -289,6 +274,20 @@ class RosProbe:
         names = self.arm_state.get("joint_names") or [n for n in msg.name if "finger" not in n]
         return np.array([msg.position[msg.name.index(n)] for n in names])
 
+    def listen(self, msg_type: Any, topic: str, latched: bool = False, keep: int = 100) -> list[Any]:
+        """Subscribe to any topic; returns the list its messages are appended to (the newest ``keep``)."""
+        from ._common import LATCHED, STREAM
+
+        got: list[Any] = []
+
+        def on_msg(msg: Any) -> None:
+            with self._lock:
+                got.append(msg)
+                del got[:-keep]
+
+        self.node.create_subscription(msg_type, topic, on_msg, LATCHED if latched else STREAM)
+        return got
+
     def gripper_width(self) -> float:
         """Opening between the fingers (m): the sum of the finger joints in the newest JointState."""
         with self._lock:
@@ -361,8 +360,10 @@ class RosProbe:
         return run
 
     def execute(self, skill: str, params: Any = None, timeout: float = 0.0, server_timeout: float = 30.0) -> GoalRun:
-        """An ExecuteSkill goal; ``params`` a ``{name: value}`` mapping (see :func:`skill_params`)."""
-        return self._send(self.skill_client, self.ExecuteSkill.Goal(skill=skill, params=skill_params(params),
+        """An ExecuteSkill goal; ``params`` a ``{name: value}`` mapping (``skill_rl.ros.description.skill_param_msgs``)."""
+        from .description import skill_param_msgs
+
+        return self._send(self.skill_client, self.ExecuteSkill.Goal(skill=skill, params=skill_param_msgs(params or {}),
                                                                     timeout=float(timeout)), server_timeout)
 
     def run_task(self, steps: Any = "", *, task: str = "", task_file: str = "", server_timeout: float = 30.0) -> GoalRun:

@@ -11,12 +11,14 @@ Without ROS's launch, the same graph from the same params file:
     python -m skill_rl.ros.up --config launch/sim.yaml
 
 Parameters: launch/sim.yaml (one section per node). The arm_hal node configures and activates itself
-(autostart: true).
+(autostart: true). Exit policy, as ``skill-rl ros up`` (docs/execution.md's fault table): arm_hal owns the arm,
+so its exit shuts the launch down; the skill server and the task executor respawn, and the HAL keeps holding
+the arm meanwhile.
 """
 
 import os
 
-from launch.actions import DeclareLaunchArgument, SetEnvironmentVariable
+from launch.actions import DeclareLaunchArgument, SetEnvironmentVariable, Shutdown
 from launch.substitutions import EnvironmentVariable, LaunchConfiguration
 from launch_ros.actions import Node
 
@@ -34,7 +36,10 @@ def generate_launch_description():
         # Keep DDS discovery on this machine unless the caller chose a range.
         SetEnvironmentVariable("ROS_AUTOMATIC_DISCOVERY_RANGE",
                                EnvironmentVariable("ROS_AUTOMATIC_DISCOVERY_RANGE", default_value="LOCALHOST")),
-        Node(package="skill_rl", executable="arm_hal", name="arm_hal", parameters=[params], output="screen"),
-        Node(package="skill_rl", executable="skill_server", name="skill_server", parameters=[params], output="screen"),
-        Node(package="skill_rl", executable="task_executor", name="task_executor", parameters=[params], output="screen"),
+        Node(package="skill_rl", executable="arm_hal", name="arm_hal", parameters=[params], output="screen",
+             on_exit=Shutdown()),
+        Node(package="skill_rl", executable="skill_server", name="skill_server", parameters=[params], output="screen",
+             respawn=True, respawn_delay=2.0),
+        Node(package="skill_rl", executable="task_executor", name="task_executor", parameters=[params],
+             output="screen", respawn=True, respawn_delay=2.0),
     ])

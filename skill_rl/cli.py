@@ -590,14 +590,39 @@ app.add_typer(ros_app, name="ros")
 def ros_up_cmd(
     ctx: typer.Context,
     config: Annotated[
-        Path, typer.Option("--config", "-c", help="ROS 2 params file (one section per node).")
+        Path, typer.Option("--config", "-c", help="ROS 2 params file (one section per node; sim.yaml, real.yaml).")
     ] = Path("launch/sim.yaml"),
-    debug: Annotated[bool, typer.Option("--debug", help="Tiny mode: run pick_place once, then exit.")] = False,
+    skills: Annotated[Path | None, typer.Option("--skills", help="Skill library folder the skill server runs and "
+                                                "the task executor plans over (default: the scripted primitives).")] = None,
+    world: Annotated[str | None, typer.Option("--world", help="The simulated world for every node: a tabletop env "
+                                              "id or a task file (default: the params file's).")] = None,
+    debug: Annotated[bool, typer.Option("--debug", help="Tiny mode: run one pick_place, then exit.")] = False,
 ) -> None:
     """Start the node graph (arm_hal, skill_server, task_executor) as processes; Ctrl-C stops them all."""
     # exec, not import: nothing outside skill_rl.ros imports it (import-linter contract).
-    sequence = ["--sequence", '[{"skill": "pick_place"}]'] if debug else []
-    os.execv(sys.executable, [sys.executable, "-m", "skill_rl.ros.up", "--config", str(config), *sequence, *ctx.args])
+    extra: list[str] = []
+    if skills is not None:
+        if not skills.is_dir():
+            raise fail(f"skill library {skills} does not exist (create it with `skill-rl skills add-scripted "
+                       f"--library {skills}`)")
+        lib = str(skills.resolve())
+        extra += ["--set", f"skill_server.library={lib}", "--set", f"task_executor.library={lib}"]
+    if world:
+        extra += ["--set", f"arm_hal.task={world}", "--set", f"skill_server.world={world}",
+                  "--set", f"task_executor.world={world}"]
+    if debug:
+        extra += ["--sequence", '[{"skill": "pick_place", "params": {"obj": "cube", "target": "region"}}]']
+    os.execv(sys.executable, [sys.executable, "-m", "skill_rl.ros.up", "--config", str(config), *extra, *ctx.args])
+
+
+@ros_app.command("task")
+def ros_task_cmd(
+    task: Annotated[str, typer.Argument(help="A task file (path or shipped name, e.g. push_scene_region.task) or "
+                                        "task-language text.")],
+    timeout: Annotated[float, typer.Option(help="Cancel the task after this many seconds.")] = 600.0,
+) -> None:
+    """Send a task to a running graph (`skill-rl ros up`): the executor plans over the library and runs it."""
+    os.execv(sys.executable, [sys.executable, "-m", "skill_rl.ros.task_client", task, "--timeout", str(timeout)])
 
 
 def main() -> None:

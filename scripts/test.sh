@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The test command; the README and CI (.ci/run) run exactly this after scripts/setup.sh.
-#   ruff (lint) -> import-linter contracts -> pytest (all tests except those marked slow).
+#   ruff (lint) -> import-linter contracts -> mypy ([tool.mypy] packages) -> pytest (all tests except those marked slow).
 # Every step runs even if an earlier one fails; the exit status is non-zero if any failed.
 # Extra arguments go to pytest (bash scripts/test.sh -k config -x). SKILL_RL_SLOW=1 also runs the slow tests.
 set -euo pipefail
@@ -33,6 +33,7 @@ if [[ "${SKILL_RL_SLOW:-0}" == 1 ]]; then markers=(); fi
 
 step ruff "$PY" -m ruff check .
 step import-linter "$PY" scripts/lint_imports.py
+step mypy "$PY" scripts/typecheck.py
 # pytest. The ROS 2 modules (tests/test_ros_*.py) start node processes and DDS participants: each runs in a
 # pytest process of its own, after the rest, so nothing a module leaves behind (threads, rclpy contexts, DDS
 # participants, child processes) can reach another; each module also leases a DDS domain of its own

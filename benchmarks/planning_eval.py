@@ -59,13 +59,14 @@ def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
 
 
 def run_demonstrator(env, spec, seed: int, drop: bool = False) -> dict:
-    from skill_rl.envs.tabletop.primitives import ScriptedDemonstrator, make_primitive
+    from skill_rl.library import make_scripted
+    from skill_rl.library.demonstrator import ScriptedDemonstrator
     from skill_rl.planning.execute import DropObject
 
     made = []
 
     def make(env_, name, **params):  # with ``drop``, the first pick_place drops what it carries
-        prim = make_primitive(env_, name, **params)
+        prim = make_scripted(env_, name, **params)
         made.append(name)
         return DropObject(prim, after_steps=6) if drop and made.count("pick_place") == 1 and name == "pick_place" \
             else prim
@@ -96,7 +97,7 @@ def flat_entry(args):
 
 def run_flat(env, spec, entry, seed: int) -> dict:
     """Goal = the end observation of a successful scripted run on this seed; then the policy alone."""
-    from skill_rl.envs.tabletop.primitives import ScriptedDemonstrator
+    from skill_rl.library.demonstrator import ScriptedDemonstrator
 
     obs, info = env.reset(seed=seed)
     demo = ScriptedDemonstrator(env, spec)

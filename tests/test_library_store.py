@@ -152,23 +152,23 @@ def test_bc_save_load_same_action_and_state_image_obs(env, lib, tmp_path):
 
 
 def test_scripted_save_load_same_action(env, lib):
-    from skill_rl.envs.tabletop.primitives import PRIMITIVES, make_primitive
+    from skill_rl.library import CATALOG, BadParamsError, make_scripted
 
     added = add_scripted_primitives(lib)
-    assert {e.name for e in added} >= {"pick_place", "push", "open_drawer", "close_drawer", "reach", "lift"}
+    assert {e.name for e in added} >= {"pick_place", "push", "open_drawer", "close_drawer", "reach", "lift", "home"}
     assert add_scripted_primitives(lib) == []  # idempotent
-    assert {e.name: tuple(e.params["args"]) for e in lib.list()} == {n: a for n, (_, a) in PRIMITIVES.items()}
+    assert {e.name: tuple(e.params["args"]) for e in lib.list()} == {n: s.arg_names for n, s in CATALOG.items()}
     target = [0.05, 0.1]
     prim = SkillLibrary(lib.root).get("push").load(env, obj="cube", target_xy=target)
-    direct = make_primitive(env, "push", obj="cube", target_xy=target)
+    direct = make_scripted(env, "push", obj="cube", target_xy=target)
     np.testing.assert_array_equal(rollout_actions(prim, env, 5), rollout_actions(direct, env, 5))
-    with pytest.raises(LibraryError, match="unknown wrong_arg"):
+    with pytest.raises(LibraryError, match="unknown parameter\\(s\\) wrong_arg"):
         lib.get("push").load(env, obj="cube", target_xy=target, wrong_arg=1)
-    with pytest.raises(LibraryError, match="needs argument"):
+    with pytest.raises(LibraryError, match="missing parameter target_xy"):
         lib.get("push").load(env, obj="cube")
-    with pytest.raises(SpecMismatchError, match="cube_purple.*objects: cube"):
+    with pytest.raises(BadParamsError, match="cube_purple.*valid cube / cylinder names here: cube"):
         lib.get("push").load(env, obj="cube_purple", target_xy=target)
-    with pytest.raises(LibraryError, match="push@v1.*only cubes and cylinders move"):
+    with pytest.raises(LibraryError, match="push@v1.*obj='region' is a region"):
         lib.get("push").load(env, obj="region", target_xy=target)
     prim = lib.get("push").load(env, obj="cube", target_xy="region")  # a region name as the target
     assert prim.horizon > 0 and not prim.done(env.reset(seed=0)[0])

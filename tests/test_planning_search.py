@@ -7,8 +7,8 @@ import math
 import pytest
 
 from skill_rl.envs import make_task_env
-from skill_rl.envs.tabletop.primitives import make_primitive
 from skill_rl.envs.tabletop.taskscene import ObjectDecl, PlacementRegion, TaskSpec
+from skill_rl.library import make_scripted
 from skill_rl.planning.search import SearchConfig, h_add, plan_search
 from skill_rl.planning.symbolic import (
     abstract_state,
@@ -106,7 +106,7 @@ def test_learned_operator_effects_match_the_declared_ones():
                     (PlacementRegion("a", (-0.1, -0.2), (0.1, 0.2)),), (("On", "red", "a"), ("On", "blue", "a")),
                     (("On", "red", "blue"),))
     env = make_task_env(spec)
-    op, stats = learn_operator(env, lambda e: make_primitive(e, "pick_place", obj="red", target="blue"),
+    op, stats = learn_operator(env, lambda e: make_scripted(e, "pick_place", obj="red", target="blue"),
                                {"obj": "red", "target": "blue"}, seeds=range(3), name="pick_place")
     assert stats.runs == 3 and op.source == "learned"
     assert op.add == {("On", "red", "blue")}

@@ -89,9 +89,9 @@ BLOCKED = """
 
 
 def green_on_red(env, obs):
-    from skill_rl.envs.tabletop.primitives import make_primitive
+    from skill_rl.library import make_scripted
 
-    prim = make_primitive(env, "pick_place", obj="cube_green", target="cube_red")
+    prim = make_scripted(env, "pick_place", obj="cube_green", target="cube_red")
     prim.reset()
     for _ in range(prim.horizon):
         if prim.done(obs):

@@ -1,4 +1,5 @@
-"""Scripted primitives: each reaches its declared effect; scripted plans are ordered; the demonstrator solves tasks."""
+"""Scripted primitives: each reaches its declared effect; scripted plans are ordered; the demonstrator solves tasks;
+home never sweeps across the table."""
 
 from __future__ import annotations
 
@@ -9,14 +10,9 @@ import pytest
 
 from skill_rl.envs import make_task_env
 from skill_rl.envs.tabletop.predicates import holds
-from skill_rl.envs.tabletop.primitives import (
-    PRIMITIVES,
-    ScriptedDemonstrator,
-    make_primitive,
-    primitive_effects,
-    scripted_plan,
-)
 from skill_rl.envs.tabletop.taskscene import ObjectDecl, PlacementRegion, TaskSpec
+from skill_rl.library import CATALOG, BadParamsError, UnknownSkillError, make_scripted
+from skill_rl.library.demonstrator import ScriptedDemonstrator, primitive_effects, scripted_plan
 from skill_rl.planning.tasklang import load_task
 
 TASKS = Path(__file__).resolve().parents[1] / "tasks"
@@ -57,8 +53,8 @@ def test_primitive_reaches_its_declared_effect(name, params, cabinet):
     assert effects
     for seed in range(2):
         obs, _ = env.reset(seed=seed)
-        assert not any(holds(env.unwrapped, a) for a in effects)
-        obs, finished = _run(env, make_primitive(env, name, **params), obs)
+        assert not all(holds(env.unwrapped, a) for a in effects)
+        obs, finished = _run(env, make_scripted(env, name, **params), obs)
         assert finished, f"{name} did not finish within its horizon (seed {seed})"
         assert all(holds(env.unwrapped, a) for a in effects), (name, seed)
 
@@ -66,32 +62,33 @@ def test_primitive_reaches_its_declared_effect(name, params, cabinet):
 def test_close_drawer_after_open_and_reach():
     env = make_task_env(_scene([("Open", "cabinet")], cabinet=True))
     obs, _ = env.reset(seed=3)
-    obs, _ = _run(env, make_primitive(env, "open_drawer", drawer="cabinet"), obs)
+    obs, _ = _run(env, make_scripted(env, "open_drawer", drawer="cabinet"), obs)
     assert holds(env.unwrapped, ("Open", "cabinet"))
-    obs, finished = _run(env, make_primitive(env, "close_drawer", drawer="cabinet"), obs)
+    obs, finished = _run(env, make_scripted(env, "close_drawer", drawer="cabinet"), obs)
     assert finished and holds(env.unwrapped, ("Close", "cabinet"))
     target = np.array([0.0, -0.1, 0.2])
-    obs, finished = _run(env, make_primitive(env, "reach", xyz=target), obs)
+    obs, finished = _run(env, make_scripted(env, "reach", xyz=target), obs)
     assert finished and np.linalg.norm(env.unwrapped.eef_pos() - target) < 0.015
 
 
-def test_make_primitive_errors_name_the_problem():
+def test_make_scripted_errors_name_the_problem():
     env = make_task_env(_scene([("Lifted", "red")]))
-    with pytest.raises(KeyError, match="available: pick_place, push"):
-        make_primitive(env, "teleport", obj="red")
-    with pytest.raises(ValueError, match="missing: \\['target'\\]"):
-        make_primitive(env, "pick_place", obj="red")
-    with pytest.raises(ValueError, match="unknown: \\['speed'\\]"):
-        make_primitive(env, "lift", obj="red", speed=2)
-    with pytest.raises(ValueError, match="'green' is not in this scene"):
-        make_primitive(env, "lift", obj="green")
-    with pytest.raises(ValueError, match="only cubes and cylinders move"):
-        make_primitive(env, "lift", obj="zone")
-    with pytest.raises(ValueError, match="not a drawer"):
-        make_primitive(env, "open_drawer", drawer="red")
-    with pytest.raises(ValueError, match="2 numbers"):
-        make_primitive(env, "push", obj="red", target_xy=[0.1])
-    assert set(PRIMITIVES) >= {"pick_place", "push", "open_drawer", "close_drawer", "reach", "lift"}
+    with pytest.raises(UnknownSkillError, match="known primitives: pick_place, push"):
+        make_scripted(env, "teleport", obj="red")
+    with pytest.raises(BadParamsError, match="missing parameter target"):
+        make_scripted(env, "pick_place", obj="red")
+    with pytest.raises(BadParamsError, match="unknown parameter\\(s\\) speed"):
+        make_scripted(env, "lift", obj="red", speed=2)
+    with pytest.raises(BadParamsError, match="'green' is not an object of this scene; valid cube / cylinder names "
+                                             "here: red, blue"):
+        make_scripted(env, "lift", obj="green")
+    with pytest.raises(BadParamsError, match="obj='zone' is a region"):
+        make_scripted(env, "lift", obj="zone")
+    with pytest.raises(BadParamsError, match="drawer='red' is a cube"):
+        make_scripted(env, "open_drawer", drawer="red")
+    with pytest.raises(BadParamsError, match="target_xy must be 2 numbers"):
+        make_scripted(env, "push", obj="red", target_xy=[0.1])
+    assert set(CATALOG) >= {"pick_place", "push", "open_drawer", "close_drawer", "reach", "lift", "home"}
 
 
 def test_scripted_plan_orders_drawer_supports_and_lifts():
@@ -135,7 +132,7 @@ def test_demonstrator_skips_steps_that_already_hold_and_retries_failures():
     spec = _scene([("Open", "cabinet"), ("InDrawer", "red", "cabinet")], cabinet=True)
     env = make_task_env(spec)
     obs, _ = env.reset(seed=0)
-    obs, _ = _run(env, make_primitive(env, "open_drawer", drawer="cabinet"), obs)
+    obs, _ = _run(env, make_scripted(env, "open_drawer", drawer="cabinet"), obs)
     demo = ScriptedDemonstrator(env, spec)
     for _ in range(400):
         obs, _, _, _, info = env.step(demo.act(obs))
@@ -147,7 +144,7 @@ def test_demonstrator_skips_steps_that_already_hold_and_retries_failures():
     calls = []
 
     def clumsy(env_, name, **params):  # the first pick_place "forgets" to do anything: done at once
-        prim = make_primitive(env_, name, **params)
+        prim = make_scripted(env_, name, **params)
         calls.append(name)
         if len(calls) == 1:
             prim.done = lambda obs: True

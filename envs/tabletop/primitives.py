@@ -1,41 +1,43 @@
-"""Parametrised scripted primitives for any tabletop scene, and a scripted plan + demonstrator for task specs.
+"""Scripted primitive mechanics for any tabletop scene: parametrised phase machines emitting ``ee_delta`` actions.
 
 The experts in ``experts.py`` solve one fixed task each; these are the same phase machines with their
-object names as parameters (``pick_place(obj="cube_red", target="cube_blue")``), so a planner can chain
+object names as parameters (``PickPlace(env, obj="cube_red", target="cube_blue")``), so a planner can chain
 them over any task scene. They read only the flat observation through ``env.obs_layout`` and emit
-``ee_delta`` actions, so they also run on learned-skill-compatible envs and on the pybullet twin.
+``ee_delta`` actions, so they also run on learned-skill-compatible envs, on the pybullet twin and, through
+the same IK, on an arm.
 
-A primitive has ``reset()``, ``act(obs) -> action``, ``done(obs) -> bool`` (it has finished its motion; not
+A motion has ``reset()``, ``act(obs) -> action``, ``done(obs) -> bool`` (it has finished its motion; not
 whether it succeeded: the caller checks the predicates) and ``horizon`` (a step budget).
 
-``scripted_plan(spec)`` orders primitives that achieve a task's goal atoms (open drawers first, supports
-before what is stacked on them, closes after whatever goes into the drawer, lifts last), and
-:class:`ScriptedDemonstrator` runs that plan closed-loop, skipping steps whose effect already holds and
-retrying a step whose effect did not come true (the demonstration source for lifelong suites).
+What a primitive *is* (its name, parameters with units and ranges, symbolic preconditions and effects, prior)
+is declared once, in ``skill_rl.library.catalog``, which points at these classes; build them by name with
+``skill_rl.library.make_scripted(env, name, **params)`` (validated). This module knows nothing of the
+library (envs never import learning or planning code).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
+from functools import lru_cache
 from typing import Any
 
+import mujoco
 import numpy as np
 
 from .experts import LiftExpert, PlaceExpert, PushExpert, ScriptedExpert, yaw_of
 from .play import HANDLE_OFFSET
-from .predicates import DRAWER_CLOSED_M, holds
+from .predicates import DRAWER_CLOSED_M
+from .scene import HOME_QPOS
 
 __all__ = [
-    "PRIMITIVES", "PlanStep", "Primitive", "ScriptedDemonstrator", "hold_still", "make_primitive", "primitive_effects",
-    "scripted_plan", "scripted_steps",
+    "CloseDrawer", "Home", "Lift", "OpenDrawer", "PickPlace", "Push", "Reach", "ScriptedPrimitive", "home_grip_pose",
+    "hold_still",
 ]
 
-Atom = tuple[str, ...]
 _FREE = ("cube", "cylinder")
 
 
-class Primitive(ScriptedExpert):
+class ScriptedPrimitive(ScriptedExpert):
     """Base of the parametrised primitives: object lookups in the scene and the ``done``/``horizon`` API."""
 
     name = "primitive"
@@ -48,7 +50,18 @@ class Primitive(ScriptedExpert):
             raise ValueError(f"scripted primitives emit ee_delta actions; this env uses controller={cfg.controller!r}")
         self.objects = {o.name: o for o in base.task.objects}
         self.params = dict(params)
+        self.max_speed_m_s = cfg.max_ee_step_m * cfg.control_freq  # one full ee_delta step per control period
         super().__init__(base.obs_layout, cfg.max_ee_step_m, cfg.max_ee_rot_rad)
+
+    def limit_speed(self, action: np.ndarray, speed: float | None) -> np.ndarray:
+        """``action`` with its translation scaled down so the grip site moves at most ``speed`` m/s (None: as is)."""
+        if speed is None:
+            return action
+        norm = float(np.linalg.norm(action[:3])) * self.max_speed_m_s
+        if norm > speed > 0:
+            action = action.copy()
+            action[:3] *= speed / norm
+        return action
 
     def kind(self, name: str) -> str:
         return self.objects[name].kind
@@ -69,7 +82,7 @@ class Primitive(ScriptedExpert):
         return f"{self.name}({args})"
 
 
-class PickPlace(Primitive, PlaceExpert):
+class PickPlace(ScriptedPrimitive, PlaceExpert):
     """Grasp ``obj`` from above and put it on ``target``: a cube/cylinder (stack), a region, or a drawer's tray."""
 
     name = "pick_place"
@@ -98,7 +111,7 @@ class PickPlace(Primitive, PlaceExpert):
         return bool(self.get(obs, "eef_pos")[2] > self.place_target(obs)[2] + 0.09 or self.timer > 30)
 
 
-class Lift(Primitive, LiftExpert):
+class Lift(ScriptedPrimitive, LiftExpert):
     """Grasp ``obj`` and lift it until its centre is 13 cm above the table (Lifted holds above 10 cm)."""
 
     name = "lift"
@@ -114,28 +127,85 @@ class Lift(Primitive, LiftExpert):
         return bool(self.phase == "lift" and held and self.get(obs, f"{self.obj}_pos")[2] > 0.13)
 
 
-class Reach(Primitive):
-    """Move the grip site to ``xyz`` (world, m) with the gripper open and pointing down."""
+class Reach(ScriptedPrimitive):
+    """Move the grip site to ``xyz`` (world, m) with the gripper open and pointing down, at most ``speed`` m/s
+    (None: the controller's limit)."""
 
     name = "reach"
     horizon = 80
     phases = ("reach",)
 
-    def __init__(self, env: Any, xyz: Sequence[float]) -> None:
+    def __init__(self, env: Any, xyz: Sequence[float], speed: float | None = None) -> None:
         point = np.asarray(xyz, dtype=np.float64)
         if point.shape != (3,):
             raise ValueError(f"reach: xyz must be 3 numbers (m, world), got {point.tolist()}")
-        super().__init__(env, xyz=point.tolist())
+        super().__init__(env, xyz=point.tolist(), **({} if speed is None else {"speed": speed}))
         self.xyz = point
+        self.speed = speed
 
     def _act(self, obs):
-        return self.move(obs, self.xyz, gain=0.9)
+        return self.limit_speed(self.move(obs, self.xyz, gain=0.9), self.speed)
 
     def finished(self, obs):
         return self.near(obs, self.xyz, 0.01)
 
 
-class Push(Primitive, PushExpert):
+@lru_cache(maxsize=8)
+def _home_grip(model: Any) -> tuple[tuple[float, float, float], float]:
+    data = mujoco.MjData(model)
+    data.qpos[:7] = HOME_QPOS
+    mujoco.mj_kinematics(model, data)
+    site = model.site("grip_site").id
+    quat = np.empty(4)
+    mujoco.mju_mat2Quat(quat, data.site_xmat[site])
+    return tuple(float(v) for v in data.site_xpos[site]), yaw_of(quat)  # type: ignore[return-value]
+
+
+def home_grip_pose(env: Any) -> tuple[np.ndarray, float]:
+    """The home grip pose of ``env``'s arm: the grip site's position (world, m) and yaw (rad) at ``HOME_QPOS``."""
+    pos, yaw = _home_grip(env.unwrapped.model)
+    return np.array(pos), yaw
+
+
+class Home(ScriptedPrimitive):
+    """Go to the home grip pose without sweeping across the table (an ``ee_delta`` motion, like the others).
+
+    Open the gripper where it is (letting go of anything held), rise straight up to ``safe_z`` if lower (x and y
+    held), then move the grip site to the home grip pose (where it is at ``HOME_QPOS``, pointing down) at
+    most ``speed`` m/s. Why not a joint-space move to ``HOME_QPOS``: from a low pose its path sweeps the hand
+    across whatever stands on the table.
+    """
+
+    name = "home"
+    horizon = 160
+    phases = ("open", "rise", "travel")
+    safe_z = 0.15  # m above the table top: over a stack of three cubes (0.13 m) and the cabinet (0.07 m)
+
+    def __init__(self, env: Any, speed: float | None = 0.5) -> None:
+        super().__init__(env, **({} if speed is None else {"speed": speed}))
+        self.speed = speed
+        self.home, self.home_yaw = home_grip_pose(env)
+
+    def _act(self, obs):
+        eef = self.get(obs, "eef_pos")
+        start = self.memory.setdefault("start", eef.copy())
+        yaw = self.memory.setdefault("yaw", yaw_of(self.get(obs, "eef_quat")))  # no turning near the objects
+        if self.phase == "open":
+            if self.get(obs, "gripper_qpos").sum() > 0.07 or self.timer > 12:
+                self.goto("rise")
+            return self.move(obs, start, yaw, gripper=-1.0)
+        if self.phase == "rise":
+            if eef[2] >= self.safe_z - 0.01:
+                self.goto("travel")
+            top = np.array([start[0], start[1], max(self.safe_z, start[2])])
+            return self.limit_speed(self.move(obs, top, yaw, gripper=-1.0), self.speed)
+        return self.limit_speed(self.move(obs, self.home, self.home_yaw, gripper=-1.0, gain=0.9), self.speed)
+
+    def finished(self, obs):
+        return bool(self.phase == "travel" and self.near(obs, self.home, 0.01))
+
+
+class Push(ScriptedPrimitive, PushExpert):
     """Close the gripper into a paddle, get behind ``obj`` on the line to ``target_xy``, push it there
     (:class:`~skill_rl.envs.tabletop.experts.PushExpert`'s phases, with the object and goal as parameters).
 
@@ -168,7 +238,7 @@ class Push(Primitive, PushExpert):
         return bool(self.phase == "retreat" and (self.get(obs, "eef_pos")[2] > 0.1 or self.timer > 25))
 
 
-class OpenDrawer(Primitive):
+class OpenDrawer(ScriptedPrimitive):
     """Grasp the drawer's vertical handle bar from above and pull it out along -x, then let go and back off."""
 
     name = "open_drawer"
@@ -216,7 +286,7 @@ class OpenDrawer(Primitive):
         return bool(self.phase == "retreat" and self.timer > 10)
 
 
-class CloseDrawer(Primitive):
+class CloseDrawer(ScriptedPrimitive):
     """Push the drawer's front plate (beside the handle) along +x with the closed gripper until it is shut."""
 
     name = "close_drawer"
@@ -257,201 +327,6 @@ class CloseDrawer(Primitive):
 
     def finished(self, obs):
         return bool(self.phase == "retreat" and (self.get(obs, "eef_pos")[2] > 0.1 or self.timer > 25))
-
-
-#: name -> (class, parameter names)
-PRIMITIVES: dict[str, tuple[type[Primitive], tuple[str, ...]]] = {
-    "pick_place": (PickPlace, ("obj", "target")),
-    "push": (Push, ("obj", "target_xy")),
-    "open_drawer": (OpenDrawer, ("drawer",)),
-    "close_drawer": (CloseDrawer, ("drawer",)),
-    "reach": (Reach, ("xyz",)),
-    "lift": (Lift, ("obj",)),
-}
-
-
-def make_primitive(env: Any, name: str, **params: Any) -> Primitive:
-    """The scripted primitive ``name`` bound to ``params`` for ``env`` (may be wrapped; needs ``ee_delta``).
-
-    Raises KeyError listing the primitives for an unknown name, and ValueError for missing or unknown
-    parameters or objects that are not in the scene.
-    """
-    if name not in PRIMITIVES:
-        raise KeyError(f"unknown primitive {name!r}; available: {', '.join(PRIMITIVES)}")
-    cls, args = PRIMITIVES[name]
-    missing = [a for a in args if a not in params]
-    extra = [k for k in params if k not in args]
-    if missing or extra:
-        raise ValueError(f"{name} takes ({', '.join(args)}); missing: {missing or 'none'}, unknown: {extra or 'none'}")
-    objects = {o.name: o.kind for o in env.unwrapped.task.objects}
-    for key in ("obj", "target", "drawer"):
-        if key in params and params[key] not in objects:
-            raise ValueError(f"{name}: {key}={params[key]!r} is not in this scene; objects: {', '.join(objects)}")
-    if "obj" in params and objects[params["obj"]] not in _FREE:
-        raise ValueError(f"{name}: obj={params['obj']!r} is a {objects[params['obj']]}; only cubes and cylinders move")
-    if isinstance(params.get("target_xy"), str) and params["target_xy"] not in objects:
-        raise ValueError(f"{name}: target_xy={params['target_xy']!r} is not in this scene; objects: {', '.join(objects)}")
-    return cls(env, **params)
-
-
-# ------------------------------------------------------------------------------------------ scripted plans
-@dataclass(frozen=True)
-class PlanStep:
-    """One primitive call of a plan and the atoms it is meant to make true."""
-
-    primitive: str
-    params: dict[str, Any]
-    effects: tuple[Atom, ...]
-
-    def __str__(self) -> str:
-        args = ", ".join(f"{k}={v}" for k, v in self.params.items())
-        return f"{self.primitive}({args})"
-
-
-def primitive_effects(primitive: str, params: dict[str, Any], kinds: dict[str, str]) -> tuple[Atom, ...]:
-    """Declared effects of a scripted primitive call (the symbolic layer's add-list)."""
-    if primitive == "pick_place":
-        obj, target = params["obj"], params["target"]
-        return (("InDrawer", obj, target),) if kinds.get(target) == "drawer" else (("On", obj, target),)
-    if primitive == "push":
-        target = params["target_xy"]
-        return (("In", params["obj"], target),) if isinstance(target, str) else ()
-    if primitive == "open_drawer":
-        return (("Open", params["drawer"]),)
-    if primitive == "close_drawer":
-        return (("Close", params["drawer"]),)
-    if primitive == "lift":
-        return (("Lifted", params["obj"]),)
-    return ()
-
-
-def _achiever(atom: Atom, kinds: dict[str, str]) -> tuple[str, dict[str, Any]] | None:
-    name = atom[0]
-    if name in ("On", "In"):
-        return "pick_place", {"obj": atom[1], "target": atom[2]}
-    if name == "InDrawer":
-        return "pick_place", {"obj": atom[1], "target": atom[2]}
-    if name == "Open":
-        return "open_drawer", {"drawer": atom[1]}
-    if name in ("Close", "Closed"):
-        return "close_drawer", {"drawer": atom[1]}
-    if name in ("Lifted", "Grasped"):
-        return "lift", {"obj": atom[1]}
-    return None  # OnTable: a condition the plan keeps (nothing is placed on the table on purpose)
-
-
-def scripted_steps(spec: Any) -> list[PlanStep]:
-    """Primitive calls, in order, whose declared effects cover ``spec``'s goal atoms.
-
-    Order: drawers that something goes into (or that must end open) are opened first; objects are placed
-    supports-first (an object is moved before anything is put on it); drawers are closed after their
-    contents are in; lifts come last (one hand).
-    """
-    kinds = {o.name: o.kind for o in spec.objects}
-    goal = list(spec.goal)
-    opens: list[Atom] = [a for a in goal if a[0] == "Open"]
-    for a in goal:
-        if a[0] == "InDrawer" and ("Open", a[2]) not in opens:
-            opens.insert(0, ("Open", a[2]))
-    closes = [a for a in goal if a[0] in ("Close", "Closed")]
-    places = [a for a in goal if a[0] in ("On", "In", "InDrawer")]
-    lifts = [a for a in goal if a[0] in ("Lifted", "Grasped")]
-    # supports first: the atom that moves y comes before any atom putting something on y
-    mover = {a[1]: a for a in places}
-    ordered: list[Atom] = []
-
-    def visit(atom: Atom, stack: tuple[Atom, ...] = ()) -> None:
-        if atom in ordered:
-            return
-        if atom in stack:
-            raise ValueError(f"goal places objects on each other in a cycle: {stack}")
-        support = atom[2]
-        if support in mover and mover[support] is not atom:
-            visit(mover[support], (*stack, atom))
-        ordered.append(atom)
-
-    for atom in places:
-        visit(atom)
-    steps = []
-    for atom in [*opens, *ordered, *closes, *lifts]:
-        made = _achiever(atom, kinds)
-        if made is None:
-            continue
-        prim, params = made
-        steps.append(PlanStep(prim, params, primitive_effects(prim, params, kinds)))
-    return steps
-
-
-def scripted_plan(spec: Any) -> list[tuple[str, dict[str, Any]]]:
-    """``[(primitive_name, params), ...]`` achieving ``spec``'s goal atoms (see :func:`scripted_steps`)."""
-    return [(s.primitive, dict(s.params)) for s in scripted_steps(spec)]
-
-
-class ScriptedDemonstrator:
-    """Runs the scripted plan of a task scene closed-loop: ``reset()`` then ``act(obs)`` every step.
-
-    Before a step starts, it is skipped if its effects already hold; when a step finishes (``done`` or its
-    horizon) and its effects do not hold, it is retried (up to ``max_retries``), otherwise the plan moves on.
-    After the last step it holds still with the gripper open. ``log`` records what happened, for debugging.
-    """
-
-    def __init__(self, env: Any, spec: Any, max_retries: int = 2,
-                 make: Callable[..., Any] | None = None) -> None:
-        self.env = env
-        self.base = env.unwrapped
-        self.spec = spec
-        self.steps = scripted_steps(spec)
-        self.max_retries = max_retries
-        self._make = make or make_primitive
-        self.reset()
-
-    def reset(self) -> None:
-        self.index = 0
-        self.retries = 0
-        self.steps_in_primitive = 0
-        self.current: Any = None
-        self.log: list[str] = []
-
-    @property
-    def finished(self) -> bool:
-        return self.index >= len(self.steps)
-
-    def _effects_hold(self, step: PlanStep) -> bool:
-        return bool(step.effects) and all(holds(self.base, a) for a in step.effects)
-
-    def _advance(self, obs: np.ndarray) -> None:
-        """Move to the next step whose effects do not already hold, and start its primitive."""
-        while self.index < len(self.steps) and self._effects_hold(self.steps[self.index]):
-            self.log.append(f"skip {self.steps[self.index]} (already holds)")
-            self.index += 1
-        if self.index < len(self.steps):
-            step = self.steps[self.index]
-            self.current = self._make(self.env, step.primitive, **step.params)
-            self.current.reset()
-            self.steps_in_primitive = 0
-            self.log.append(f"start {step}")
-
-    def act(self, obs: np.ndarray) -> np.ndarray:
-        if self.current is None and not self.finished:
-            self._advance(obs)
-        while self.current is not None:
-            step = self.steps[self.index]
-            if self.current.done(obs) or self.steps_in_primitive >= self.current.horizon:
-                if self._effects_hold(step) or not step.effects or self.retries >= self.max_retries:
-                    self.log.append(f"end {step}: effects {'hold' if self._effects_hold(step) else 'FAILED'}")
-                    self.index += 1
-                    self.retries = 0
-                    self.current = None
-                    self._advance(obs)
-                    continue
-                self.retries += 1
-                self.log.append(f"retry {step} ({self.retries})")
-                self.current = self._make(self.env, step.primitive, **step.params)  # a fresh one
-                self.current.reset()
-                self.steps_in_primitive = 0
-            self.steps_in_primitive += 1
-            return np.asarray(self.current.act(obs), dtype=np.float32)
-        return hold_still(self.base, obs)
 
 
 def hold_still(env: Any, obs: np.ndarray) -> np.ndarray:

@@ -1,4 +1,5 @@
-"""Turning a stored skill into a runnable primitive: ``reset()``, ``act(obs) -> action``, ``done(obs)``, ``horizon``.
+"""Turning a stored skill into a runnable :class:`~skill_rl.library.skill.Skill`: ``reset()``, ``act(obs)``,
+``done(obs)``, ``success(obs)``, ``horizon``, ``params``, ``param_specs``.
 
 Learned kinds load TorchScript only (``torch.jit.load``), so no training code is imported:
 
@@ -8,9 +9,11 @@ Learned kinds load TorchScript only (``torch.jit.load``), so no training code is
   (``params["goal"]`` or ``load(env, goal=...)``); re-plans every ``replan_every`` steps (default 20).
 * ``bc``: ``policy.pt`` ``forward(obs[B, D]) -> action[B, A]`` (or ``forward(obs, goal)`` when a goal is given).
 
-Learned primitives run for ``params["horizon"]`` steps (default 50): ``done`` is true after that.
-Scripted kinds are built by ``skill_rl.envs.tabletop.primitives.make_primitive(env, primitive, **args)``.
-torch is imported only here, and only when a learned skill is loaded.
+Learned skills run for ``params["horizon"]`` steps (default 50): ``done`` is true after that, or as soon as the
+effects hold for an entry that implements a catalog primitive (``params["implements"]``, unless
+``params["stop_on_success"]`` is false). Scripted kinds are the catalog's primitives
+(:class:`~skill_rl.library.skill.ScriptedSkill`). torch is imported only here, and only when a learned skill
+is loaded.
 """
 
 from __future__ import annotations
@@ -21,17 +24,20 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .catalog import BadParamsError, ParamSpec, object_param_names, primitive, scene_kinds
 from .spec import SpecMismatchError, check_spec
 from .store import CorruptLibraryError, LibraryError
 
 if TYPE_CHECKING:
     from .store import SkillEntry
 
-__all__ = ["OBJECT_ARGS", "TorchPolicyPrimitive", "check_fits", "load_primitive", "load_torchscript"]
+__all__ = [
+    "OBJECT_ARGS", "TorchPolicyPrimitive", "check_fits", "load_primitive", "load_torchscript", "split_params",
+]
 
 DEFAULT_HORIZON = 50
-#: Scripted-primitive arguments that name an object of the scene (checked against the env's fields).
-OBJECT_ARGS = ("obj", "target", "drawer", "object", "region", "target_xy")
+#: Primitive parameters that can name an object of the scene (from the catalog).
+OBJECT_ARGS = object_param_names()
 
 
 def _state(obs: Any) -> np.ndarray:
@@ -56,57 +62,76 @@ def load_torchscript(path: Path, what: str) -> Any:
     return module.eval()
 
 
-def _scene_objects(env: Any) -> list[str]:
-    layout = getattr(env.unwrapped, "obs_layout", {})
-    return sorted({n[: -len("_pos")] for n in layout if n.endswith("_pos") and n not in ("eef_pos", "joint_pos",
-                                                                                              "goal_pos")}
-                  | {n[: -len("_opening")] for n in layout if n.endswith("_opening")})
+def split_params(entry: SkillEntry, params: dict[str, Any], kinds: dict[str, str] | None = None
+                 ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``(call, rest)``: the primitive call this entry makes with ``params`` (validated by the catalog against
+    the scene ``kinds`` when given; empty for entries that implement no primitive) and the other load
+    parameters (a learned policy's ``goal``, ``horizon``, ...). Raises ``BadParamsError`` naming the problem.
+
+    Scripted entries take their primitive's parameters (stored ``bound`` ones may be overridden); a learned
+    entry that implements a primitive is bound to all of them, so a parameter given at load must repeat its
+    bound value.
+    """
+    implements = entry.implements
+    if implements is None:
+        return {}, dict(params)
+    name, bound = implements
+    spec = primitive(name)
+    if entry.kind == "scripted":
+        return spec.validate({**bound, **params}, kinds), {}
+    own = {k: v for k, v in params.items() if k in spec.arg_names}
+    wanted, fixed = spec.validate(own, kinds, partial=True), spec.validate(bound, kinds, partial=True)
+    for k, v in wanted.items():
+        if k in own and v != fixed.get(k):
+            raise BadParamsError(f"skill {entry.key} implements {spec.signature()} with {k}={fixed.get(k)!r} bound; "
+                                 f"it cannot run with {k}={own[k]!r}")
+    call = spec.validate(bound, kinds)
+    return call, {k: v for k, v in params.items() if k not in spec.arg_names}
 
 
 def check_fits(entry: SkillEntry, env: Any, params: dict[str, Any]) -> None:
-    """Refuse (``SpecMismatchError``) an env whose specs differ, or a scripted binding to absent objects."""
+    """Refuse an env whose specs differ (``SpecMismatchError``) or a primitive call that is invalid in its scene
+    (``BadParamsError``: unknown objects, wrong kinds, values out of range)."""
     check_spec(entry.key, entry.obs_spec, entry.action_spec, env)
-    if entry.kind != "scripted":
-        return
-    args = {**entry.params.get("bound", {}), **params}
-    objects = _scene_objects(env)
-    for key in OBJECT_ARGS:
-        value = args.get(key)
-        if isinstance(value, str) and value not in objects:
-            raise SpecMismatchError(f"skill {entry.key}: {key}={value!r} is not an object of this scene; "
-                                    f"objects: {', '.join(objects) or 'none'}")
+    if entry.implements is not None:
+        try:
+            kinds = scene_kinds(env)
+        except AttributeError:
+            raise SpecMismatchError(f"skill {entry.key} calls a scripted primitive, which needs a tabletop scene "
+                                    f"(env.unwrapped.task.objects)") from None
+        try:
+            split_params(entry, params, kinds)
+        except BadParamsError as exc:
+            raise BadParamsError(f"skill {entry.key}: {exc}") from None
+
+
+def param_specs_of(entry: SkillEntry) -> tuple[ParamSpec, ...]:
+    """The declared load parameters of ``entry``: its primitive's (not yet bound) ones, or a learned kind's."""
+    if entry.implements is not None:
+        name, bound = entry.implements
+        return tuple(p for p in primitive(name).params if entry.kind == "scripted" or p.name not in bound)
+    if entry.kind in ("play_lmp", "bc"):
+        dim = int(entry.obs_spec.dim or 0)
+        return (ParamSpec("goal", "vector", "goal observation (the env's observation vector)", size=dim, frame="",
+                          required=entry.kind == "play_lmp" and "goal" not in entry.params),)
+    return ()
 
 
 def load_primitive(entry: SkillEntry, env: Any, params: dict[str, Any]) -> Any:
-    """The primitive for ``entry`` in ``env`` (see the module docstring); checks the specs first."""
+    """The :class:`~skill_rl.library.skill.Skill` for ``entry`` in ``env``; checks the specs and parameters first."""
+    check_fits(entry, env, params)
+    call, rest = split_params(entry, params, scene_kinds(env) if entry.implements is not None else None)
     if entry.kind == "scripted":
-        return _load_scripted(entry, env, params)
-    check_fits(entry, env, params)
-    merged = {**entry.params, **params}
-    return TorchPolicyPrimitive(entry, merged)
+        from .skill import ScriptedSkill
 
-
-def _load_scripted(entry: SkillEntry, env: Any, params: dict[str, Any]) -> Any:
-    allowed = list(entry.params.get("args", []))
-    unknown = sorted(set(params) - set(allowed))
-    if unknown:
-        raise LibraryError(f"skill {entry.key} takes arguments {', '.join(allowed) or '(none)'}; got unknown "
-                           f"{', '.join(unknown)}")
-    args = {**entry.params.get("bound", {}), **params}
-    missing = [a for a in allowed if a not in args]
-    if missing:
-        raise LibraryError(f"skill {entry.key} needs argument(s) {', '.join(missing)}, e.g. "
-                           f"entry.load(env, {', '.join(f'{m}=...' for m in missing)})")
-    check_fits(entry, env, params)
-    try:
-        from skill_rl.envs.tabletop.primitives import make_primitive
-    except ImportError as exc:
-        raise LibraryError(f"skill {entry.key} is a scripted primitive, which needs skill_rl.envs.tabletop.primitives "
-                           f"(not importable: {exc})") from None
-    try:
-        return make_primitive(env, str(entry.params.get("primitive", entry.name)), **args)
-    except (KeyError, ValueError) as exc:  # bad binding (e.g. a region as obj): say which skill refused it
-        raise LibraryError(f"skill {entry.key}: {exc.args[0] if exc.args else exc}") from None
+        name, _ = entry.implements  # type: ignore[misc]  # scripted entries always implement their primitive
+        try:
+            return ScriptedSkill(primitive(name), env, call, name=entry.name)
+        except ImportError as exc:
+            raise LibraryError(f"skill {entry.key} is a scripted primitive, whose mechanics are not importable "
+                               f"({exc})") from None
+    merged = {**entry.params, **rest}
+    return TorchPolicyPrimitive(entry, merged, env=env, call=call)
 
 
 class TorchPolicyPrimitive:
@@ -116,14 +141,20 @@ class TorchPolicyPrimitive:
     clipped to the skill's action bounds.
     """
 
-    def __init__(self, entry: SkillEntry, params: dict[str, Any]) -> None:
+    def __init__(self, entry: SkillEntry, params: dict[str, Any], env: Any = None,
+                 call: dict[str, Any] | None = None) -> None:
         import torch
 
         self._torch = torch
         self.entry = entry
+        self.env = env
         self.name = entry.name
         self.kind = entry.kind
-        self.params = params
+        self.params = dict(call) if call else {k: v for k, v in params.items() if k == "goal"}
+        self.param_specs = param_specs_of(entry)
+        self.implements = primitive(entry.implements[0]) if entry.implements is not None else None
+        self.call = dict(call or {})
+        self.stop_on_success = bool(params.get("stop_on_success", True))
         self.horizon = int(params.get("horizon", DEFAULT_HORIZON))
         self.replan_every = max(1, int(params.get("replan_every", 20)))
         self.low = np.asarray(entry.action_spec.low, dtype=np.float32)
@@ -183,7 +214,15 @@ class TorchPolicyPrimitive:
         return np.clip(action, self.low, self.high)
 
     def done(self, obs: Any) -> bool:
-        return self.steps >= self.horizon
+        if self.steps >= self.horizon:
+            return True
+        return bool(self.stop_on_success and self.steps > 0 and self.success(obs))
+
+    def success(self, obs: Any) -> bool | None:
+        """The implemented primitive's check (its declared effects hold in the env), else None."""
+        if self.implements is None or self.env is None:
+            return None
+        return self.implements.succeeded(self.env, obs, self.call)
 
     def __repr__(self) -> str:
         return f"TorchPolicyPrimitive({self.entry.key}, kind={self.kind}, horizon={self.horizon})"

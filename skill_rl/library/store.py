@@ -101,9 +101,11 @@ def _jsonable(value: Any, where: str) -> Any:
 class SkillRecord:
     """What describes a skill: kind, specs, the env it came from, parameters and metrics.
 
-    ``params``: for ``scripted``, ``{"primitive": <make_primitive name>, "args": [param names], "bound": {...}}``;
+    ``params``: for ``scripted``, ``{"primitive": <catalog name>, "args": [param names], "bound": {...}}``;
     for ``slim``, ``{"z": [...], "horizon": steps}``; for ``play_lmp``, ``{"horizon", "replan_every", "goal"?}``;
-    for ``bc``, ``{"horizon"}``. ``version``/``created`` are filled in by :meth:`SkillLibrary.add`.
+    for ``bc``, ``{"horizon"}``. A learned entry may add ``"implements": {"primitive": <catalog name>, "bound":
+    {every parameter}}``: it is another skill for that catalog call (same preconditions, effects and success
+    check; see :attr:`SkillEntry.implements`). ``version``/``created`` are filled in by :meth:`SkillLibrary.add`.
     """
 
     name: str
@@ -168,14 +170,44 @@ class SkillEntry(SkillRecord):
                                       f"re-import or re-add the skill")
         return path
 
+    @property
+    def implements(self) -> tuple[str, dict[str, Any]] | None:
+        """``(catalog primitive, bound parameters)`` this entry runs, or None: a scripted entry its primitive
+        (``bound`` may be partial), a learned entry the primitive it declares (``params["implements"]``)."""
+        if self.kind == "scripted":
+            return str(self.params.get("primitive", self.name)), dict(self.params.get("bound") or {})
+        declared = self.params.get("implements")
+        if not declared:
+            return None
+        return str(declared["primitive"]), dict(declared.get("bound") or {})
+
+    def param_specs(self) -> tuple[Any, ...]:
+        """The declared load parameters (:class:`~skill_rl.library.catalog.ParamSpec`: unit, range, kinds)."""
+        from .primitives import param_specs_of
+
+        return param_specs_of(self)
+
+    def validate_params(self, params: dict[str, Any], kinds: dict[str, str] | None = None) -> dict[str, Any]:
+        """The primitive call ``params`` make (validated; against the scene when ``kinds``, object name -> kind,
+        is given), without loading anything: what a goal callback checks before anything moves. Raises
+        :class:`~skill_rl.library.catalog.BadParamsError` naming the parameter, the value and what is valid."""
+        from .primitives import split_params
+
+        call, rest = split_params(self, params, kinds)
+        if self.implements is not None and self.kind == "scripted" and rest:
+            raise LibraryError(f"skill {self.key}: unknown parameter(s) {', '.join(sorted(rest))}")
+        return call
+
     def check(self, env: Any, **params: Any) -> None:
-        """Raise :class:`~skill_rl.library.spec.SpecMismatchError` unless this skill fits ``env``."""
+        """Raise :class:`~skill_rl.library.spec.SpecMismatchError` unless this skill fits ``env`` (and
+        ``BadParamsError`` for a primitive call that is invalid in its scene)."""
         from .primitives import check_fits
 
         check_fits(self, env, params)
 
     def load(self, env: Any, **params: Any) -> Any:
-        """The runnable primitive (``reset()``, ``act(obs)``, ``done(obs)``, ``horizon``) for ``env``.
+        """The runnable :class:`~skill_rl.library.skill.Skill` (``reset()``, ``act(obs)``, ``done(obs)``,
+        ``success(obs)``, ``horizon``) for ``env``.
 
         ``params`` bind or override the stored ones (for scripted skills, the primitive's arguments, e.g.
         ``obj="cube_red", target="cube_blue"``; for play_lmp, ``goal``). Refuses an env whose spec differs.
@@ -496,4 +528,27 @@ class SkillLibrary:
         if missing:
             raise LibraryError(f"skill {record.name!r}: a {record.kind} skill needs file(s) {', '.join(missing)} "
                                f"(TorchScript, torch.jit.save)")
+        SkillLibrary._validate_call(record)
+
+    @staticmethod
+    def _validate_call(record: SkillRecord) -> None:
+        """A scripted record's primitive, or a learned record's ``implements``, must be a valid catalog call."""
+        from .catalog import BadParamsError, primitive
+
+        declared = record.params.get("implements")
+        if record.kind == "scripted":
+            name, bound, partial = record.params.get("primitive", record.name), record.params.get("bound"), True
+        elif declared is not None:
+            if not isinstance(declared, dict) or "primitive" not in declared:
+                raise LibraryError(f"skill {record.name!r}: params['implements'] must be {{'primitive': NAME, "
+                                   f"'bound': {{...}}}}, got {declared!r}")
+            name, bound, partial = declared["primitive"], declared.get("bound"), False
+        else:
+            return
+        try:
+            primitive(str(name)).validate(dict(bound or {}), partial=partial)
+        except BadParamsError as exc:
+            raise BadParamsError(f"skill {record.name!r}: {exc}"
+                                 + ("" if partial else " (a learned skill cannot read arguments: bind them all)")
+                                 ) from None
 

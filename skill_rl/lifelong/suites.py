@@ -5,7 +5,7 @@ Two kinds of task:
 * ``task_file``: a task file in the planner's task language (``tasks/suites/<suite>/<nn>_<name>.task``,
   shipped as package data ``skill_rl.tasks``, so a wheel install has them too),
   made into an env by ``skill_rl.envs.make_task_env`` and demonstrated by the scripted primitives'
-  ``ScriptedDemonstrator``. The four LIBERO-style suites (``tabletop-spatial``, ``-object``, ``-goal``,
+  ``ScriptedDemonstrator`` (``skill_rl.library.demonstrator``). The four LIBERO-style suites (``tabletop-spatial``, ``-object``, ``-goal``,
   ``-long``) are generated procedurally by :mod:`skill_rl.lifelong.generate`.
 * ``env_id``: a registered tabletop env (``TabletopLift-v0``...) with its scripted expert; the built-in
   ``tabletop-micro`` suite uses these so the whole protocol runs in CI in seconds without task files.
@@ -78,7 +78,7 @@ class TaskEnvFactory:
             raise SuiteError(f"no scripted demonstrator for the official LIBERO task {self.source} (only "
                              "libero_object has one): import official LIBERO HDF5 demos into the demos folder "
                              "with skill_rl.lifelong.libero_demos.import_libero_demos")
-        from skill_rl.envs.tabletop.primitives import ScriptedDemonstrator
+        from skill_rl.library.demonstrator import ScriptedDemonstrator
         from skill_rl.planning.tasklang import load_task
 
         return ScriptedDemonstrator(env.unwrapped, load_task(self.source))

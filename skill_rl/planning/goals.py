@@ -12,11 +12,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
 from skill_rl.errors import UserError
+from skill_rl.library.catalog import AT_TOL_M, BadParamsError, atom_holds, point_key, primitive
 
-from .symbolic import Atom, Operator
+from .symbolic import Operator, operator_of
 
 __all__ = ["StateGoal", "parse_targets"]
 
@@ -26,11 +25,11 @@ class StateGoal:
     """Target xy positions (world, m) of free objects, each to be reached within ``tol_m``."""
 
     targets: tuple[tuple[str, tuple[float, float]], ...]
-    tol_m: float = 0.03
+    tol_m: float = AT_TOL_M
 
     @staticmethod
     def key(xy: tuple[float, float]) -> str:
-        return f"{xy[0]:.3f},{xy[1]:.3f}"
+        return point_key(xy)
 
     def atoms(self) -> frozenset:
         return frozenset(("At", name, self.key(xy)) for name, xy in self.targets)
@@ -43,22 +42,18 @@ class StateGoal:
 
     def holding(self, env: Any) -> frozenset:
         """The ``At`` atoms that hold now."""
-        base = env.unwrapped
-        out: set[Atom] = set()
-        for name, xy in self.targets:
-            p = base.body_pos(name)
-            if np.linalg.norm(p[:2] - np.asarray(xy)) < self.tol_m and not base.is_grasped(name):
-                out.add(("At", name, self.key(xy)))
-        return frozenset(out)
+        return frozenset(a for a in self.atoms() if atom_holds(env, a, self.tol_m))
 
-    def operators(self, kinds: dict[str, str], prior: float = 0.8) -> list[Operator]:
-        """``push(obj, target_xy)`` per target: needs the object free-standing on the table."""
+    def operators(self, kinds: dict[str, str], prior: float | None = None) -> list[Operator]:
+        """``push(obj, target_xy)`` per target (the catalog's push to a point: needs the object free-standing on
+        the table)."""
+        push = primitive("push")
         ops = []
         for name, xy in self.targets:
-            ops.append(Operator("push", (("obj", name), ("target_xy", (float(xy[0]), float(xy[1])))),
-                                pre=frozenset({("OnTable", name)}), pre_not=(("On", "*", name), ("Lifted", "*")),
-                                add=frozenset({("At", name, self.key(xy))}),
-                                delete_patterns=(("At", name, "*"), ("In", name, "*")), prior=prior))
+            params = push.validate({"obj": name, "target_xy": (float(xy[0]), float(xy[1]))}, kinds)
+            g = push.ground(params, kinds)
+            assert g is not None, "push declares a case for a point"
+            ops.append(operator_of(g, prior=prior))
         return ops
 
 
@@ -75,7 +70,9 @@ def parse_targets(items: Iterable[str], tol_m: float = 0.03) -> StateGoal:
         except ValueError:
             raise UserError(f"bad target {item!r}: write OBJECT=X,Y with X, Y in metres (world frame), "
                             f"e.g. cube_red=0.05,-0.1") from None
-        if not (-0.45 < xy[0] < 0.45 and -0.6 < xy[1] < 0.6):
-            raise UserError(f"target {item!r} is off the table (|x| < 0.45 m, |y| < 0.6 m)")
+        try:
+            primitive("push").param("target_xy").check(xy, None, "target")
+        except BadParamsError as exc:
+            raise UserError(f"target {item!r} is off the table: {exc}") from None
         targets.append((name.strip(), xy))
     return StateGoal(tuple(targets), tol_m)

@@ -79,7 +79,7 @@ def collect_rollouts(
         elif success_atoms:
             ok = _atoms_hold(env, success_atoms)
         else:
-            ok = default_success(entry, binding, env, info)
+            ok = default_success(entry, binding, env, info, obs)
         starts.append(start)
         ends.append(_state(obs))
         success.append(bool(ok))
@@ -94,22 +94,20 @@ def _atoms_hold(env: Any, atoms: Sequence[Sequence[str]]) -> bool:
     return all(holds(env.unwrapped, tuple(a)) for a in atoms)
 
 
-def default_success(entry: SkillEntry, binding: dict[str, Any], env: Any, info: dict[str, Any]) -> bool:
-    """Did the skill do its job? Scripted primitives: their declared effects hold (``primitive_effects``);
-    ``push`` to a point: the object's centre is within 3 cm of it; ``reach``: the grip site is within 2 cm.
-    Anything else: the env's ``info["is_success"]``."""
-    if entry.kind == "scripted":
-        from skill_rl.envs.tabletop.primitives import primitive_effects
+def default_success(entry: SkillEntry, binding: dict[str, Any], env: Any, info: dict[str, Any],
+                    obs: Any = None) -> bool:
+    """Did the skill do its job? A skill that implements a catalog primitive (every scripted one): the catalog's
+    check of the call (its declared effects hold; ``push`` to a point: the object's centre within 3 cm;
+    ``reach``: the grip site within 2 cm). Anything else: the env's ``info["is_success"]``. ``obs``: the env's
+    current observation (default: read from the env)."""
+    if entry.implements is not None:
+        from skill_rl.library.catalog import primitive, scene_kinds
+        from skill_rl.library.primitives import split_params
 
-        name = str(entry.params.get("primitive", entry.name))
-        args = {**entry.params.get("bound", {}), **binding}
-        base = env.unwrapped
-        kinds = {o.name: o.kind for o in base.task.objects}
-        effects = primitive_effects(name, args, kinds)
-        if effects:
-            return _atoms_hold(env, effects)
-        if name == "push":
-            return bool(np.linalg.norm(base.body_pos(args["obj"])[:2] - np.asarray(args["target_xy"])[:2]) < 0.03)
-        if name == "reach":
-            return bool(np.linalg.norm(base.eef_pos() - np.asarray(args["xyz"])) < 0.02)
+        name, _ = entry.implements
+        call, _ = split_params(entry, binding, scene_kinds(env))
+        state = obs if obs is not None else env.unwrapped._observation()
+        verdict = primitive(name).succeeded(env, state, call)
+        if verdict is not None:
+            return verdict
     return bool(info.get("is_success", False))

@@ -4,7 +4,8 @@ A symbolic state is a frozenset of ground atoms (``("On", "cube_red", "cube_blue
 simulator with the shared predicates (:func:`abstract_state`). An :class:`Operator` is one grounded
 primitive call with STRIPS-style preconditions, an add list and a delete list. Operators come from two places:
 
-* **declared** (:func:`declared_operators`) for the scripted primitives, whose effects we know;
+* **declared** (:func:`declared_operators`) for the scripted primitives, grounded from their one declaration
+  in the catalog (``skill_rl.library.catalog``);
 * **learned** (:func:`learn_operator`) for any library skill: run it from several start states and keep
   the atoms that became true (add) or false (delete) in at least ``min_support`` of the runs; the fraction of
   runs whose add list came true is its success prior. Learned skills (SLIM ``z``, Play-LMP, BC) enter the
@@ -21,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from skill_rl.envs.tabletop.predicates import holds
+from skill_rl.library.catalog import Grounding, ground_operators
 
 __all__ = [
     "Atom", "Operator", "State", "abstract_state", "applicable", "apply", "declared_operators", "ground_atoms",
@@ -115,54 +117,21 @@ def normalise_goal(goal: Iterable[Atom], kinds: dict[str, str]) -> frozenset:
     return frozenset(out)
 
 
+def operator_of(g: Grounding, skill: str = "", prior: float | None = None) -> Operator:
+    """The planner's operator for a catalog grounding (run by library skill ``skill``)."""
+    return Operator(g.primitive, g.params, g.pre, g.pre_not, g.add, g.delete, g.delete_patterns,
+                    g.prior if prior is None else prior, "declared", skill)
+
+
 def declared_operators(kinds: dict[str, str], primitives: Iterable[str] | None = None,
                        priors: dict[str, float] | None = None) -> list[Operator]:
-    """Grounded operators of the scripted primitives over a scene's objects.
+    """Grounded operators of the catalog's primitives over a scene's objects (name -> kind).
 
     ``primitives`` limits them to the primitive names available (e.g. the scripted skills in a library);
-    ``priors`` gives success priors per primitive (default 0.9; push 0.8: it can overshoot).
+    ``priors`` overrides the declared success priors per primitive.
     """
-    names = set(primitives) if primitives is not None else {"pick_place", "push", "open_drawer", "close_drawer", "lift"}
-    pri = {"pick_place": 0.9, "push": 0.8, "open_drawer": 0.9, "close_drawer": 0.9, "lift": 0.9, **(priors or {})}
-    free = [n for n, k in kinds.items() if k in FREE]
-    regions = [n for n, k in kinds.items() if k == "region"]
-    drawers = [n for n, k in kinds.items() if k == "drawer"]
-    ops: list[Operator] = []
-    busy: tuple[Atom, ...] = (("Lifted", "*"),)  # one hand: nothing may be held
-    for a in free:
-        moved = (("On", a, "*"), ("In", a, "*"), ("InDrawer", a, "*"), ("OnTable", a), ("Lifted", a))
-        # a can be picked if nothing is on it and it is not shut in a drawer
-        pick_not = (("On", "*", a), *busy, *[("InDrawer", a, d) for d in drawers])
-        if "pick_place" in names:
-            for b in free:
-                if b != a:
-                    ops.append(Operator("pick_place", (("obj", a), ("target", b)), pre_not=(*pick_not, ("On", "*", b)),
-                                        add=frozenset({("On", a, b)}), delete_patterns=moved, prior=pri["pick_place"]))
-            for r in regions:  # one object per region: the primitives aim at its centre
-                ops.append(Operator("pick_place", (("obj", a), ("target", r)), pre_not=(*pick_not, ("In", "*", r)),
-                                    add=frozenset({("In", a, r), ("OnTable", a)}), delete_patterns=moved,
-                                    prior=pri["pick_place"]))
-            for d in drawers:
-                ops.append(Operator("pick_place", (("obj", a), ("target", d)), pre=frozenset({("Open", d)}),
-                                    pre_not=pick_not, add=frozenset({("InDrawer", a, d)}), delete_patterns=moved,
-                                    prior=pri["pick_place"]))
-        if "push" in names:
-            for r in regions:  # only a free-standing object on the table can be pushed
-                ops.append(Operator("push", (("obj", a), ("target_xy", r)), pre=frozenset({("OnTable", a)}),
-                                    pre_not=(*pick_not, ("In", "*", r)), add=frozenset({("In", a, r), ("OnTable", a)}),
-                                    delete_patterns=(("In", a, "*"),), prior=pri["push"]))
-        if "lift" in names:
-            ops.append(Operator("lift", (("obj", a),), pre_not=pick_not, add=frozenset({("Lifted", a)}),
-                                delete_patterns=moved, prior=pri["lift"]))
-    for d in drawers:
-        if "open_drawer" in names:
-            ops.append(Operator("open_drawer", (("drawer", d),), pre_not=(("Open", d), *busy),
-                                add=frozenset({("Open", d)}), delete=frozenset({("Close", d)}), prior=pri["open_drawer"]))
-        if "close_drawer" in names:
-            ops.append(Operator("close_drawer", (("drawer", d),), pre_not=(("Close", d), *busy),
-                                add=frozenset({("Close", d)}), delete=frozenset({("Open", d)}),
-                                prior=pri["close_drawer"]))
-    return ops
+    pri = priors or {}
+    return [operator_of(g, prior=pri.get(g.primitive)) for g in ground_operators(kinds, primitives)]
 
 
 @dataclass

@@ -16,8 +16,8 @@ millimetre (the stacked cubes must touch); a noisy tracker should snap stacks be
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -26,7 +26,7 @@ from skill_rl.errors import UserError
 
 from .catalog import atom_holds, scene_kinds
 
-__all__ = ["KinematicScene", "PerceivedState", "PerceptionError"]
+__all__ = ["KinematicScene", "PerceivedObject", "PerceivedState", "PerceptionError"]
 
 FREE = ("cube", "cylinder")
 
@@ -36,21 +36,32 @@ class PerceptionError(UserError):
 
 
 @dataclass(frozen=True)
+class PerceivedObject:
+    """One perceived object: ``position`` (x, y, z; world, m; for a cabinet its base body), ``quat_wxyz``
+    (orientation; used for cubes and cylinders, ignored for regions and cabinets), ``opening`` (a cabinet's
+    drawer opening, m; ignored otherwise), ``kind`` (checked against the scene when given)."""
+
+    name: str
+    position: Sequence[float]
+    quat_wxyz: Sequence[float] = (1.0, 0.0, 0.0, 0.0)
+    kind: str = ""
+    opening: float | None = None
+
+
+@dataclass(frozen=True)
 class PerceivedState:
     """What a robot cell perceives at one instant.
 
-    ``joint_pos``: the 7 arm joints (rad, the HAL's order); ``finger_pos``: each finger's opening (m, 0..0.04;
-    the observation's ``gripper_qpos``); ``poses``: object name -> ``(x, y, z, qw, qx, qy, qz)`` (world, m) for
-    every cube/cylinder, ``(x, y, z)`` (or a 7-vector whose rotation is ignored) for every region and cabinet
-    (its base body); ``openings``: cabinet name -> drawer opening (m); ``joint_vel``: rad/s (default zeros);
-    ``stamp``: when it was perceived (the caller's clock, s), for the caller's staleness checks.
+    ``joint_positions``: the 7 arm joints (rad, the HAL's order); ``finger_positions``: each finger's opening
+    (m, 0..0.04; the observation's ``gripper_qpos``); ``objects``: every object of the scene
+    (:class:`PerceivedObject`); ``joint_velocities``: rad/s (default zeros); ``stamp``: when it was perceived
+    (the caller's clock, s), for the caller's staleness checks.
     """
 
-    joint_pos: Sequence[float]
-    finger_pos: Sequence[float]
-    poses: Mapping[str, Sequence[float]]
-    openings: Mapping[str, float] = field(default_factory=dict)
-    joint_vel: Sequence[float] | None = None
+    joint_positions: Sequence[float]
+    finger_positions: Sequence[float]
+    objects: Sequence[PerceivedObject]
+    joint_velocities: Sequence[float] | None = None
     stamp: float | None = None
 
 
@@ -103,30 +114,36 @@ class KinematicScene:
         :class:`PerceptionError` for missing, unknown or non-finite values (nothing is guessed)."""
         b = self.base
         m = b.model
-        unknown = sorted(set(state.poses) - set(self.kinds))
+        objects = {o.name: o for o in state.objects}
+        unknown = sorted(set(objects) - set(self.kinds))
         if unknown:
             raise PerceptionError(f"poses of unknown object(s) {', '.join(unknown)}; this scene has "
                                   f"{', '.join(self.kinds)}")
-        missing = [n for n in self.kinds if n not in state.poses]
-        missing += [f"{n} (opening)" for n in self._slide if n not in state.openings]
+        missing = [n for n in self.kinds if n not in objects]
+        missing += [f"{n} (drawer opening)" for n in self._slide if n in objects and objects[n].opening is None]
         if missing:
             raise PerceptionError(f"no perceived pose for {', '.join(missing)}: every object of the scene is needed")
+        wrong = [f"{n} is a {o.kind} here, the scene's is a {self.kinds[n]}" for n, o in objects.items()
+                 if o.kind and o.kind != self.kinds[n]]
+        if wrong:
+            raise PerceptionError(f"perceived kinds differ from the scene: {'; '.join(wrong)}")
         qpos = b.data.qpos.copy()
         qvel = np.zeros_like(b.data.qvel)
-        qpos[b.arm_qadr] = _vector(state.joint_pos, 7, "joint_pos")
-        qpos[b.finger_qadr] = _vector(state.finger_pos, 2, "finger_pos")
-        if state.joint_vel is not None:
-            qvel[b.arm_dadr] = _vector(state.joint_vel, 7, "joint_vel")
+        qpos[b.arm_qadr] = _vector(state.joint_positions, 7, "joint_positions")
+        qpos[b.finger_qadr] = _vector(state.finger_positions, 2, "finger_positions")
+        if state.joint_velocities is not None:
+            qvel[b.arm_dadr] = _vector(state.joint_velocities, 7, "joint_velocities")
         for name, adr in self._free.items():
-            pose = _vector(state.poses[name], 7, f"pose of {name} (x, y, z, qw, qx, qy, qz)")
-            norm = float(np.linalg.norm(pose[3:]))
+            quat = _vector(objects[name].quat_wxyz, 4, f"quat_wxyz of {name}")
+            norm = float(np.linalg.norm(quat))
             if norm < 1e-6:
-                raise PerceptionError(f"pose of {name}: zero quaternion")
-            qpos[adr:adr + 3], qpos[adr + 3:adr + 7] = pose[:3], pose[3:] / norm
+                raise PerceptionError(f"quat_wxyz of {name}: zero quaternion")
+            qpos[adr:adr + 3] = _vector(objects[name].position, 3, f"position of {name}")
+            qpos[adr + 3:adr + 7] = quat / norm
         for name, body in self._static.items():
-            m.body_pos[body] = _vector(state.poses[name], (3, 7), f"pose of {name}")[:3]
+            m.body_pos[body] = _vector(objects[name].position, 3, f"position of {name}")
         for name, adr in self._slide.items():
-            qpos[adr] = float(_vector(state.openings[name], 1, f"opening of {name}")[0])
+            qpos[adr] = float(_vector(objects[name].opening, 1, f"drawer opening of {name}")[0])
         self.obs = np.asarray(b.restore_state(qpos, qvel), dtype=np.float32)
         return self.obs
 
@@ -135,17 +152,18 @@ class KinematicScene:
         e.g. a recorded one). A cabinet's base position is recovered from its handle and opening."""
         o = np.asarray(obs["state"] if isinstance(obs, dict) else obs, dtype=np.float64)
         lay = self.layout
-        poses: dict[str, Sequence[float]] = {}
-        openings: dict[str, float] = {}
+        objects = []
         for name, kind in self.kinds.items():
             if kind in FREE:
-                poses[name] = [*o[lay[f"{name}_pos"]], *o[lay[f"{name}_quat"]]]
+                objects.append(PerceivedObject(name, o[lay[f"{name}_pos"]].tolist(), o[lay[f"{name}_quat"]].tolist(),
+                                               kind))
             elif kind == "region":
-                poses[name] = list(o[lay[f"{name}_pos"]])
+                objects.append(PerceivedObject(name, o[lay[f"{name}_pos"]].tolist(), kind=kind))
             else:
-                openings[name] = float(o[lay[f"{name}_opening"]][0])
-                poses[name] = list(o[lay[f"{name}_handle_pos"]] - self._handle_offset(name, openings[name]))
-        return PerceivedState(o[lay["joint_pos"]].tolist(), o[lay["gripper_qpos"]].tolist(), poses, openings,
+                opening = float(o[lay[f"{name}_opening"]][0])
+                base = o[lay[f"{name}_handle_pos"]] - self._handle_offset(name, opening)
+                objects.append(PerceivedObject(name, base.tolist(), kind=kind, opening=opening))
+        return PerceivedState(o[lay["joint_pos"]].tolist(), o[lay["gripper_qpos"]].tolist(), tuple(objects),
                               o[lay["joint_vel"]].tolist())
 
     def _handle_offset(self, drawer: str, opening: float) -> np.ndarray:

@@ -511,7 +511,7 @@ def make_scripted(env: Any, name: str, **params: Any) -> Any:
 _MECH = "skill_rl.envs.tabletop.primitives"
 PICKABLE = ("On(*, obj)", "Lifted(*)", "InDrawer(obj, *)")  # nothing on obj, nothing held, obj not in a drawer
 MOVED = ("On(obj, *)", "In(obj, *)", "InDrawer(obj, *)", "OnTable(obj)", "Lifted(obj)")  # where obj was before
-SPEED = dict(unit="m/s", low=(0.02,), high=(1.0,), required=False)
+SPEED: dict[str, Any] = dict(unit="m/s", low=(0.02,), high=(1.0,), required=False)
 
 
 def _grip_near(point: Callable[[Any, Mapping[str, Any]], Any], tol: float) -> SuccessFn:

@@ -90,8 +90,12 @@ def test_package_data_is_in_the_wheel(names):
 
 def test_nothing_but_skill_rl_and_its_metadata(names, wheel):
     tops = {n.split("/", 1)[0] for n in names}
-    dist_info = {t for t in tops if t.endswith(".dist-info")}
-    assert tops - dist_info == {"skill_rl"}, f"unexpected top-level entries: {sorted(tops - dist_info - {'skill_rl'})}"
+    meta = {t for t in tops if t.endswith((".dist-info", ".data"))}
+    assert tops - meta == {"skill_rl"}, f"unexpected top-level entries: {sorted(tops - meta - {'skill_rl'})}"
+    # the .data part holds only the ROS launch files and params, installed to <prefix>/share/skill_rl/launch
+    data = [n for n in names if n.split("/", 1)[0].endswith(".data")]
+    assert data and all("/data/share/skill_rl/launch/" in n for n in data), data
+    assert any(n.endswith("/launch/sim.yaml") for n in data) and any(n.endswith("/launch/real.yaml") for n in data)
     assert not any(n.startswith(("skill_rl/tests/", "skill_rl/benchmarks/")) or "__pycache__" in n for n in names)
     with zipfile.ZipFile(wheel) as zf:
         (ep,) = [n for n in names if n.endswith(".dist-info/entry_points.txt")]

@@ -410,8 +410,8 @@ def _label(params: Mapping[str, Any]) -> str:
 
 def aggregate_trials(trials: list[dict[str, Any]], metrics: list[str]) -> list[dict[str, Any]]:
     """One group per parameter combination (trials' ``params`` equal), in first-seen order: ``n`` finished
-    seeds, ``failed`` trials, and per metric ``{mean, std, values}`` over the finished seeds (std: population,
-    0 for one seed)."""
+    seeds, ``failed`` trials, and per metric ``{mean, std, values}`` over the finished seeds (std: the sample
+    std, ddof=1, as every results table here; 0 for one seed)."""
     groups: dict[str, dict[str, Any]] = {}
     for t in trials:
         key = json.dumps(to_jsonable(t["params"]), sort_keys=True)
@@ -429,7 +429,7 @@ def aggregate_trials(trials: list[dict[str, Any]], metrics: list[str]) -> list[d
                 g["metrics"][m].append(float(v))
     out = []
     for g in groups.values():
-        g["metrics"] = {m: {"mean": float(np.mean(v)) if v else math.nan, "std": float(np.std(v)) if v else math.nan,
+        g["metrics"] = {m: {"mean": float(np.mean(v)) if v else math.nan, "std": (float(np.std(v, ddof=1)) if len(v) > 1 else 0.0) if v else math.nan,
                             "values": v} for m, v in g["metrics"].items()}
         out.append(g)
     return out

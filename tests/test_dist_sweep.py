@@ -242,3 +242,12 @@ def test_base_config_resolves_against_the_sweep_file_from_any_directory(tmp_path
     (tmp_path / "mine.yaml").write_text("runner: discovery\nbase_config: nowhere/slim.yaml\n")
     with pytest.raises(SweepError, match=r"base_config 'nowhere/slim.yaml' not found \(looked for "):
         load_sweep_config(tmp_path / "mine.yaml")
+
+
+def test_aggregate_reports_the_sample_std_over_seeds():
+    from skill_rl.dist.sweep import aggregate_trials
+
+    trials = [{"params": {"lr": 1e-3}, "seed": s, "status": "ok", "metrics": {"ret": v}} for s, v in ((0, 1.0), (1, 3.0))]
+    (group,) = aggregate_trials(trials, ["ret"])
+    assert group["metrics"]["ret"]["mean"] == 2.0
+    assert abs(group["metrics"]["ret"]["std"] - 2 ** 0.5) < 1e-12  # ddof=1: sqrt(2), not the population 1.0

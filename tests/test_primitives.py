@@ -160,3 +160,38 @@ def test_demonstrator_skips_steps_that_already_hold_and_retries_failures():
             break
     assert "retry pick_place(obj=red, target=blue) (1)" in demo.log
     assert info["is_success"]
+
+
+def test_home_rises_before_it_travels_and_leaves_a_cube_beside_the_gripper_where_it_was():
+    """The gripper, closed and low beside a cube (the cube between it and home), goes home: it opens, rises
+    straight up, then travels; the cube does not move and the grip site never moves sideways while low."""
+    from skill_rl.envs.tabletop.primitives import Home, home_grip_pose
+
+    spec = TaskSpec("h", "x", (ObjectDecl.of_type("cube", "cube_blue"),),
+                    (PlacementRegion("spot", (0.05, -0.001), (0.051, 0.001)),), (("On", "cube", "spot"),),
+                    (("Lifted", "cube"),))
+    env = make_task_env(spec)
+    obs, _ = env.reset(seed=0)
+    base = env.unwrapped
+    cube = base.body_pos("cube")
+    for xyz in ([cube[0] + 0.045, cube[1], 0.15], [cube[0] + 0.045, cube[1], 0.02]):
+        obs, _ = _run(env, make_scripted(env, "reach", xyz=xyz), obs)
+    for _ in range(8):  # close the fingers where it stands
+        obs, *_ = env.step(np.array([0, 0, 0, 0, 0, 0, 1.0], dtype=np.float32))
+    start, before = base.eef_pos(), base.body_pos("cube")
+    home, _ = home_grip_pose(env)
+    assert start[2] < 0.04 and start[0] > before[0] > home[0]  # low, with the cube on the way home
+    skill = make_scripted(env, "home")
+    assert skill.success(obs) is False
+    skill.reset()
+    path = []
+    for _ in range(skill.horizon):
+        obs, *_ = env.step(skill.act(obs))
+        path.append(base.eef_pos())
+        if skill.done(obs):
+            break
+    low = [p for p in path if p[2] < Home.safe_z - 0.02]
+    assert low and max(np.linalg.norm(p[:2] - start[:2]) for p in low) < 0.01
+    assert np.linalg.norm(base.body_pos("cube") - before) < 0.002
+    assert skill.done(obs) and skill.success(obs) and np.linalg.norm(base.eef_pos() - home) < 0.02
+    assert base.gripper_opening() > 0.07

@@ -10,7 +10,7 @@ is the in-process form (an env and its observation). Per decision the executor:
 2. asks the step's success classifier (when the skill has one) whether the step can work from here, and
    vetoes it (replans without it) below ``min_success_prob``;
 3. has the world run the skill closed-loop until ``done``, its ``horizon``, a timeout, a cancel or a fault;
-   a fault (E-stop) or a cancel ends the run at once, naming it; a skill the world refuses is excluded;
+   a fault (E-stop) or a cancel ends the run at once, naming it; a refused step counts as a failed attempt;
 4. monitors: the step's add list must hold, goal atoms that held must still hold, the symbolic state must be
    the predicted one, and (with a dynamics model) the reached object positions must be within
    ``deviation_tol_m`` of the ones the model predicted from the step's actual start state. Any miss is a failure or a deviation: the step is counted
@@ -368,9 +368,12 @@ def execute_plan(world: World, goal: Any, skills: SkillSet, *, search: SearchCon
             emit("step_done", {"decision": d.index, "step": d.step, "status": d.status, "event": d.event,
                                "env_steps": d.env_steps, "effects_hold": False})
             break
-        if result.status == "refused":
-            d.event = f"refused: {result.message} -> replan"
-            excluded.add(op)
+        if result.status == "refused":  # never started; counts as an attempt (stale perception may pass)
+            attempts[op] = attempts.get(op, 0) + 1
+            excluded_now = attempts[op] >= cfg.max_attempts_per_step
+            if excluded_now:
+                excluded.add(op)
+            d.event = f"refused: {result.message}{f'; {op} excluded' if excluded_now else ''} -> replan"
             decisions.append(d)
             emit("step_done", {"decision": d.index, "step": d.step, "status": d.status, "event": d.event,
                                "env_steps": d.env_steps, "effects_hold": False})
@@ -394,7 +397,7 @@ def execute_plan(world: World, goal: Any, skills: SkillSet, *, search: SearchCon
             if not plan.complete and not plan.steps:
                 plan = None
         else:
-            problems = [f"stopped: {result.message}"] if result.status == "stopped" else []
+            problems = []
             if not d.effects_hold:
                 problems.append(f"effects not reached: {', '.join(atoms_text(op.add - reached))}")
             if d.lost_goal_atoms:
@@ -407,7 +410,9 @@ def execute_plan(world: World, goal: Any, skills: SkillSet, *, search: SearchCon
             if not d.effects_hold and attempts[op] >= cfg.max_attempts_per_step:
                 excluded.add(op)
                 problems.append(f"{op} failed {attempts[op]} times: excluded")
-            d.event = ("failed: " if not d.effects_hold else "deviation: ") + "; ".join(problems) + " -> replan"
+            kind = f"stopped: {result.message}; " if result.status == "stopped" else \
+                ("failed: " if not d.effects_hold else "deviation: ")
+            d.event = kind + "; ".join(problems) + " -> replan"
             plan = None
         decisions.append(d)
         emit("step_done", {"decision": d.index, "step": d.step, "status": d.status, "event": d.event,
@@ -424,7 +429,8 @@ def execute_plan(world: World, goal: Any, skills: SkillSet, *, search: SearchCon
         "decisions": [asdict(x) for x in decisions],
         "env_steps": env_steps,
         "replans": sum(x.replanned for x in decisions),
-        "failures": sum(x.event.startswith(("failed", "deviation", "vetoed", "refused", "fault")) for x in decisions),
+        "failures": sum(x.event.startswith(("failed", "deviation", "vetoed", "refused", "fault", "stopped"))
+                       for x in decisions),
         "planning_time_s": [x.planning_time_s for x in decisions if x.replanned],
         "wall_time_s": time.perf_counter() - t_start,
         "search": asdict(scfg),

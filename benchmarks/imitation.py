@@ -94,12 +94,12 @@ def _demos_job(demos_dir: str, name: str, n: int) -> dict[str, Any]:
 
 def _episodes_job(out: str, name: str, n: int) -> str:
     """The task's evaluation episodes (seed 0 starts and their goal observations), computed once."""
-    from skill_rl.play.tasks import TASKS, make_task_env, sample_episodes
+    from skill_rl.play.tasks import TASKS, make_play_env, sample_episodes
 
     path = Path(out) / "episodes" / f"{name}.npz"
     if path.is_file() and len(np.load(path)["seeds"]) >= n:
         return str(path)
-    env = make_task_env()
+    env = make_play_env()
     eps = sample_episodes(TASKS[name], env, n, seed=0)
     env.close()
     from skill_rl.fileio import atomic_path
@@ -132,9 +132,9 @@ def _result_path(out: str, rung: str, name: str, seed: int) -> Path:
 def _evaluate(policy: Any, out: str, rung: str, name: str, seed: int, args: dict[str, Any], train: dict[str, Any],
               recipe: dict[str, Any]) -> dict[str, Any]:
     from skill_rl.play.ladder import evaluate_bc
-    from skill_rl.play.tasks import TASKS, make_task_env
+    from skill_rl.play.tasks import TASKS, make_play_env
 
-    env = make_task_env()
+    env = make_play_env()
     t0 = time.perf_counter()
     res = evaluate_bc(policy, TASKS[name], _load_episodes(out, name, args["episodes"]), env, horizon=args["horizon"])
     env.close()

@@ -253,7 +253,7 @@ def main() -> None:
     from skill_rl.fileio import atomic_write_text
     from skill_rl.play.collect import PlayCollectConfig, collect_play
     from skill_rl.play.demos import collect_task_demos
-    from skill_rl.play.tasks import TASKS, make_task_env, sample_episodes
+    from skill_rl.play.tasks import TASKS, make_play_env, sample_episodes
 
     torch.set_num_threads(1)
     t_start = time.perf_counter()
@@ -322,7 +322,7 @@ def main() -> None:
 
     # ---- shared evaluation episodes (same starts and goals for every policy; seed 0, disjoint from demos)
     t0 = time.perf_counter()
-    env = make_task_env()
+    env = make_play_env()
     episode_sets = {n: sample_episodes(TASKS[n], env, args.episodes, seed=0) for n in task_names}
     env.close()
     result["eval_episodes_wall_s"] = round(time.perf_counter() - t0, 1)

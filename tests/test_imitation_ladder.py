@@ -23,14 +23,14 @@ def demo_files(tmp_path_factory):
 
 def test_goal_conditioned_policy_trains_and_acts_on_task_goals(demo_files, tmp_path):
     """Rung b's policy: the goal input is the play goal layout's features of a whole goal observation."""
-    from skill_rl.play.tasks import TASKS, make_task_env, sample_episodes
+    from skill_rl.play.tasks import TASKS, make_play_env, sample_episodes
 
     torch.set_num_threads(1)
     recipe = BCRecipe(hidden=32, steps=30)
     policy, summary = train_bc(list(demo_files.values()), recipe, seed=0, goal=True, ckpt_path=tmp_path / "c.pt")
     assert summary["demos"] == 4 and summary["steps"] == 30 and (tmp_path / "c.pt").is_file()
     assert len(policy.config.goal_index) == 22  # 3 objects x (pos 3 + quat 4) + the drawer opening
-    env = make_task_env()
+    env = make_play_env()
     task = TASKS["close_drawer"]
     eps = sample_episodes(task, env, 2, seed=0)
     res = evaluate_bc(policy, task, eps, env, horizon=5)

@@ -115,7 +115,7 @@ def test_ignore_obs_keys_select_layout_fields_the_default_is_skipped_where_absen
 @pytest.mark.parametrize("name", ["push_red_left", "lift_blue", "open_drawer"])
 def test_task_demos_succeed_and_end_at_their_goal(tmp_path, name):
     from skill_rl.play.demos import collect_task_demos
-    from skill_rl.play.tasks import TASKS, make_task_env, sample_episodes
+    from skill_rl.play.tasks import TASKS, make_play_env, sample_episodes
 
     task = TASKS[name]
     out = collect_task_demos(task, tmp_path / "d.hdf5", 3, seed=1, action_noise=0.1)
@@ -124,7 +124,7 @@ def test_task_demos_succeed_and_end_at_their_goal(tmp_path, name):
     assert len(data.demo_names) == 3 and data.env_args["demos_of_task"] == name
     ends = data.episode_ends - 1
     assert np.allclose(data.actions[ends, :6], 0.0)  # the final row: the goal, with a "stay" action
-    env = make_task_env()
+    env = make_play_env()
     eval_seeds = {ep.seed for ep in sample_episodes(task, env, 3, seed=0)}
     env.close()
     import h5py
@@ -138,7 +138,7 @@ def test_demos_record_the_intended_action_and_execute_the_noisy_one(tmp_path):
     """DART (the default): each recorded action is the noise-free primitive's action at the recorded observation
     (replayed through a fresh primitive), while the executed one had noise (the states drift off the clean run)."""
     from skill_rl.play.demos import collect_task_demos
-    from skill_rl.play.tasks import TASKS, make_task_env, reset_task, scripted_primitive
+    from skill_rl.play.tasks import TASKS, make_play_env, reset_task, scripted_primitive
 
     task = TASKS["push_red_left"]
     recorded = {}
@@ -150,7 +150,7 @@ def test_demos_record_the_intended_action_and_execute_the_noisy_one(tmp_path):
         with h5py.File(out["dataset"]) as f:
             seed = int(f["data"][data.demo_names[0]].attrs["seed"])
         recorded[record] = (data.flat_obs(), data.actions)
-    env = make_task_env()
+    env = make_play_env()
     reset_task(task, env, seed)
     prim = scripted_primitive(task, env)
     env.close()

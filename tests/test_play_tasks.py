@@ -19,7 +19,7 @@ from skill_rl.play.tasks import (  # noqa: E402
     REACHED_M,
     TASKS,
     _start_record,
-    make_task_env,
+    make_play_env,
     reset_task,
     rollout,
     sample_episodes,
@@ -30,7 +30,7 @@ from skill_rl.play.tasks import (  # noqa: E402
 
 @pytest.fixture(scope="module")
 def env():
-    e = make_task_env()
+    e = make_play_env()
     yield e
     e.close()
 
@@ -125,7 +125,7 @@ def test_task_eval_debug_writes_table_plot_videos(tmp_path):
     from skill_rl.play.models import ActorConfig, PlanActor
     from skill_rl.play.policy import LatentPlanPolicy
 
-    env = make_task_env()
+    env = make_play_env()
     dim = env.obs_dim
     env.close()
     paths = {}

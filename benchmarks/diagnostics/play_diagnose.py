@@ -137,7 +137,7 @@ def main() -> None:
 
     from skill_rl.play.evaluate import evaluate_policies
     from skill_rl.play.policy import LatentPlanPolicy
-    from skill_rl.play.tasks import TASKS, make_task_env, sample_episodes
+    from skill_rl.play.tasks import TASKS, make_play_env, sample_episodes
     from skill_rl.play.train import PlayTrainConfig, train_play
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -184,7 +184,7 @@ def main() -> None:
     out = {"tag": a.tag, "over": kw, "train_s": round(train_s), "first": s.get("first"), "final": s.get("final"),
            "policy": pol_path, "sample_plan": pol.sample_plan}
     if tasks:  # `--tasks` with no names: replay goals only
-        env = make_task_env()
+        env = make_play_env()
         eps = {t.name: sample_episodes(t, env, a.episodes, seed=0) for t in tasks}
         env.close()
         r = evaluate_policies({"p": pol}, tasks, episodes=a.episodes, horizon=a.horizon, episode_sets=eps)

@@ -24,7 +24,7 @@ from skill_rl.errors import UserError
 from skill_rl.runs import start_run
 
 from .dataset import PlayDatasetWriter, layout_to_json
-from .player import PRIMITIVES, Player, PlayerConfig
+from .player import BEHAVIOURS, Player, PlayerConfig
 
 __all__ = ["PlayCollectConfig", "PlayCollectError", "collect_play"]
 
@@ -107,8 +107,8 @@ def collect_play(cfg: PlayCollectConfig, *, progress: bool = True) -> dict[str, 
         "obs_layout": layout_to_json(layout), "control_freq": control_freq,
         "state_layout": {"qpos": [0, int(model.nq)], "qvel": [int(model.nq), int(model.nq + model.nv)]},
     }
-    counts = {p: 0 for p in PRIMITIVES}
-    timeouts = {p: 0 for p in PRIMITIVES}
+    counts = {p: 0 for p in BEHAVIOURS}
+    timeouts = {p: 0 for p in BEHAVIOURS}
     displacement: dict[str, list[float]] = {o: [] for o in FREE_OBJECTS}
     path_length: dict[str, list[float]] = {o: [] for o in FREE_OBJECTS}
     fallen: dict[str, int] = {o: 0 for o in FREE_OBJECTS}
@@ -157,7 +157,7 @@ def collect_play(cfg: PlayCollectConfig, *, progress: bool = True) -> dict[str, 
                     writer.add_episode(obs_buf, act_buf, states=state_buf,
                                        attrs={"seed": seed, "primitives": player.log})
                     n_episodes += 1
-                    for k in PRIMITIVES:
+                    for k in BEHAVIOURS:
                         counts[k] += player.counts[k]
                         timeouts[k] += player.timeouts[k]
                     for o in FREE_OBJECTS:

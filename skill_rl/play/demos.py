@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from .dataset import PlayDatasetWriter, layout_to_json
-from .tasks import PlayTask, make_task_env, reset_task, scripted_primitive, start_ok, task_seed, task_success
+from .tasks import PlayTask, make_play_env, reset_task, scripted_primitive, start_ok, task_seed, task_success
 
 __all__ = ["collect_task_demos"]
 
@@ -84,7 +84,7 @@ def collect_task_demos(task: PlayTask, path: str | os.PathLike[str], n: int, *, 
     if record not in ("intended", "executed"):
         raise ValueError(f"record must be 'intended' or 'executed', got {record!r}")
     max_tries = max_tries or max(100, 40 * n)
-    env = make_task_env()
+    env = make_play_env()
     rng = np.random.default_rng([seed, zlib.crc32(task.name.encode())])
     env_args = {"env_id": "skill_rl/TabletopPlay-v0", "env_name": "TabletopPlay-v0", "type": "skill_rl",
                 "env_kwargs": {}, "obs_layout": layout_to_json(env.obs_layout),

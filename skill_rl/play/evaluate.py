@@ -21,7 +21,7 @@ import numpy as np
 from skill_rl.errors import UserError
 from skill_rl.runs import start_run
 
-from .tasks import MOVED_M, REACHED_M, TASKS, PlayTask, TaskEpisode, make_task_env, rollout, sample_episodes
+from .tasks import MOVED_M, REACHED_M, TASKS, PlayTask, TaskEpisode, make_play_env, rollout, sample_episodes
 
 __all__ = ["PlayTaskEvalConfig", "eval_tasks", "evaluate_policies", "markdown_table"]
 
@@ -92,7 +92,7 @@ def evaluate_policies(policies: dict[str, Any], tasks: list[PlayTask], *, episod
 
     from skill_rl.envs.video import write_video
 
-    env = make_task_env(render_mode="rgb_array" if videos > 0 and video_dir is not None else None)
+    env = make_play_env(render_mode="rgb_array" if videos > 0 and video_dir is not None else None)
     t0 = time.perf_counter()
     episode_sets = dict(episode_sets or {})
     succ: dict[str, dict[str, list[bool]]] = {label: {} for label in policies}
@@ -215,7 +215,7 @@ def eval_tasks(cfg: PlayTaskEvalConfig) -> dict[str, Any]:
             tiny = _debug_policies(run.path)
             paths = {"Play-LMP": tiny["lmp"], "Play-GCBC": tiny["gcbc"]}
         policies: dict[str, Any] = {label: _load(p, cfg) for label, p in paths.items()}
-        obs_dim = make_task_env().obs_dim
+        obs_dim = make_play_env().obs_dim
         for label, pol in policies.items():
             if pol.config.obs_dim != obs_dim:
                 raise PlayEvalError(f"{paths[label]}: policy expects {pol.config.obs_dim} observation features, the "

@@ -41,9 +41,9 @@ from skill_rl.envs.tabletop.play import (
     cabinet_keepout,
 )
 
-__all__ = ["PRIMITIVES", "Player", "PlayerConfig"]
+__all__ = ["BEHAVIOURS", "Player", "PlayerConfig"]
 
-PRIMITIVES = ("reach", "push", "lift", "place", "stack", "open_drawer", "close_drawer", "pause", "home")
+BEHAVIOURS = ("reach", "push", "lift", "place", "stack", "open_drawer", "close_drawer", "pause", "home")
 # Where random targets go (world xy, m): the reachable part of the table.
 SPOT_LOW = np.array([-0.14, -0.22])
 SPOT_HIGH = np.array([0.14, 0.22])
@@ -61,9 +61,9 @@ class PlayerConfig:
 
     def __post_init__(self) -> None:
         weights = self.weights if self.weights is not None else DEFAULT_WEIGHTS
-        unknown = sorted(set(weights) - set(PRIMITIVES))
+        unknown = sorted(set(weights) - set(BEHAVIOURS))
         if unknown:
-            raise ValueError(f"unknown primitive(s) {unknown} in weights; known: {', '.join(PRIMITIVES)}")
+            raise ValueError(f"unknown primitive(s) {unknown} in weights; known: {', '.join(BEHAVIOURS)}")
         if not any(w > 0 for w in weights.values()) or any(w < 0 for w in weights.values()):
             raise ValueError(f"primitive weights must be >= 0 with at least one > 0, got {weights}")
         if self.action_noise < 0:
@@ -217,7 +217,7 @@ class Player:
         self.rng = rng
         self.config = config or PlayerConfig()
         weights = self.config.weights if self.config.weights is not None else DEFAULT_WEIGHTS
-        self._names = [p for p in PRIMITIVES if weights.get(p, 0.0) > 0]
+        self._names = [p for p in BEHAVIOURS if weights.get(p, 0.0) > 0]
         w = np.array([weights[p] for p in self._names], dtype=np.float64)
         self._probs = w / w.sum()
         missing = [k for k in ("eef_pos", "eef_quat", "gripper_qpos", "cabinet_opening", "cabinet_handle_pos",
@@ -240,8 +240,8 @@ class Player:
         self.steps = 0
         self.speed = 1.0
         self.log: list[tuple[int, str, str]] = []
-        self.counts: dict[str, int] = {p: 0 for p in PRIMITIVES}
-        self.timeouts: dict[str, int] = {p: 0 for p in PRIMITIVES}
+        self.counts: dict[str, int] = {p: 0 for p in BEHAVIOURS}
+        self.timeouts: dict[str, int] = {p: 0 for p in BEHAVIOURS}
         self.home: np.ndarray | None = None  # the grip site at the episode's first step ("home" goes back near it)
 
     # ----------------------------------------------------------------- choosing

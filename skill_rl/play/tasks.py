@@ -2,7 +2,7 @@
 
 A task (:class:`PlayTask`) has a name, a start condition, a scripted success and a success predicate:
 
-- **start**: the play scene reset from a seed (:func:`make_task_env`; the drawer's opening can be set per
+- **start**: the play scene reset from a seed (:func:`make_play_env`; the drawer's opening can be set per
   task, e.g. open for "close the drawer"), accepted only if :func:`start_ok` says the task makes sense
   there (objects upright and reachable, the push target free and on the table, the goal not already met).
 - **goal state**: the observation at the end of a scripted success from that start (the player's own
@@ -16,7 +16,7 @@ Directions are in the world frame seen from the robot: x forward (away from the 
 
 ::
 
-    env = make_task_env()
+    env = make_play_env()
     episodes = sample_episodes(TASKS["stack_red_on_blue"], env, n=5, seed=0)
     ok = rollout(TASKS["stack_red_on_blue"], env, episodes[0], policy)["success"]
 """
@@ -34,7 +34,7 @@ from skill_rl.envs.tabletop.predicates import evaluate, holds
 
 from .player import SPOT_HIGH, SPOT_LOW, DrawerPrim, LiftPrim, PlacePrim, PushPrim, ReachPrim
 
-__all__ = ["TASKS", "PlayTask", "TaskEpisode", "make_task_env", "rollout", "sample_episodes", "start_ok",
+__all__ = ["TASKS", "PlayTask", "TaskEpisode", "make_play_env", "rollout", "sample_episodes", "start_ok",
            "task_success"]
 
 Atom = tuple[str, ...]
@@ -104,7 +104,7 @@ class TaskPlay(Play):
             env.data.qpos[m.jnt_qposadr[m.joint("cabinet_slide").id]] = rng.uniform(*self.start_opening)
 
 
-def make_task_env(render_mode: str | None = None, **options: Any) -> Any:
+def make_play_env(render_mode: str | None = None, **options: Any) -> Any:
     """A play-scene env (same objects and observation layout as ``TabletopPlay-v0``) for task episodes."""
     from skill_rl.envs.tabletop.base import TabletopConfig, TabletopEnv
 

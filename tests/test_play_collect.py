@@ -69,7 +69,9 @@ def _play(seed, steps, config=None):
 
 
 def test_player_moves_objects_and_the_drawer():
-    obs, layout, player = _play(seed=0, steps=600)
+    # seed 1: a stream that draws a drawer primitive within 600 steps (not every seed does; seed 0 stopped doing
+    # so when the pick experts began lifting as soon as the fingers close, issue 18)
+    obs, layout, player = _play(seed=1, steps=600)
     moved = [o for o in FREE_OBJECTS if np.linalg.norm(obs[-1, layout[f"{o}_pos"]] - obs[0, layout[f"{o}_pos"]]) > 0.03]
     assert len(moved) >= 2, f"only {moved} moved by > 3 cm"
     opening = obs[:, layout["cabinet_opening"]][:, 0]

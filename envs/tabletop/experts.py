@@ -118,6 +118,7 @@ class PickExpert(ScriptedExpert):
     obj = "cube"
     half = 0.02  # object half-height (m)
     carry_height = 0.15
+    closed_qpos = 0.07  # finger joints' sum below this: closed on something (open: 0.08; on a 4-5 cm cube: 0.035-0.046)
 
     def _act(self, obs):
         pos = self.get(obs, f"{self.obj}_pos")
@@ -138,9 +139,12 @@ class PickExpert(ScriptedExpert):
                 self.goto("close")
             return self.move(obs, target, yaw, gain=0.8)
         if self.phase == "close":
-            if self.timer > 6:
-                self.goto("lift")
-            return self.move(obs, pos, yaw, gripper=1.0, max_speed=0.2)
+            # Lift once the fingers have closed on the object (visible in the observation), not after a timer the
+            # observation does not show: a policy imitating the timer sees the same frames before and after it
+            # fires and stalls there (issue 18). The timer remains only as a fallback.
+            if not (self.get(obs, "gripper_qpos").sum() < self.closed_qpos or self.timer > 6):
+                return self.move(obs, pos, yaw, gripper=1.0, max_speed=0.2)
+            self.goto("lift")  # and lift from this very observation
         held = self.get(obs, "gripper_qpos").sum() > 0.005  # fingers stopped on the object, not closed on air
         if self.phase in ("lift", "carry", "lower") and not held:
             self.goto("above")

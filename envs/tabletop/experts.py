@@ -118,7 +118,7 @@ class PickExpert(ScriptedExpert):
     obj = "cube"
     half = 0.02  # object half-height (m)
     carry_height = 0.15
-    closed_qpos = 0.07  # finger joints' sum below this: closed on something (open: 0.08; on a 4-5 cm cube: 0.035-0.046)
+    grip_width = 0.04  # the object's width between the fingers (m): the fingers have closed on it below this + 6 mm
 
     def _act(self, obs):
         pos = self.get(obs, f"{self.obj}_pos")
@@ -141,8 +141,11 @@ class PickExpert(ScriptedExpert):
         if self.phase == "close":
             # Lift once the fingers have closed on the object (visible in the observation), not after a timer the
             # observation does not show: a policy imitating the timer sees the same frames before and after it
-            # fires and stalls there (issue 18). The timer remains only as a fallback.
-            if not (self.get(obs, "gripper_qpos").sum() < self.closed_qpos or self.timer > 6):
+            # fires and stalls there (issue 18). "Closed on it" is the opening reaching the object's width, so a
+            # gripper slower than the simulation's (a real Franka Hand: 0.1 m/s, the HAL's simulated arm) holds the
+            # object before lifting; in the tabletop env the fingers shut within one step either way. The timer
+            # remains only as a fallback, long enough for a 0.1 m/s gripper to close 8 cm.
+            if not (self.get(obs, "gripper_qpos").sum() < self.grip_width + 0.006 or self.timer > 20):
                 return self.move(obs, pos, yaw, gripper=1.0, max_speed=0.2)
             self.goto("lift")  # and lift from this very observation
         held = self.get(obs, "gripper_qpos").sum() > 0.005  # fingers stopped on the object, not closed on air

@@ -71,6 +71,10 @@ class ScriptedPrimitive(ScriptedExpert):
         spec = self.objects[name]
         return float(spec.size[0] if spec.kind == "cube" else spec.size[1])
 
+    def width_of(self, name: str) -> float:
+        """Object ``name``'s width between the fingers (m): a cube's size, a cylinder's diameter."""
+        return 2.0 * float(self.objects[name].size[0])
+
     def done(self, obs: np.ndarray) -> bool:
         return self.finished(np.asarray(obs, dtype=np.float64))
 
@@ -92,6 +96,7 @@ class PickPlace(ScriptedPrimitive, PlaceExpert):
         super().__init__(env, obj=obj, target=target)
         self.obj, self.target = obj, target
         self.half = self.half_of(obj)
+        self.grip_width = self.width_of(obj)
 
     def place_target(self, obs):
         kind = self.kind(self.target)
@@ -121,6 +126,7 @@ class Lift(ScriptedPrimitive, LiftExpert):
         super().__init__(env, obj=obj)
         self.obj = obj
         self.half = self.half_of(obj)
+        self.grip_width = self.width_of(obj)
 
     def finished(self, obs):
         held = self.get(obs, "gripper_qpos").sum() > 0.005
@@ -225,6 +231,7 @@ class Push(ScriptedPrimitive, PushExpert):
             raise ValueError(f"push: target {target_xy!r} is a {self.kind(target_xy)}, not a region")
         self.obj, self.target_xy = obj, target_xy
         self.half = self.half_of(obj)
+        self.grip_width = self.width_of(obj)
 
     def pushed_pos(self, obs) -> np.ndarray:
         return self.get(obs, f"{self.obj}_pos")

@@ -136,8 +136,9 @@ class PickExpert(ScriptedExpert):
             if np.linalg.norm(eef[:2] - pos[:2]) > 0.03:
                 self.goto("above")
             elif abs(eef[2] - target[2]) < 0.008 or self.timer > 40:
-                self.goto("close")
-            return self.move(obs, target, yaw, gain=0.8)
+                self.goto("close")  # and close from this very observation (below): the observation decides
+            if self.phase != "close":
+                return self.move(obs, target, yaw, gain=0.8)
         if self.phase == "close":
             # Lift once the fingers have closed on the object (visible in the observation), not after a timer the
             # observation does not show: a policy imitating the timer sees the same frames before and after it
@@ -188,8 +189,9 @@ class PlaceExpert(PickExpert):
             if np.linalg.norm(eef[:2] - place[:2]) > 0.03:
                 self.goto("carry")
             elif abs(eef[2] - place[2]) < 0.006 or self.timer > 40:
-                self.goto("release")
-            return self.move(obs, place, yaw, gripper=1.0, gain=0.7, max_speed=0.5)
+                self.goto("release")  # and open from this very observation (below): the observation decides
+            if self.phase != "release":
+                return self.move(obs, place, yaw, gripper=1.0, gain=0.7, max_speed=0.5)
         if self.phase == "release":
             if self.timer > 5:
                 self.goto("retreat")

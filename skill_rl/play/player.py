@@ -95,6 +95,11 @@ class _Renamed:
         return ScriptedExpert.get(self, obs, name)  # type: ignore[arg-type]
 
 
+def _grip_width(obj: str) -> float:
+    """The object's width between the fingers (m): the pick experts lift once the fingers have closed to it."""
+    return 2 * CYLINDER_RADIUS if obj == "cylinder" else 2 * OBJECT_HALF_HEIGHT[obj]
+
+
 class ReachPrim(ScriptedExpert):
     phases = ("reach",)
 
@@ -141,6 +146,7 @@ class LiftPrim(_Renamed, PlaceExpert):
     def __init__(self, layout, max_step, max_rot, obj, place_xy, carry_height, hold_steps):
         self.obj_name, self.obj = obj, obj
         self.half = OBJECT_HALF_HEIGHT[obj]
+        self.grip_width = _grip_width(obj)
         self.carry_height = carry_height
         self.place_xy = place_xy
         self.hold_steps = hold_steps
@@ -165,6 +171,7 @@ class PlacePrim(_Renamed, PlaceExpert):
     def __init__(self, layout, max_step, max_rot, obj, goal_xy, onto=None, carry_height=0.15):
         self.obj_name, self.obj = obj, obj
         self.half = OBJECT_HALF_HEIGHT[obj]
+        self.grip_width = _grip_width(obj)
         self.goal_xy, self.onto, self.carry_height = goal_xy, onto, carry_height
         PlaceExpert.__init__(self, layout, max_step, max_rot)
 

@@ -313,3 +313,14 @@ def test_goal_conditioned_bc_reaches_held_out_goals_better_than_random():
     random = np.random.default_rng(7)
     learned, chance = success(policy.act), success(lambda p, g: random.uniform(-1, 1, 2))
     assert learned >= 0.8 and learned > chance + 0.5, (learned, chance)
+
+
+def test_goal_delta_feeds_goal_minus_the_newest_frame():
+    model = _policy(goal=True, history=2, goal_delta=True)
+    obs = torch.tensor([[[0.0, 1.0], [0.5, 2.0]]])  # (B=1, H=2, D=2): the newest frame is [0.5, 2.0]
+    goal = torch.tensor([[1.5, 1.0]])
+    x = model.inputs(obs, goal)
+    assert x.shape == (1, 2 * 2 + 2 * 2)
+    g, last = goal[0] / 0.5, obs[0, -1] / 0.5  # the fixture's normaliser: mean 0, std 0.5
+    torch.testing.assert_close(x[0, 4:6], g)
+    torch.testing.assert_close(x[0, 6:], g - last)

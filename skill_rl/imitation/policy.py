@@ -62,6 +62,7 @@ class BCConfig:
     n_bins: int = 256
     min_std: float = 1e-4
     goal_index: list[int] | None = None  # goal features (indices into the observation); None = no goal
+    goal_delta: bool = False  # also feed goal - current on the goal features (which object should move where)
     ignore_index: list[int] | None = None  # features never seen (zero after normalising)
     std_floor: float = 0.05  # normaliser: every std raised to at least this
     clip: float = 10.0  # normaliser: normalised features clipped to +-clip
@@ -81,7 +82,7 @@ class BCConfig:
 
     @property
     def goal_dim(self) -> int:
-        return 0 if self.goal_index is None else len(self.goal_index)
+        return 0 if self.goal_index is None else len(self.goal_index) * (2 if self.goal_delta else 1)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -122,7 +123,10 @@ class BCPolicy(nn.Module):
             got = None if goal is None else tuple(goal.shape)
             raise ValueError(f"this policy is goal-conditioned: pass goal observations (B, {self.cfg.obs_dim}) "
                              f"in the observation layout, got {got}")
-        return torch.cat([x, self.norm(goal).index_select(-1, self.goal_idx)], dim=-1)
+        g = self.norm(goal).index_select(-1, self.goal_idx)
+        if self.cfg.goal_delta:  # the newest frame's features against the goal's
+            g = torch.cat([g, g - self.norm(obs[:, -1]).index_select(-1, self.goal_idx)], dim=-1)
+        return torch.cat([x, g], dim=-1)
 
     def params(self, obs: torch.Tensor, goal: torch.Tensor | None = None) -> Params:
         return self.net(self.inputs(obs, goal))

@@ -39,6 +39,7 @@ class BCRecipe:
     nll_beta: float = 0.0
     ignore_obs_keys: list[str] = field(default_factory=list)  # e.g. ["joint_vel"]
     goal_keys: list[str] = field(default_factory=lambda: list(PLAY_GOAL_KEYS))  # rung b's goal features
+    goal_delta: bool = False  # rung b: also feed goal - current on the goal features
     steps: int = 20000
     batch_size: int = 32
     lr: float = 1e-3
@@ -82,7 +83,7 @@ def train_bc(paths: Sequence[str | Path], recipe: BCRecipe, *, seed: int, goal: 
     cfg = BCConfig(obs_dim=demos.obs.shape[1], act_dim=demos.actions.shape[1], history=recipe.history,
                    hidden=recipe.hidden, layers=recipe.layers, head=recipe.head, nll_beta=recipe.nll_beta,
                    goal_index=(goal_index(data, recipe.goal_keys) or list(range(demos.obs.shape[1]))) if goal
-                   else None,
+                   else None, goal_delta=recipe.goal_delta,
                    ignore_index=ignore_index(data, recipe.ignore_obs_keys) if recipe.ignore_obs_keys else None)
     torch.manual_seed(seed)
     model = BCPolicy(cfg)

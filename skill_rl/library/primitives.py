@@ -7,7 +7,10 @@ Learned kinds load TorchScript only (``torch.jit.load``), so no training code is
 * ``play_lmp``: ``proposal.pt`` ``forward(obs[B, D], goal[B, D]) -> z[B, z_dim]`` (the plan's mean) and
   ``policy.pt`` ``forward(obs[B, D], goal[B, D], z[B, z_dim]) -> action[B, A]``; a goal observation is needed
   (``params["goal"]`` or ``load(env, goal=...)``); re-plans every ``replan_every`` steps (default 20).
-* ``bc``: ``policy.pt`` ``forward(obs[B, D]) -> action[B, A]`` (or ``forward(obs, goal)`` when a goal is given).
+* ``bc``: ``policy.pt`` ``forward(obs[B, D]) -> action[B, A]`` (or ``forward(obs, goal)`` when a goal is given);
+  with ``params["history"]`` = H > 1 it takes the last H observations, ``obs[B, H, D]`` oldest first: the
+  skill keeps them (``reset()`` forgets them; the first frame after a reset fills the whole history, the
+  padding the imitation core trains with).
 
 Learned skills run for ``params["horizon"]`` steps (default 50): ``done`` is true after that, or as soon as the
 effects hold for an entry that implements a catalog primitive (``params["implements"]``, unless
@@ -157,6 +160,10 @@ class TorchPolicyPrimitive:
         self.stop_on_success = bool(params.get("stop_on_success", True))
         self.horizon = int(params.get("horizon", DEFAULT_HORIZON))
         self.replan_every = max(1, int(params.get("replan_every", 20)))
+        self.history = int(params.get("history", 1)) if entry.kind == "bc" else 1
+        if self.history < 1:
+            raise LibraryError(f"skill {entry.key}: params['history'] must be >= 1, got {self.history}")
+        self._frames: np.ndarray | None = None
         self.low = np.asarray(entry.action_spec.low, dtype=np.float32)
         self.high = np.asarray(entry.action_spec.high, dtype=np.float32)
         self.policy = load_torchscript(entry.file("policy.pt"), entry.key)
@@ -186,10 +193,21 @@ class TorchPolicyPrimitive:
     def reset(self) -> None:
         self.steps = 0
         self._plan = None
+        self._frames = None
+
+    def _stacked(self, state: np.ndarray) -> np.ndarray:
+        """``state`` (D,) as the policy's input: (1, D), or the last ``history`` frames (1, H, D) oldest first."""
+        if self.history == 1:
+            return state.reshape(1, -1)
+        if self._frames is None or self._frames.shape[1] != state.size:
+            self._frames = np.repeat(state.reshape(1, -1), self.history, axis=0)
+        else:
+            self._frames = np.concatenate([self._frames[1:], state.reshape(1, -1)])
+        return self._frames[None].copy()
 
     def _forward(self, state: np.ndarray) -> np.ndarray:
         torch = self._torch
-        obs = torch.as_tensor(state.reshape(1, -1))
+        obs = torch.as_tensor(self._stacked(state))
         with torch.no_grad():
             try:
                 if self.kind == "slim":

@@ -79,8 +79,10 @@ def add_learned_skill(library: SkillLibrary, name: str, kind: str, env: Any, fil
 
 def add_bc_policy(library: SkillLibrary, name: str, policy: str | os.PathLike[str], env: Any, *,
                   implements: str | None = None, bound: Mapping[str, Any] | None = None, horizon: int = 50,
-                  metrics: Mapping[str, Any] | None = None, description: str = "") -> SkillEntry:
-    """Store a BC policy (TorchScript ``forward(obs[B, D]) -> action[B, A]``) trained in ``env``; see
+                  history: int = 1, metrics: Mapping[str, Any] | None = None, description: str = "") -> SkillEntry:
+    """Store a BC policy (TorchScript ``forward(obs[B, D]) -> action[B, A]``, or ``forward(obs[B, H, D])`` over
+    the last ``history`` = H observations, which the loaded skill keeps) trained in ``env``; see
     :func:`add_learned_skill` for ``implements``/``bound``."""
     return add_learned_skill(library, name, "bc", env, {"policy.pt": policy}, implements=implements, bound=bound,
-                             horizon=horizon, metrics=metrics, description=description)
+                             horizon=horizon, params={"history": int(history)} if history != 1 else None,
+                             metrics=metrics, description=description)

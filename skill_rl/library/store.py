@@ -103,7 +103,7 @@ class SkillRecord:
 
     ``params``: for ``scripted``, ``{"primitive": <catalog name>, "args": [param names], "bound": {...}}``;
     for ``slim``, ``{"z": [...], "horizon": steps}``; for ``play_lmp``, ``{"horizon", "replan_every", "goal"?}``;
-    for ``bc``, ``{"horizon"}``. A learned entry may add ``"implements": {"primitive": <catalog name>, "bound":
+    for ``bc``, ``{"horizon", "history"?}`` (history: observation frames per decision, default 1). A learned entry may add ``"implements": {"primitive": <catalog name>, "bound":
     {every parameter}}``: it is another skill for that catalog call (same preconditions, effects and success
     check; see :attr:`SkillEntry.implements`). ``version``/``created`` are filled in by :meth:`SkillLibrary.add`.
     """
@@ -524,6 +524,10 @@ class SkillLibrary:
                                    f"{RECORD})")
             if not src.is_file():
                 raise LibraryError(f"skill {record.name!r}: file {src} (for {fname}) does not exist")
+        history = record.params.get("history", 1)
+        if record.kind == "bc" and (isinstance(history, bool) or not isinstance(history, int) or history < 1):
+            raise LibraryError(f"skill {record.name!r}: params['history'] (observation frames per decision) must be "
+                               f"an integer >= 1, got {history!r}")
         missing = [f for f in REQUIRED_FILES[record.kind] if f not in files]
         if missing:
             raise LibraryError(f"skill {record.name!r}: a {record.kind} skill needs file(s) {', '.join(missing)} "

@@ -303,6 +303,40 @@ def skills_fit_models_cmd(
     out.print(f"run: {s['run_dir']}", soft_wrap=True)
 
 
+@skills_app.command("train-bc")
+def skills_train_bc_cmd(
+    world: Annotated[str, typer.Option("--world", help="Env id (TabletopPickPlace-v0) or a *.task file.")] = "TabletopPickPlace-v0",
+    primitive: Annotated[str, typer.Option("--primitive", help="Catalog primitive the policy learns to perform.")] = "pick_place",
+    param: Annotated[list[str] | None, typer.Option("--param", "-p", help="Its arguments, key=value (repeat): obj=cube.")] = None,
+    library: LibraryOpt = None,
+    demos: Annotated[int, typer.Option("--demos", help="Successful scripted demos to record.")] = 100,
+    steps: Annotated[int, typer.Option("--steps", help="Gradient steps.")] = 18000,
+    seed: Annotated[int, typer.Option("--seed", help="Seeds demos, training and the held-out evaluation.")] = 0,
+    name: Annotated[str | None, typer.Option("--name", help="Library name (default bc_<primitive>_<objects>).")] = None,
+    eval_episodes: Annotated[int, typer.Option("--eval-episodes", help="Held-out evaluation episodes.")] = 20,
+    out_dir: Annotated[Path, typer.Option("--out-dir", help="Where the run folder goes.")] = Path("runs"),
+    debug: Annotated[bool, typer.Option("--debug", help="Tiny mode: 4 demos, 200 steps, 3 episodes (seconds).")] = False,
+    progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show progress bars.")] = True,
+) -> None:
+    """Train a BC primitive from scripted demos, evaluate it on held-out seeds and store it in the library."""
+    ensure_gl_backend()
+    from skill_rl.imitation.bc_primitive import DEBUG_BUDGET, parse_param, train_bc_primitive
+    from skill_rl.library import SkillLibrary
+
+    try:
+        params = dict(parse_param(p) for p in param or [])
+        budget = DEBUG_BUDGET if debug else {"demos": demos, "steps": steps, "eval_episodes": eval_episodes}
+        res = train_bc_primitive(world, primitive, params, **budget, seed=seed, library=SkillLibrary(library),
+                                 name=name, out_dir=out_dir, progress=progress)
+    except UserError as exc:
+        raise fail(str(exc)) from None
+    s = res.summary
+    out.print(f"{s['entry']}: {primitive}({', '.join(f'{k}={v}' for k, v in s['params'].items())}) in {world}, "
+              f"success {res.success_rate:.0%} on {s['eval_episodes']} held-out episodes ({s['demos']['demos']} demos, "
+              f"{s['train']['steps']} steps, {s['wall_s']['total']:.0f} s); library {s['library']}", soft_wrap=True)
+    out.print(f"run: {res.run_dir}", soft_wrap=True)
+
+
 play_app = typer.Typer(help="Play: collect unsegmented play data, train Play-LMP / Play-GCBC, evaluate.", no_args_is_help=True)
 app.add_typer(play_app, name="play")
 

@@ -104,7 +104,8 @@ class Sender:
         import rclpy
         from rclpy.executors import SingleThreadedExecutor
         from sensor_msgs.msg import JointState
-        from std_msgs.msg import String
+        from skill_interfaces.msg import ArmState
+        from skill_interfaces.srv import ClaimArm
         from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
         from skill_rl.ros._common import COMMANDS, LATCHED, STREAM
@@ -115,7 +116,10 @@ class Sender:
         self.node = rclpy.create_node("latency_sender", context=self.context)
         self.pub = self.node.create_publisher(JointTrajectory, f"{arm}/joint_command", COMMANDS)
         self.state: dict[str, Any] = {}
-        self.node.create_subscription(String, f"{arm}/state", self._on_state, LATCHED)
+        self.node.create_subscription(ArmState, f"{arm}/state", self._on_state, LATCHED)
+        self.claim_client = self.node.create_client(ClaimArm, f"{arm}/claim")
+        self.ClaimArm = ClaimArm
+        self.token = ""  # the arm's command token (arm_hal refuses commands from anyone but its owner)
         if phase_locked:  # (else no 500 Hz callbacks competing with the sending thread for the GIL)
             self.node.create_subscription(JointState, "/joint_states", self._on_joints, STREAM)
         self.names: list[str] = []
@@ -133,8 +137,8 @@ class Sender:
             pass
 
     def _on_state(self, msg) -> None:
-        self.state = json.loads(msg.data)
-        self.names = list(self.state.get("joint_names") or [])
+        self.state = {"state": msg.state, "fault": msg.fault or None, "owner": msg.owner}
+        self.names = list(msg.joint_names)
 
     def _on_joints(self, msg) -> None:
         cb = self.on_joint_state
@@ -147,9 +151,21 @@ class Sender:
             if time.monotonic() > end:
                 raise RuntimeError(f"arm_hal not ACTIVE (or not subscribed) within {timeout:g} s: state {self.state}")
             time.sleep(0.02)
+        if not self.claim_client.wait_for_service(timeout_sec=timeout):
+            raise RuntimeError("arm_hal's ~/claim service is not available")
+        future = self.claim_client.call_async(self.ClaimArm.Request(owner="/latency_sender"))
+        end = time.monotonic() + timeout
+        while not future.done():
+            if time.monotonic() > end:
+                raise RuntimeError("no answer from arm_hal's ~/claim")
+            time.sleep(0.01)
+        if not future.result().success:
+            raise RuntimeError(f"could not claim the arm: {future.result().message}")
+        self.token = future.result().token
 
     def send(self, q: np.ndarray) -> None:
         msg = self.JointTrajectory()
+        msg.header.frame_id = self.token
         msg.joint_names = self.names
         msg.points = [self.JointTrajectoryPoint(positions=[float(x) for x in q])]
         t = time.time_ns()

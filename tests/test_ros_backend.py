@@ -115,6 +115,7 @@ def test_arm_hal_node_with_the_ros2_backend_relays_commands_to_the_driver(driver
         except AssertionError as e:
             raise AssertionError(f"{e}\n{(tmp_path / 'arm_hal.log').read_text()[-3000:]}") from e
         assert probe.arm_state["backend"] == "ros2"
+        assert probe.claim("/test_client").success  # only the arm's owner may command it
         target = PANDA.home + np.array([0.0, 0.1, 0, 0, 0, 0, 0])
         end = time.monotonic() + 30
         while abs(driver.q[1] - target[1]) > 0.01:  # stream the target like a skill would (20 Hz)

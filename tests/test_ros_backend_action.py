@@ -332,6 +332,7 @@ def test_arm_hal_node_with_the_action_interface_relays_commands_as_goals(jtc, tm
             probe.wait_arm_state("ACTIVE", 60)
         except AssertionError as e:
             raise AssertionError(f"{e}\n{(tmp_path / 'arm_hal.log').read_text()[-3000:]}") from e
+        assert probe.claim("/test_client").success  # only the arm's owner may command it
         target = PANDA.home + np.array([0.0, 0.1, 0, 0, 0, 0, 0])
         end = time.monotonic() + 30
         while abs(jtc.q[1] - target[1]) > 0.01:  # stream the target like a skill would (20 Hz)

@@ -11,7 +11,6 @@ No timing assertions: every wait is a generous timeout on a condition.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import time
@@ -47,7 +46,8 @@ CONFIGURE, CLEANUP, ACTIVATE, DEACTIVATE = 1, 2, 3, 4  # lifecycle_msgs/Transiti
 def graph(tmp_path_factory, ros_domain):
     logs = tmp_path_factory.mktemp("ros_faults_logs")
     g = Graph(SIM, nodes=["arm_hal", "skill_server"], domain_id=ros_domain, log_dir=logs,
-              overrides={"arm_hal": {"task": "TabletopPush-v0", "seed": 0}}).start()
+              overrides={"arm_hal": {"task": "TabletopPush-v0", "seed": 0},
+                         "skill_server": {"world": "TabletopPush-v0"}}).start()
     g.logs = logs
     yield g
     g.stop(grace=5.0)
@@ -63,7 +63,7 @@ def probe(graph):
     p = RosProbe()
     try:
         p.wait_arm_state("ACTIVE", timeout=60)
-        wait_until(lambda: p.scene is not None, 30, what="/scene_state")
+        wait_until(lambda: p.objects is not None, 30, what="/object_states")
         assert p.skill_client.wait_for_server(timeout_sec=30), "no /execute_skill server"
         wait_until(p.latest_diagnostic_values, 30, what="/diagnostics")
     except AssertionError as e:
@@ -105,23 +105,22 @@ def _reset_and_home(arm, joints=None) -> None:
         assert arm.call("reset_fault").success
     arm.wait_arm_state("ACTIVE", 10)
     arm.wait_server_sees("ACTIVE", 10)
-    run = arm.execute("home", {"joints": joints or HOME, "speed": 1.0}).wait_result(60)
-    assert run.status == STATUS_SUCCEEDED, run.result.message
+    arm.move_joints(joints or HOME, speed=1.0)
 
 
 def test_push_over_ros_slides_the_cube_into_the_region_near_the_table(graph, arm):
     """The push runs its fingers 1.5 cm above the table through arm_hal's filter: no WORKSPACE fault,
     the fingertips stay above the table, and the cube ends in the region."""
     t0 = time.monotonic()
-    run = arm.execute("push", {}, timeout=60.0)
-    assert run.wait_answer(30), "push goal rejected"
+    run = arm.execute("push", {"obj": "cube", "target_xy": "region"}, timeout=60.0)
+    assert run.wait_answer(30), f"push goal rejected: {arm.server_status.get('last_rejection')}"
     run.wait_result(90)
     assert run.status == STATUS_SUCCEEDED, (run.status, run.result.message, _log_tail(graph))
-    summary = json.loads(run.result.message)
-    assert summary["scene_success"] is True and summary["at_rest"] is True, summary
+    assert run.result.at_rest, run.result
     assert {"descend", "push"} <= set(run.phases), run.phases
-    objects = summary["objects"]
-    cube, region = np.array(objects["cube"][:3]), np.array(objects["region"][:3])
+    objects = {o.name: o.pose.position for o in run.result.objects}
+    cube = np.array([objects["cube"].x, objects["cube"].y, objects["cube"].z])
+    region = np.array([objects["region"].x, objects["region"].y, objects["region"].z])
     assert np.all(np.abs(cube[:2] - region[:2]) < 0.04) and cube[2] < 0.03
     tips = [PANDA.kinematics.tool_points(q)["fingertips"][2] for q in _positions_since(arm, t0)]
     assert min(tips) > -2e-3  # (measured, in contact-rich physics: within a contact's penetration)
@@ -132,6 +131,7 @@ def test_push_over_ros_slides_the_cube_into_the_region_near_the_table(graph, arm
 def test_malformed_trajectories_are_rejected_with_a_reason(arm):
     names = _names(arm)
     q = arm.arm_position()
+    arm.claim("/test_probe")  # (released below: the probe owns the arm only while it commands it)
     cases = [
         ([q, q], names, (), "2 points"),
         ([q], names[:6] + ["elbow"], (), "unknown ['elbow']"),
@@ -147,11 +147,13 @@ def test_malformed_trajectories_are_rejected_with_a_reason(arm):
         assert d["hal_state"] == "ACTIVE" and d["fault"] == ""  # rejected, not a fault
     assert np.max(np.abs(arm.arm_position() - q)) < 2e-3  # none of them moved the arm
     assert arm.arm_state["state"] == "ACTIVE"
+    assert arm.claim("/test_probe", release=True).success
 
 
 def test_jump_command_is_clamped_not_jumped_to(arm):
     names = _names(arm)
     q0 = arm.arm_position()
+    assert arm.claim("/test_probe").success
     target = q0.copy()
     target[0] += 0.6  # > max_relative_target_rad (0.25)
     before = _count(arm.latest_diagnostic_values(), "violations.jump")
@@ -164,6 +166,7 @@ def test_jump_command_is_clamped_not_jumped_to(arm):
     assert np.max(np.abs(np.diff(path, axis=0))) < 0.05  # rate limited, never a jump between two cycles
     assert 0.02 < path[-1, 0] - q0[0] < 0.6  # moved towards it, did not jump to it
     assert arm.arm_state["state"] == "ACTIVE" and arm.arm_state["fault"] is None
+    assert arm.claim("/test_probe", release=True).success
     _reset_and_home(arm, [float(x) for x in q0])
 
 
@@ -183,7 +186,9 @@ def test_jump_command_is_rejected_in_strict_mode(arm):
         q0 = arm.arm_position()
         target = q0.copy()
         target[0] += 0.6
+        assert arm.claim("/test_probe").success
         arm.publish_trajectory([target], _names(arm))
+        assert arm.claim("/test_probe", release=True).success
         state = arm.wait_arm_state("FAULT", 10)
         assert state["fault_code"] == "jump" and "panda_joint1" in state["fault"] and "strict" in state["fault"]
         assert np.max(np.abs(arm.arm_position() - q0)) < 0.01  # nothing was sent: it did not move
@@ -193,15 +198,11 @@ def test_jump_command_is_rejected_in_strict_mode(arm):
         _reconfigure(arm, strict=False)
 
 
-def test_repeated_joint_limit_violation_aborts_the_goal_naming_the_joint(arm):
+def test_repeated_joint_limit_violation_faults_naming_the_joint(arm):
     goal = list(HOME)
     goal[3] = -3.02  # inside panda_joint4's limit (-3.0718) but past limit - margin (0.1 rad)
-    run = arm.execute("home", {"joints": goal, "speed": 1.0}, timeout=30.0)
-    assert run.wait_answer(30)
-    run.wait_result(60)
-    R = arm.ExecuteSkill.Result
-    assert run.status == STATUS_ABORTED and run.result.error_code == R.FAULT, run.result.message
-    assert "panda_joint4" in run.result.message and "JOINT_LIMIT" in run.result.message
+    with pytest.raises(AssertionError, match="did not reach"):
+        arm.move_joints(goal, speed=1.0, timeout=20.0)
     state = arm.wait_arm_state("FAULT", 10)
     assert state["fault_code"] == "joint_limit" and "panda_joint4" in state["fault"]
     q = arm.arm_position()
@@ -217,53 +218,56 @@ def test_workspace_violation_is_projected_then_repeated_violation_faults(arm):
     t0 = time.monotonic()
     before = _count(arm.latest_diagnostic_values(), "violations.workspace")
     end = time.monotonic() + 20
-    while arm.arm_state.get("state") == "ACTIVE":  # stream "shoulder forward" (down into the table) at 50 Hz
-        assert time.monotonic() < end, f"no fault: {arm.latest_diagnostic_values()}"
-        arm.publish_trajectory([arm.arm_position() + np.array([0, 0.2, 0, 0, 0, 0, 0])], names)
-        time.sleep(0.02)
+    with arm.owning("/test_probe"):
+        while arm.arm_state.get("state") == "ACTIVE":  # stream "shoulder forward" (down into the table) at 50 Hz
+            assert time.monotonic() < end, f"no fault: {arm.latest_diagnostic_values()}"
+            arm.publish_trajectory([arm.arm_position() + np.array([0, 0.2, 0, 0, 0, 0, 0])], names)
+            time.sleep(0.02)
     state = arm.wait_arm_state("FAULT", 10)
     assert state["fault_code"] == "workspace" and "fingertips z" in state["fault"], state["fault"]
     tips = [PANDA.kinematics.tool_points(q)["fingertips"][2] for q in _positions_since(arm, t0)]
     assert min(tips) > -2e-3 and min(tips) < 0.01  # held at the table, not through it
-    d = _diag_when(arm, lambda d: _count(d, "violations.workspace") >= before + 25, "the workspace clamps counted")
-    assert d["fault_code"] == "workspace"
+    d = _diag_when(arm, lambda d: d.get("fault_code") == "workspace", "the fault in /diagnostics")
+    assert _count(d, "violations.workspace") >= before + 25, d  # every clamp of the run counted
     _reset_and_home(arm)
 
 
 def test_sender_clock_jumps_and_a_stalled_loop_leave_the_watchdog_correct(graph, arm):
     """Commands stamped an hour off (a sender whose clock jumped) are timed by arm_hal's own monotonic
     clock; a loop stalled for 0.5 s (SIGSTOP) is one clock jump for the filter. Either way the arm follows
-    without jumping and the watchdog stops it when the commands stop; no fault."""
+    without jumping and the watchdog stops it when the commands stop; no fault. (The probe owns the arm
+    throughout: giving the arm back is an explicit stop, which would pre-empt the watchdog.)"""
     names = _names(arm)
     q0 = arm.arm_position()
-    for offset in (3600.0, -3600.0):
-        target = arm.arm_position() + np.array([0.15, 0, 0, 0, 0, 0, 0])
+    with arm.owning("/test_probe"):
+        for offset in (3600.0, -3600.0):
+            target = arm.arm_position() + np.array([0.15, 0, 0, 0, 0, 0, 0])
+            t0 = time.monotonic()
+            while time.monotonic() < t0 + 0.5:
+                arm.publish_trajectory([target], names, stamp_offset_s=offset)
+                time.sleep(0.02)
+            assert abs(arm.arm_position()[0] - target[0]) < 0.1, "the commands were not followed"
+            arm.wait_at_rest(tol=0.02)
+            d = _diag_when(arm, lambda d: d.get("filter.watchdog") == "True", "the watchdog in /diagnostics")
+            assert d["hal_state"] == "ACTIVE" and d["fault"] == ""
+        pid = graph.procs["arm_hal"].pid
+        target = arm.arm_position() - np.array([0.3, 0, 0, 0, 0, 0, 0])
         t0 = time.monotonic()
-        while time.monotonic() < t0 + 0.5:
-            arm.publish_trajectory([target], names, stamp_offset_s=offset)
+        stalled = False
+        while time.monotonic() < t0 + 1.5:
+            arm.publish_trajectory([target], names)
+            if not stalled and time.monotonic() > t0 + 0.3:
+                os.kill(pid, signal.SIGSTOP)
+                try:
+                    time.sleep(0.5)
+                finally:
+                    os.kill(pid, signal.SIGCONT)
+                stalled = True
             time.sleep(0.02)
-        assert abs(arm.arm_position()[0] - target[0]) < 0.1, "the commands were not followed"
         arm.wait_at_rest(tol=0.02)
-        d = _diag_when(arm, lambda d: d.get("filter.watchdog") == "True", "the watchdog in /diagnostics")
+        path = _positions_since(arm, t0)
+        assert np.max(np.abs(np.diff(path, axis=0))) < 0.05  # no jump across the stall
+        assert abs(path[-1, 0] - target[0]) < 0.1  # it went on following after the stall
+        d = _diag_when(arm, lambda d: d.get("filter.watchdog") == "True", "the watchdog after the stall")
         assert d["hal_state"] == "ACTIVE" and d["fault"] == ""
-    pid = graph.procs["arm_hal"].pid
-    target = arm.arm_position() - np.array([0.3, 0, 0, 0, 0, 0, 0])
-    t0 = time.monotonic()
-    stalled = False
-    while time.monotonic() < t0 + 1.5:
-        arm.publish_trajectory([target], names)
-        if not stalled and time.monotonic() > t0 + 0.3:
-            os.kill(pid, signal.SIGSTOP)
-            try:
-                time.sleep(0.5)
-            finally:
-                os.kill(pid, signal.SIGCONT)
-            stalled = True
-        time.sleep(0.02)
-    arm.wait_at_rest(tol=0.02)
-    path = _positions_since(arm, t0)
-    assert np.max(np.abs(np.diff(path, axis=0))) < 0.05  # no jump across the stall
-    assert abs(path[-1, 0] - target[0]) < 0.1  # it went on following after the stall
-    d = _diag_when(arm, lambda d: d.get("filter.watchdog") == "True", "the watchdog after the stall")
-    assert d["hal_state"] == "ACTIVE" and d["fault"] == ""
     _reset_and_home(arm, [float(x) for x in q0])

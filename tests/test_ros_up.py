@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import psutil
@@ -97,6 +98,7 @@ def test_up_keeps_the_hal_when_the_skill_server_dies_and_respawns_it(tmp_path):
                 if f"skill_rl.ros.{name}" in cmd:
                     by_name[name] = child
         assert set(by_name) == {"arm_hal", "skill_server", "task_executor"}, by_name
+        killed_at = time.time()
         by_name["skill_server"].kill()
         state = probe.wait_arm_state("FAULT", 30)
         assert state["fault_code"] == "heartbeat", state
@@ -109,8 +111,10 @@ def test_up_keeps_the_hal_when_the_skill_server_dies_and_respawns_it(tmp_path):
             return None
 
         new = wait_until(respawned, 60, what="a new skill_server process")
-        # Goals must reach the new server, not the dead one that DDS still lists until its lease expires.
-        wait_until(lambda: probe.server_status.get("pid") == new.pid, 60, what="the respawned server's status")
+        # Goals must reach the new server, not the dead one that DDS still lists until its lease expires: a status
+        # stamped after the kill can only come from the new one.
+        assert new.is_running()
+        wait_until(lambda: probe.server_status.get("stamp", 0.0) > killed_at, 60, what="the respawned server's status")
         assert probe.call("reset_fault").success
         probe.wait_arm_state("ACTIVE", 30)
         probe.wait_server_sees("ACTIVE", 60)

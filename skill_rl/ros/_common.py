@@ -70,6 +70,29 @@ def json_dumps(value: Any) -> str:
     return json.dumps(value, default=default, separators=(",", ":"))
 
 
+def stamp_s(stamp: Any) -> float:
+    return stamp.sec + 1e-9 * stamp.nanosec
+
+
+def perceived_state(joints: Any, objects: Any, arm_joints: list[str] | None = None) -> Any:
+    """ROS perception (``/joint_states`` + ``/object_states``) as the library's
+    :class:`~skill_rl.library.perception.PerceivedState` (quaternions back to MuJoCo's wxyz, in
+    ``skill_rl.ros.description``, the one place that converts them)."""
+    from skill_rl.library.perception import PerceivedObject, PerceivedState
+
+    from .description import objects_from_msg, xyzw_to_wxyz
+
+    pos = dict(zip(joints.name, joints.position, strict=False))
+    vel = dict(zip(joints.name, joints.velocity, strict=False)) if len(joints.velocity) == len(joints.name) else {}
+    names = arm_joints or [n for n in joints.name if "finger" not in n]
+    objs = tuple(PerceivedObject(name=o.name, kind=o.kind, position=o.xyz, quat_wxyz=tuple(xyzw_to_wxyz(o.quat_xyzw)),
+                                 opening=o.opening) for o in objects_from_msg(objects))
+    return PerceivedState(joint_positions=tuple(pos[n] for n in names),
+                          joint_velocities=tuple(vel.get(n, 0.0) for n in names),
+                          finger_positions=tuple(pos[n] for n in joints.name if "finger" in n), objects=objs,
+                          stamp=stamp_s(objects.header.stamp))
+
+
 def run_node(make: Callable[[], Any], *, threads: int = 1, after_start: Callable[[Any], None] | None = None,
              args: Sequence[str] | None = None) -> int:
     """Entry point of a node process: init rclpy with ``args`` (``--ros-args ...``), build the node with

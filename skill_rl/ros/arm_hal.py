@@ -128,6 +128,7 @@ PARAMS: dict[str, Any] = {
     "joint_states_topic": "/joint_states",
     "object_states_topic": "/object_states",  # simulated perception (only with a task world)
     "object_rate_hz": 20.0,
+    "publish_object_states": True,  # false: the simulated perception stops (tests of stale perception), at runtime
     "tf_rate_hz": 20.0,  # /tf (the arm's moving links, and world -> objects with a task world)
     "publish_description": True,  # /robot_description (URDF generated from the MuJoCo model) and /tf_static
     "diagnostics_rate_hz": 2.0,
@@ -246,6 +247,8 @@ class ArmHalNode(LifecycleNode):
         self._tree: ArmTree | None = None
         self._tf_every = 1
         self.create_subscription(JointTrajectory, p("command_topic"), self._on_command, COMMANDS)
+        self._objects_on = bool(p("publish_object_states"))
+        self.add_on_set_parameters_callback(self._on_params)
         self._gripper_server = ActionServer(self, GripperCommand, p("gripper_action"),
                                             execute_callback=self._gripper_execute, goal_callback=self._gripper_goal,
                                             cancel_callback=lambda _goal: CancelResponse.ACCEPT)
@@ -266,6 +269,14 @@ class ArmHalNode(LifecycleNode):
 
     def p(self, name: str) -> Any:
         return self.get_parameter(name).value
+
+    def _on_params(self, params: list[Any]) -> Any:
+        from rcl_interfaces.msg import SetParametersResult
+
+        for param in params:
+            if param.name == "publish_object_states":
+                self._objects_on = bool(param.value)
+        return SetParametersResult(successful=True)
 
     # -------------------------------------------------------- lifecycle callbacks
     def _build_hal(self):
@@ -638,7 +649,12 @@ class ArmHalNode(LifecycleNode):
         self.get_logger().info(f"the arm is free ({why})")
         self._owner = self._token = ""
         with self._cmd_lock:
-            self._command, self._gripper_cmd, self._stop_requested = None, None, True
+            self._command, self._gripper_cmd, self._stop_requested = None, None, False
+        hal = self.hal
+        if hal is not None and hal.state is HalState.ACTIVE:  # now, not at the next write: a later gripper
+            hal.stop()  # goal must not be frozen by this stop
+            if hal.gripper is not None:
+                hal.gripper.command(hal.gripper.read())
 
     def _srv_reset_world(self, request, response):
         """Reset the simulated world (``skill_interfaces/srv/ResetWorld``): objects and arm as the task env's
@@ -718,7 +734,8 @@ class ArmHalNode(LifecycleNode):
             if not changed:
                 self._publish_state(force=True)
         objects = None
-        if self.pub_objects is not None and self._cycle % self._object_every == 0 and hasattr(hal, "object_states"):
+        if (self.pub_objects is not None and self._objects_on and self._cycle % self._object_every == 0
+                and hasattr(hal, "object_states")):
             objects = hal.object_states()
             self.pub_objects.publish(object_states_msg(objects, stamp, source="sim"))
         if self._tree is not None and state is not None and self._cycle % self._tf_every == 0:

@@ -24,9 +24,23 @@ from skill_rl.hardware.description import RobotDescription
 from skill_rl.hardware.safety import SafetyConfig
 from skill_rl.hardware.types import HalError, HalState, HalStateError
 
-__all__ = ["DEFAULT_TASK", "TabletopSceneArm"]
+__all__ = ["DEFAULT_TASK", "TabletopSceneArm", "make_world_env"]
 
 DEFAULT_TASK = "TabletopPickPlace-v0"
+
+
+def make_world_env(world: str, **kwargs: Any) -> Any:
+    """The (unwrapped) tabletop env of a world: a registered env id (``TabletopPickPlace-v0``) or a task file
+    (``tasks/push_scene_region.task``, or a task name shipped in ``skill_rl.tasks``) whose scene it builds.
+    The arm's simulated world and the skill server's kinematic copy are built by this one function, so they
+    have the same objects and observation layout."""
+    from skill_rl.envs import make, make_task_env
+
+    if str(world).endswith(".task"):
+        from skill_rl.planning.tasklang import load_task
+
+        return make_task_env(load_task(world), **kwargs).unwrapped
+    return make(world, **kwargs).unwrapped
 
 
 class TabletopSceneArm(MujocoArm):
@@ -49,11 +63,10 @@ class TabletopSceneArm(MujocoArm):
     def _on_configure(self) -> None:
         import mujoco
 
-        from skill_rl.envs import make
         from skill_rl.envs.tabletop.scene import FINGER_MAX_OPENING
 
         self._mujoco = mujoco
-        env = make(self.task_id, physics_timestep=self.timestep).unwrapped
+        env = make_world_env(self.task_id, physics_timestep=self.timestep)
         if not hasattr(env, "obs_layout") or not hasattr(env, "task"):
             raise HalError(f"{self.task_id!r} is not a MuJoCo tabletop env; the scene arm needs one (e.g. {DEFAULT_TASK})")
         env.reset(seed=self.seed)

@@ -6,11 +6,12 @@ Call ``skill_rl.ros.env.isolate_dds(domain_id)`` before creating a probe (the te
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -413,6 +414,34 @@ class RosProbe:
         if res.success:
             self.token = "" if release else res.token
         return res
+
+    @contextlib.contextmanager
+    def owning(self, owner: str = "/skill_rl_probe") -> Iterator[str]:
+        """Hold the arm (its token goes into this probe's commands) for the ``with`` block, then release it."""
+        res = self.claim(owner)
+        if not res.success:
+            raise AssertionError(f"could not claim the arm: {res.message}")
+        try:
+            yield res.token
+        finally:
+            self.claim(owner, release=True)
+
+    def move_joints(self, goal: Any, speed: float = 0.5, tol: float = 0.01, timeout: float = 60.0) -> None:
+        """Move the arm to joint positions ``goal`` (rad) at ``speed`` rad/s by streaming targets at 50 Hz as the
+        arm's owner (tests use it to set up postures), then wait until it is at rest there."""
+        goal = np.asarray(goal, dtype=np.float64)
+        names = list(self.arm_state.get("joint_names") or [])
+        with self.owning():
+            cmd = self.arm_position()
+            end = time.monotonic() + timeout
+            while np.max(np.abs(self.arm_position() - goal)) > tol:
+                if time.monotonic() > end or self.arm_state.get("state") != "ACTIVE":
+                    raise AssertionError(f"the arm did not reach {goal.tolist()}: at {self.arm_position().tolist()}, "
+                                         f"state {self.arm_state}")
+                cmd = cmd + np.clip(goal - cmd, -speed * 0.02, speed * 0.02)
+                self.publish_trajectory([cmd], names)
+                time.sleep(0.02)
+        self.wait_at_rest(tol=0.02)
 
     def reset_world(self, seed: int = -1) -> Any:
         from skill_interfaces.srv import ResetWorld

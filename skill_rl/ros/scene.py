@@ -13,6 +13,7 @@ No rclpy here: the class is usable (and tested) without ROS.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -27,6 +28,12 @@ from skill_rl.hardware.types import HalError, HalState, HalStateError
 __all__ = ["DEFAULT_TASK", "TabletopSceneArm", "make_world_env"]
 
 DEFAULT_TASK = "TabletopPickPlace-v0"
+#: Finger speed of the simulated scene's gripper, m/s of opening. The tabletop envs move the finger servo's target
+#: in one step (the fingers shut in ~50 ms, ~1 m/s); the scene arm must act as the env its skills were trained in,
+#: so its gripper is not slowed to the real Franka Hand's 0.1 m/s (the robot description's). Measured: a BC lift
+#: trained in the env succeeded 9/10 on this arm at this speed and 0/10 at 0.1 m/s (it lifts before the fingers
+#: have closed). A real hand is 10x slower: see docs/execution.md ("The simulated gripper").
+SCENE_GRIPPER_SPEED = 2.0
 
 
 def make_world_env(world: str, **kwargs: Any) -> Any:
@@ -56,6 +63,10 @@ class TabletopSceneArm(MujocoArm):
                  safety: Mapping[str, Any] | SafetyConfig | None = None, clock: Callable[[], float] = time.monotonic,
                  auto_step: bool = False, timestep: float = 0.002):
         super().__init__(description, safety=safety, clock=clock, auto_step=auto_step, timestep=timestep)
+        gripper = self.description.gripper
+        if gripper is not None:  # the env's finger speed, not the real hand's (SCENE_GRIPPER_SPEED)
+            self.description = dataclasses.replace(
+                self.description, gripper=dataclasses.replace(gripper, max_speed=max(gripper.max_speed, SCENE_GRIPPER_SPEED)))
         self.task_id = str(task)
         self.seed = int(seed)
         self.env = None  # the unwrapped TabletopEnv once configured

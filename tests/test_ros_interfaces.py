@@ -54,7 +54,8 @@ def test_action_definitions_and_result_codes():
     assert _fields(ExecuteSkill.Feedback) == {"progress": "float", "phase": "string", "steps": "int32"}
     assert _fields(RunTask.Goal) == {"task": "string", "task_file": "string", "steps": "string"}
     assert _fields(RunTask.Result) == {"error_code": "int32", "failed_step": "int32", "message": "string",
-                                       "plan": "sequence<string>", "replans": "int32", "steps_run": "int32"}
+                                       "plan": "sequence<string>", "replans": "int32", "steps_run": "int32",
+                                       "control_steps": "int32"}
     assert _fields(RunTask.Feedback) == {"plan": "sequence<string>", "step": "int32", "skill": "string",
                                          "progress": "float", "phase": "string", "replans": "int32"}
 

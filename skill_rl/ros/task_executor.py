@@ -89,6 +89,7 @@ class TaskResult:
     plan: tuple[str, ...] = ()
     replans: int = 0
     steps_run: int = 0
+    control_steps: int = 0
 
     @property
     def ok(self) -> bool:
@@ -336,6 +337,7 @@ class TaskExecutorNode(Node):
                 on_feedback(state["plan"], state["step"], state["skill"], fb, state["replans"])
 
         world = RosWorld(self, scene, should_cancel or (lambda: False), step_feedback)
+        self._world = world
         self.last_step_code = R.SUCCESS
         try:
             trace = execute_plan(world, spec.goal, skills, config=ExecConfig(max_decisions=int(self.p("max_decisions"))),
@@ -384,8 +386,10 @@ class TaskExecutorNode(Node):
                     result = TaskResult(R.BAD_TASK, -1, f"bad step list: {e}")
             else:
                 result = self.run_task(goal.task, goal.task_file, on_feedback=on_feedback, should_cancel=should_cancel)
+        world, self._world = getattr(self, "_world", None), None
         msg = R(error_code=result.error_code, failed_step=result.failed_step, message=result.message,
-                plan=list(result.plan), replans=result.replans, steps_run=result.steps_run)
+                plan=list(result.plan), replans=result.replans, steps_run=result.steps_run,
+                control_steps=int(world.used) if world is not None else result.control_steps)
         if result.ok:
             goal_handle.succeed()
         elif result.error_code == R.CANCELED:

@@ -199,6 +199,18 @@ def test_cancel_stops_the_gripper_too(arm):
     _fresh_world(arm)
 
 
+def test_a_stop_keeps_the_grasp(arm):
+    """Every goal ends with a stop (the arm brakes and holds, moving fingers stop where they are); fingers that
+    hold an object keep squeezing it. (The first version froze the fingers' target at their opening, the squeeze
+    went to zero, and a lifted cube slipped out during the stop: lift succeeded, then failed its check.)"""
+    R = arm.ExecuteSkill.Result
+    run = arm.execute("lift", {"obj": "cube"}, timeout=60.0).wait_result(90)
+    assert _code(run) == R.SUCCESS and run.result.at_rest, run.result.message
+    time.sleep(1.0)
+    assert _cube(arm)[2] > 0.1, "the lifted cube slipped out of the hand after the stop"
+    _fresh_world(arm)
+
+
 def test_timeout_aborts_with_timeout_and_stops_the_arm(arm):
     R = arm.ExecuteSkill.Result
     run = arm.execute("reach", {"xyz": [0.25, -0.2, 0.35], "speed": 0.03}, timeout=1.0)

@@ -80,6 +80,12 @@ class MujocoArm(SimulatedArm):
         """Opening between the fingers, m."""
         return float(self.data.qpos[self._finger_adr].sum())
 
+    def finger_positions(self) -> tuple[float, float]:
+        """Each finger's own opening, m (their sum is ``gripper_width``): an object held off-centre pushes them
+        apart unevenly, and whether the pads touch it (a grasp) depends on each one."""
+        a, b = self.data.qpos[self._finger_adr]
+        return float(a), float(b)
+
     def _on_configure(self) -> None:
         import mujoco
 

@@ -225,6 +225,8 @@ class ArmHalNode(LifecycleNode):
         self._last_refusal = ""
         self._refused_reported = 0  # refusals already reported as a WARN in /diagnostics
         self._fault_deactivated = False  # the lifecycle went inactive because a FAULT latched
+        self._last_width = 0.0  # the gripper's opening at the last published cycle (m)
+        self._width_change = 0.0  # its change over the last cycle (m): are the fingers moving?
         self._violations: dict[str, int] = {}  # violation clamps (jump, joint_limit, ...) per kind, cumulative
         self._last_violation = ""
         self._received = 0
@@ -653,8 +655,7 @@ class ArmHalNode(LifecycleNode):
         hal = self.hal
         if hal is not None and hal.state is HalState.ACTIVE:  # now, not at the next write: a later gripper
             hal.stop()  # goal must not be frozen by this stop
-            if hal.gripper is not None:
-                hal.gripper.command(hal.gripper.read())
+            self._stop_gripper(hal)
 
     def _srv_reset_world(self, request, response):
         """Reset the simulated world (``skill_interfaces/srv/ResetWorld``): objects and arm as the task env's
@@ -757,8 +758,7 @@ class ArmHalNode(LifecycleNode):
                 cmd = grip = None  # the executor is gone: nothing resumes motion until the fault is reset
             if stop:
                 hal.stop()
-                if hal.gripper is not None:  # a stop stops the fingers too, where they are
-                    hal.gripper.command(hal.gripper.read())
+                self._stop_gripper(hal)  # a stop stops the fingers too
             if grip is not None and hal.gripper is not None:
                 try:
                     hal.gripper.command(grip[0], force=grip[1])
@@ -799,12 +799,24 @@ class ArmHalNode(LifecycleNode):
     def _publish_tf(self, stamp, state, objects) -> None:
         positions = dict(zip(self._names, state.position, strict=True))
         if self._finger_names:
+            fingers = getattr(self.hal, "finger_positions", None)
             width = self.hal.gripper.read()
-            positions.update({n: width / 2.0 for n in self._finger_names})
+            each = fingers() if fingers is not None else (width / 2.0, width / 2.0)
+            positions.update(dict(zip(self._finger_names, each, strict=True)))
         transforms = self._tree.transforms(positions, moving=True)
         if objects is not None:
             transforms += object_transforms(objects)
         self.pub_tf.publish(tf_message(transforms, stamp))
+
+    def _stop_gripper(self, hal) -> None:
+        """Stop the fingers where they are if they are moving (opening or closing on air); fingers that rest on
+        an object keep their command and its force: a stop must not loosen a grasp (the held cube would slip out
+        while the arm brakes)."""
+        gripper = hal.gripper
+        if gripper is None:
+            return
+        if abs(self._width_change) > 2e-4:  # moved more than 0.2 mm over the last cycle
+            gripper.command(gripper.read())
 
     def _fault_to_inactive(self, hal) -> None:
         """A latched FAULT shows in the lifecycle too: the node goes ``inactive`` (its ``get_state`` no longer
@@ -821,9 +833,11 @@ class ArmHalNode(LifecycleNode):
     def _publish_joints(self, stamp, state) -> None:
         names, pos, vel, eff = list(self._names), list(state.position), list(state.velocity), list(state.effort)
         if self._finger_names:
+            fingers = getattr(self.hal, "finger_positions", None)
             width = self.hal.gripper.read()
+            self._width_change, self._last_width = width - self._last_width, width
             names += list(self._finger_names)
-            pos += [width / 2.0, width / 2.0]
+            pos += list(fingers()) if fingers is not None else [width / 2.0, width / 2.0]
             vel += [0.0, 0.0]
             eff += [0.0, 0.0]
         self.pub_joints.publish(joint_state_msg(stamp, names, pos, vel, eff))

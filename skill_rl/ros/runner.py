@@ -87,10 +87,9 @@ def arm_state(arm: Any) -> Any:
     from skill_rl.library.perception import PerceivedObject, PerceivedState
 
     reading = arm.last_state if arm.last_state is not None else arm.read()
-    width = arm.gripper_width()
     objects = tuple(PerceivedObject(o["name"], tuple(o["position"]), tuple(o["quat_wxyz"]), o["kind"],
                                     o["opening"] if o["kind"] == "drawer" else None) for o in arm.object_states())
-    return PerceivedState(tuple(reading.position), (width / 2.0, width / 2.0), objects, tuple(reading.velocity))
+    return PerceivedState(tuple(reading.position), arm.finger_positions(), objects, tuple(reading.velocity))
 
 
 def run_on_arm(arm: Any, runner: SkillRunner, entry: Any, params: dict[str, Any], *, control_hz: float = 20.0,

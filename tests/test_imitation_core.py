@@ -168,6 +168,12 @@ def test_demo_set_histories_and_goals_per_episode():
     np.testing.assert_array_equal(b.goal.numpy(), [obs[2], obs[4], obs[4]])  # each demo's last observation
     both = DemoSet.concat([demos, demos])
     assert len(both) == 10 and both.hist.min() == 0 and (both.hist[5:] >= 5).all()
+    skip = DemoSet.from_arrays(obs, acts, [3, 2], history=2, goal=True, skip_last=True)
+    assert len(skip) == 3 and set(skip.rows) == {0, 1, 3}  # the last rows (2, 4) are goals, not samples
+    drawn = skip.sample(np.random.default_rng(0), 200)
+    np.testing.assert_array_equal(np.unique(drawn.obs[:, -1, 0].numpy()), obs[[0, 1, 3], 0])
+    np.testing.assert_array_equal(np.unique(drawn.goal[:, 0].numpy()), obs[[2, 4], 0])
+    assert set(DemoSet.concat([demos, skip]).rows) == {0, 1, 2, 3, 4, 5, 6, 8}
     with pytest.raises(ValueError, match="sum to"):
         DemoSet.from_arrays(obs, acts, [3, 3], history=2)
 

@@ -27,16 +27,19 @@ class BCBatch(NamedTuple):
 class DemoSet:
     """Every step of a set of demos: ``obs`` (N, D), ``actions`` (N, A), ``hist`` (N, H) row indices of each
     step's history (:func:`~skill_rl.imitation.history.history_index`), ``goal`` (N, D) each step's goal
-    observation (its demo's last observation) or None, ``episode_ends`` (E,) exclusive row ends."""
+    observation (its demo's last observation) or None, ``episode_ends`` (E,) exclusive row ends, ``rows`` the
+    rows batches are drawn from (None: all)."""
 
     obs: np.ndarray
     actions: np.ndarray
     hist: np.ndarray
     goal: np.ndarray | None
     episode_ends: np.ndarray
+    rows: np.ndarray | None = None
 
     def __len__(self) -> int:
-        return int(self.actions.shape[0])
+        """The number of training samples (``rows``, or every row)."""
+        return int(self.actions.shape[0] if self.rows is None else len(self.rows))
 
     @property
     def n_episodes(self) -> int:
@@ -44,9 +47,10 @@ class DemoSet:
 
     @classmethod
     def from_arrays(cls, obs: np.ndarray, actions: np.ndarray, lengths: Sequence[int], history: int,
-                    goal: bool = False) -> DemoSet:
+                    goal: bool = False, skip_last: bool = False) -> DemoSet:
         """Demos stored back to back (``lengths`` steps each). ``goal``: each step's goal is its demo's last
-        observation (the state the demo ends in)."""
+        observation (the state the demo ends in). ``skip_last``: never train on a demo's last row (it stays the
+        goal and a history frame), e.g. the play demos' final "stay" row."""
         obs = np.asarray(obs, np.float32)
         actions = np.asarray(actions, np.float32)
         lengths_a = np.asarray(lengths, np.int64)
@@ -59,7 +63,8 @@ class DemoSet:
         ends = np.cumsum(lengths_a)
         starts = ends - lengths_a
         goals = np.repeat(obs[ends - 1], lengths_a, axis=0) if goal else None
-        return cls(obs, actions, history_index(starts, ends, history), goals, ends)
+        rows = np.setdiff1d(np.arange(len(obs)), ends - 1) if skip_last else None
+        return cls(obs, actions, history_index(starts, ends, history), goals, ends, rows)
 
     def batch(self, idx: np.ndarray, device: str | torch.device = "cpu") -> BCBatch:
         goal = None if self.goal is None else torch.as_tensor(self.goal[idx], device=device)
@@ -67,8 +72,9 @@ class DemoSet:
                        torch.as_tensor(self.actions[idx], device=device), goal)
 
     def sample(self, rng: np.random.Generator, n: int, device: str | torch.device = "cpu") -> BCBatch:
-        """``n`` steps drawn uniformly with replacement."""
-        return self.batch(rng.integers(0, len(self), size=n), device)
+        """``n`` training samples (``rows``) drawn uniformly with replacement."""
+        idx = rng.integers(0, len(self), size=n)
+        return self.batch(idx if self.rows is None else self.rows[idx], device)
 
     @staticmethod
     def concat(parts: Sequence[DemoSet]) -> DemoSet:
@@ -77,8 +83,12 @@ class DemoSet:
             raise ValueError("nothing to concatenate")
         if len({p.goal is None for p in parts}) != 1:
             raise ValueError("either every part has goals or none has")
-        offsets = np.cumsum([0] + [len(p) for p in parts[:-1]])
+        offsets = np.cumsum([0] + [len(p.obs) for p in parts[:-1]])
         goal = None if parts[0].goal is None else np.concatenate([p.goal for p in parts])  # type: ignore[misc]
+        rows = None
+        if any(p.rows is not None for p in parts):
+            rows = np.concatenate([(np.arange(len(p.obs)) if p.rows is None else p.rows) + o
+                                   for p, o in zip(parts, offsets, strict=True)])
         return DemoSet(np.concatenate([p.obs for p in parts]), np.concatenate([p.actions for p in parts]),
                        np.concatenate([p.hist + o for p, o in zip(parts, offsets, strict=True)]), goal,
-                       np.concatenate([p.episode_ends + o for p, o in zip(parts, offsets, strict=True)]))
+                       np.concatenate([p.episode_ends + o for p, o in zip(parts, offsets, strict=True)]), rows)

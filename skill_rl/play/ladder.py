@@ -46,14 +46,20 @@ class BCRecipe:
     lr_min: float = 1e-4
     weight_decay: float = 1e-4
     grad_clip: float = 100.0
+    skip_stay: bool = True  # the demos' final "stay" row is the goal, not a training sample (see load_demos)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
-def load_demos(paths: Sequence[str | Path], history: int, goal: bool) -> tuple[Any, Any]:
+def load_demos(paths: Sequence[str | Path], history: int, goal: bool, skip_stay: bool = True) -> tuple[Any, Any]:
     """Demo files (play layout, one per task) -> (one :class:`~skill_rl.imitation.data.DemoSet` of all of them,
-    the first file's read dataset, for its layout). All files must share the observation layout."""
+    the first file's read dataset, for its layout). All files must share the observation layout.
+
+    ``skip_stay``: each demo's last row (the final observation with a "stay" action, appended so that the goal is
+    part of the demo) is the goal but not a training sample. Trained on, it teaches "hover, gripper open, above
+    an object": the end of a place's retreat looks like the start of a grasp (docs/play.md, "Imitation ladder").
+    """
     from skill_rl.imitation.data import DemoSet
 
     parts, first = [], None
@@ -63,7 +69,8 @@ def load_demos(paths: Sequence[str | Path], history: int, goal: bool) -> tuple[A
             first = data
         elif data.obs_keys != first.obs_keys:
             raise ValueError(f"{p}: observation keys {data.obs_keys} differ from {paths[0]}'s {first.obs_keys}")
-        parts.append(DemoSet.from_arrays(data.flat_obs(), data.actions, data.episode_lengths, history, goal))
+        parts.append(DemoSet.from_arrays(data.flat_obs(), data.actions, data.episode_lengths, history, goal,
+                                         skip_last=skip_stay))
     if first is None:
         raise ValueError("no demo files given")
     return DemoSet.concat(parts), first
@@ -79,7 +86,7 @@ def train_bc(paths: Sequence[str | Path], recipe: BCRecipe, *, seed: int, goal: 
     from skill_rl.imitation.policy import BCConfig, BCPolicy, HistoryPolicy
     from skill_rl.imitation.train import FitConfig, fit
 
-    demos, data = load_demos(paths, recipe.history, goal)
+    demos, data = load_demos(paths, recipe.history, goal, recipe.skip_stay)
     cfg = BCConfig(obs_dim=demos.obs.shape[1], act_dim=demos.actions.shape[1], history=recipe.history,
                    hidden=recipe.hidden, layers=recipe.layers, head=recipe.head, nll_beta=recipe.nll_beta,
                    goal_index=(goal_index(data, recipe.goal_keys) or list(range(demos.obs.shape[1]))) if goal
@@ -92,7 +99,7 @@ def train_bc(paths: Sequence[str | Path], recipe: BCRecipe, *, seed: int, goal: 
                         weight_decay=recipe.weight_decay, grad_clip=recipe.grad_clip, seed=seed,
                         ckpt_every=max(1000, recipe.steps // 5))
     summary = fit(model, demos.sample, fit_cfg, ckpt_path=ckpt_path, progress=progress, desc="bc")
-    summary.update(demos=demos.n_episodes, demo_steps=len(demos), obs_dim=cfg.obs_dim,
+    summary.update(demos=demos.n_episodes, demo_steps=len(demos.obs), train_samples=len(demos), obs_dim=cfg.obs_dim,
                    parameters=sum(p.numel() for p in model.parameters()))
     return HistoryPolicy(model, deterministic=True), summary
 

@@ -117,7 +117,8 @@ class TabletopEnv(gym.Env):
             joint_actuator="velocity" if cfg.controller == "joint_vel" else "position",
             image_size=max(cfg.image_size, *cfg.render_size),
         )
-        self.model = mujoco.MjModel.from_xml_string(build_scene_xml(spec))
+        self.model_xml = build_scene_xml(spec)  # the MJCF, kept for tools that store it (robomimic's model_file)
+        self.model = mujoco.MjModel.from_xml_string(self.model_xml)
         self.data = mujoco.MjData(self.model)
         self.n_substeps = int(round(1.0 / (cfg.control_freq * cfg.physics_timestep)))
         self._ids()
@@ -175,6 +176,9 @@ class TabletopEnv(gym.Env):
         self._touches: list[tuple[int, int]] = []
         self.pad_geoms = (m.geom("left_pad").id, m.geom("right_pad").id)
         self._body_ids = {m.body(i).name: i for i in range(m.nbody)}
+        # The task's objects without a joint (regions, cabinets, markers): tasks place them per episode by moving
+        # the body in the model, so their positions belong to the replay state (sim_state).
+        self._static_body_ids = [b for b in (m.body(o.name).id for o in self.task.objects) if m.body_jntnum[b] == 0]
         self._grasp_cache: dict[str, bool] = {}
 
     def _build_layout(self) -> None:
@@ -320,13 +324,16 @@ class TabletopEnv(gym.Env):
             d.ctrl[:7] = a[:7] * cfg.max_joint_vel_rad_s
         d.ctrl[self.gripper_act] = _finger_target(a[-1])
 
-    def restore_state(self, qpos: np.ndarray, qvel: np.ndarray, gripper_command: float | None = None) -> np.ndarray:
+    def restore_state(self, qpos: np.ndarray, qvel: np.ndarray, gripper_command: float | None = None,
+                      ee_target: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
         """Put the simulation in a recorded state (e.g. a play file's ``states`` row) and return its observation.
 
         For replays that start mid-episode: call ``reset`` first (it sets the scene's task parameters), then this.
         Servo targets are set to the restored joint positions (the arm holds still under a zero action) and the
-        Cartesian target to the restored pose; ``gripper_command`` (the last action's gripper value in [-1, 1])
-        sets the finger target, else the fingers hold their restored opening. The episode's step count is kept.
+        Cartesian target to the restored pose, or to ``ee_target`` = (position (3,), rotation matrix (3, 3) or
+        (9,)), the ``ee_delta`` controller's persistent target, which the next actions move. ``gripper_command``
+        (the last action's gripper value in [-1, 1]) sets the finger target, else the fingers hold their
+        restored opening. The episode's step count is kept. :meth:`set_sim_state` restores everything at once.
         """
         m, d = self.model, self.data
         qpos, qvel = np.asarray(qpos, np.float64).reshape(-1), np.asarray(qvel, np.float64).reshape(-1)
@@ -334,12 +341,86 @@ class TabletopEnv(gym.Env):
         if qpos.shape != (m.nq,) or qvel.shape != (m.nv,) or not finite:
             raise ValueError(f"restore_state needs finite qpos ({m.nq},) and qvel ({m.nv},), got {qpos.shape} and "
                              f"{qvel.shape}")
+        target = None
+        if ee_target is not None:
+            pos, rot = (np.asarray(x, np.float64) for x in ee_target)
+            if pos.shape != (3,) or rot.size != 9 or not (np.isfinite(pos).all() and np.isfinite(rot).all()):
+                raise ValueError(f"ee_target must be a finite (position (3,), rotation (3, 3)), got shapes "
+                                 f"{pos.shape} and {rot.shape}")
+            target = (pos.copy(), rot.reshape(3, 3).copy())
         d.qpos[:], d.qvel[:] = qpos, qvel
         d.ctrl[:7] = 0.0 if self.config.controller == "joint_vel" else d.qpos[self.arm_qadr]
         d.ctrl[self.gripper_act] = (d.qpos[self.finger_qadr].mean() if gripper_command is None
                                     else _finger_target(float(np.clip(gripper_command, -1.0, 1.0))))
         mujoco.mj_forward(m, d)
-        return self._state_changed()
+        obs = self._state_changed()
+        if target is not None:
+            self._target_pos, self._target_rot = target
+        return obs
+
+    # The rest of MuJoCo's integration state besides qpos and qvel: time, actuator activations, the solver's
+    # warm start, controls, applied forces, mocap poses, user data (mj_getState's bit mask).
+    _MJ_EXTRA = int(mujoco.mjtState.mjSTATE_INTEGRATION) & ~int(mujoco.mjtState.mjSTATE_QPOS | mujoco.mjtState.mjSTATE_QVEL)
+
+    @property
+    def state_layout(self) -> dict[str, list[int]]:
+        """Named ``[start, stop)`` slices of :meth:`sim_state`'s vector (written to datasets' ``env_args``)."""
+        m = self.model
+        widths = [("qpos", m.nq), ("qvel", m.nv), ("mj_extra", mujoco.mj_stateSize(m, self._MJ_EXTRA)),
+                  ("ee_target_pos", 3), ("ee_target_rot", 9), ("static_body_pos", 3 * len(self._static_body_ids))]
+        if getattr(self.task, "has_goal_point", False):
+            widths.append(("goal_point", 3))
+        widths.append(("elapsed_steps", 1))
+        layout: dict[str, list[int]] = {}
+        start = 0
+        for name, width in widths:
+            layout[name] = [start, start + int(width)]
+            start += int(width)
+        return layout
+
+    def sim_state(self) -> np.ndarray:
+        """Everything the next steps depend on, as one float64 vector (layout: :attr:`state_layout`).
+
+        qpos and qvel first (so ``state[:nq]`` / ``state[nq:nq + nv]`` still work), then MuJoCo's other
+        integration state (the warm start included, so a replay is bit-exact), the ``ee_delta`` controller's
+        persistent Cartesian target, the positions of the static objects the task placed, the goal point and
+        the step count. :meth:`set_sim_state` puts it back.
+        """
+        m, d = self.model, self.data
+        extra = np.empty(mujoco.mj_stateSize(m, self._MJ_EXTRA))
+        mujoco.mj_getState(m, d, extra, self._MJ_EXTRA)
+        parts = [d.qpos, d.qvel, extra, self._target_pos, self._target_rot.reshape(-1),
+                 m.body_pos[self._static_body_ids].reshape(-1)]
+        if getattr(self.task, "has_goal_point", False):
+            parts.append(np.asarray(self.task.goal_point, np.float64))
+        parts.append([float(self._elapsed)])
+        return np.concatenate(parts).astype(np.float64)
+
+    def set_sim_state(self, state: np.ndarray) -> np.ndarray:
+        """Restore a :meth:`sim_state` vector (e.g. a dataset's ``states`` row) and return the observation.
+
+        No ``reset`` with the episode's seed is needed: the scene's placement is in the vector. The same
+        actions from here give the recorded observations exactly.
+        """
+        m, d = self.model, self.data
+        layout = self.state_layout
+        state = np.asarray(state, np.float64).reshape(-1)
+        size = layout["elapsed_steps"][1]
+        if state.shape != (size,) or not np.isfinite(state).all():
+            raise ValueError(f"set_sim_state needs a finite state vector of length {size} (layout: "
+                             f"{', '.join(layout)}), got shape {state.shape}")
+        part = {k: state[a:b] for k, (a, b) in layout.items()}
+        d.qpos[:], d.qvel[:] = part["qpos"], part["qvel"]
+        mujoco.mj_setState(m, d, part["mj_extra"], self._MJ_EXTRA)
+        m.body_pos[self._static_body_ids] = part["static_body_pos"].reshape(-1, 3)
+        if "goal_point" in part:
+            self.task.goal_point = part["goal_point"].copy()
+        mujoco.mj_forward(m, d)
+        obs = self._state_changed()
+        self._target_pos = part["ee_target_pos"].copy()
+        self._target_rot = part["ee_target_rot"].reshape(3, 3).copy()
+        self._elapsed = int(part["elapsed_steps"][0])
+        return obs
 
     def _state_changed(self) -> np.ndarray:
         """After the simulation state was set from outside a step (reset, restore): drop the per-state caches,

@@ -78,3 +78,70 @@ def test_suite_from_folder_keeps_its_name_and_task_names(tmp_path: Path) -> None
     suite = get_suite("tabletop-object", root=tmp_path)
     assert suite.name == "tabletop-object"
     assert [t.name for t in suite.tasks] == [s.name for s in generate_suite("tabletop-object", 2)]
+
+
+def _with_timer_bumped(demo, steps: int):
+    """A copy of a running ``ScriptedDemonstrator`` whose current primitive has spent ``steps`` more steps in
+    its phase (everything else equal): the hidden state an observation does not show."""
+    import copy
+
+    clone = copy.copy(demo)
+    clone.log = list(demo.log)
+    clone.current = copy.copy(demo.current)
+    clone.current.motion = copy.copy(demo.current.motion)
+    clone.current.motion.memory = dict(demo.current.motion.memory)
+    clone.current.motion.timer += steps
+    return clone
+
+
+@pytest.mark.parametrize("task", [0, 1])  # open the drawer, then pick & place (into it) / close it
+def test_long_demonstrator_acts_on_the_observation_not_on_timers(task: int) -> None:
+    """Issue 18: tabletop-long was unlearnable because its demonstrator switched phases on timers (grasp ->
+    pull, release -> retreat, retreat -> next primitive) that the observation does not show. Now every switch
+    acts on an observable condition: a demonstrator that has spent 3 more steps in its phase acts the same on
+    every observation of an episode, and no timer fallback fires."""
+    from skill_rl.envs.tabletop import experts
+
+    t = get_suite("tabletop-long").tasks[task]
+    env = t.factory.make(max_episode_steps=300)
+    demo = t.factory.demonstrator(env)
+    obs, _ = env.reset(seed=1_000_000)
+    demo.reset()
+    experts.FALLBACKS.clear()
+    compared, success = 0, False
+    for _ in range(300):
+        motion = demo.current.motion if demo.current is not None else None
+        if motion is not None and motion.timer + 3 < 20:  # below every fallback timer
+            bumped = _with_timer_bumped(demo, 3).act(obs)
+            action = demo.act(obs)
+            np.testing.assert_allclose(bumped, action, atol=1e-6, err_msg=f"{demo.log[-1]}: phase {motion.phase}")
+            compared += 1
+        else:
+            action = demo.act(obs)
+        obs, _, _, _, info = env.step(action)
+        if info["is_success"]:
+            success = True
+            break
+    env.close()
+    assert success, demo.log
+    assert compared > 50
+    assert not experts.FALLBACKS, dict(experts.FALLBACKS)
+
+
+def test_a_timer_fallback_is_counted() -> None:
+    from skill_rl.envs import make
+    from skill_rl.envs.tabletop import experts
+
+    env = make("TabletopPickPlace-v0")
+    obs, _ = env.reset(seed=0)
+    expert = experts.make_expert(env)
+    experts.FALLBACKS.clear()
+    obs = obs.copy()
+    obs[env.unwrapped.obs_layout["gripper_qpos"]] = 0.018  # the fingers still on a 4 cm cube
+    expert.goto("release")
+    expert.act(obs)  # not yet opened: stays
+    assert expert.phase == "release" and not experts.FALLBACKS
+    expert.timer = 21
+    expert.act(obs)
+    assert expert.phase == "retreat" and experts.FALLBACKS == {"PickPlaceExpert.release": 1}
+    env.close()

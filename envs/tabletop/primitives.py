@@ -113,7 +113,7 @@ class PickPlace(ScriptedPrimitive, PlaceExpert):
     def finished(self, obs):
         if self.phase != "retreat":
             return False
-        return bool(self.get(obs, "eef_pos")[2] > self.place_target(obs)[2] + 0.09 or self.timer > 30)
+        return bool(self.get(obs, "eef_pos")[2] > self.place_target(obs)[2] + 0.09 or self.timeout(30))
 
 
 class Lift(ScriptedPrimitive, LiftExpert):
@@ -242,16 +242,22 @@ class Push(ScriptedPrimitive, PushExpert):
         return np.asarray(self.target_xy, dtype=np.float64)
 
     def finished(self, obs):
-        return bool(self.phase == "retreat" and (self.get(obs, "eef_pos")[2] > 0.1 or self.timer > 25))
+        return bool(self.phase == "retreat" and (self.get(obs, "eef_pos")[2] > 0.1 or self.timeout(25)))
 
 
 class OpenDrawer(ScriptedPrimitive):
-    """Grasp the drawer's vertical handle bar from above and pull it out along -x, then let go and back off."""
+    """Grasp the drawer's vertical handle bar from above and pull it out along -x, then let go and back off.
+
+    Every switch acts on the observation that triggers it, on what the observation shows (the fingers closed on
+    the bar, opened off it, the hand back above the handle), not on a timer: a policy imitating a timer sees the
+    same frames before and after it fires (issue 18). Timers are fallbacks (``timeout``).
+    """
 
     name = "open_drawer"
     horizon = 220
     phases = ("above", "descend", "close", "pull", "release", "retreat")
     pull_distance = 0.15
+    handle_width = 0.016  # the handle bar between the fingers (m; scene.py: a 16 mm square bar)
 
     def __init__(self, env: Any, drawer: str) -> None:
         super().__init__(env, drawer=drawer)
@@ -263,34 +269,37 @@ class OpenDrawer(ScriptedPrimitive):
         handle = self.get(obs, f"{self.drawer}_handle_pos")
         opening = float(self.get(obs, f"{self.drawer}_opening")[0])
         eef = self.get(obs, "eef_pos")
+        grip = float(self.get(obs, "gripper_qpos").sum())
         grasp = handle + [0, 0, -0.018]
+        if self.phase == "pull" and grip < 0.004:  # slipped off the handle
+            self.goto("above")
         if self.phase == "above":
             target = grasp + [0, 0, 0.07]
-            if self.near(obs, target, 0.012) or self.timer > 60:
-                self.goto("descend")
-            return self.move(obs, target)
+            if not (self.near(obs, target, 0.012) or self.timeout(60)):
+                return self.move(obs, target)
+            self.goto("descend")
         if self.phase == "descend":
-            if abs(eef[2] - grasp[2]) < 0.006 or self.timer > 40:
-                self.goto("close")
-            return self.move(obs, grasp, gain=0.8)
+            if not (abs(eef[2] - grasp[2]) < 0.006 or self.timeout(40)):
+                return self.move(obs, grasp, gain=0.8)
+            self.goto("close")
         if self.phase == "close":
-            if self.timer > 6:
-                self.goto("pull")
-            return self.move(obs, grasp, gripper=1.0, max_speed=0.2)
+            if not (grip < self.handle_width + 0.006 or self.timeout(20)):
+                return self.move(obs, grasp, gripper=1.0, max_speed=0.2)
+            self.goto("pull")
         if self.phase == "pull":
-            if opening > self.pull_distance - 0.005 or self.timer > 60:
-                self.goto("release")
-            if self.get(obs, "gripper_qpos").sum() < 0.004:  # slipped off the handle
-                self.goto("above")
-            return self.move(obs, grasp + [-0.04, 0, 0], gripper=1.0, max_speed=0.4)
+            if not (opening > self.pull_distance - 0.005 or self.timeout(60)):
+                return self.move(obs, grasp + [-0.04, 0, 0], gripper=1.0, max_speed=0.4)
+            self.goto("release")
         if self.phase == "release":
-            if self.timer > 4:
-                self.goto("retreat")
-            return self.move(obs, eef, gripper=-1.0)
+            if not (grip > self.handle_width + 0.02 or self.timeout(20)):
+                return self.move(obs, eef, gripper=-1.0)
+            self.goto("retreat")
         return self.move(obs, [eef[0], eef[1], handle[2] + 0.1], gripper=-1.0, max_speed=0.5)
 
     def finished(self, obs):
-        return bool(self.phase == "retreat" and self.timer > 10)
+        # back above the handle (visible), not a number of steps after letting go
+        up = self.get(obs, "eef_pos")[2] > self.get(obs, f"{self.drawer}_handle_pos")[2] + 0.09
+        return bool(self.phase == "retreat" and (up or self.timeout(30)))
 
 
 class CloseDrawer(ScriptedPrimitive):
@@ -315,25 +324,25 @@ class CloseDrawer(ScriptedPrimitive):
         front = handle[0] + HANDLE_OFFSET
         side = self.memory.setdefault("side", self.side_offset if eef[1] >= handle[1] else -self.side_offset)
         start = np.array([front - 0.03, handle[1] + side, self.push_z])
-        if self.phase == "above":
+        if self.phase == "above":  # each switch acts on the observation that triggers it; timers are fallbacks
             target = start + [0, 0, 0.08]
-            if self.near(obs, target, 0.015) or self.timer > 60:
-                self.goto("descend")
-            return self.move(obs, target, gripper=1.0)
+            if not (self.near(obs, target, 0.015) or self.timeout(60)):
+                return self.move(obs, target, gripper=1.0)
+            self.goto("descend")
         if self.phase == "descend":
-            if abs(eef[2] - start[2]) < 0.008 or self.timer > 40:
-                self.goto("push")
-            return self.move(obs, start, gripper=1.0, gain=0.8)
+            if not (abs(eef[2] - start[2]) < 0.008 or self.timeout(40)):
+                return self.move(obs, start, gripper=1.0, gain=0.8)
+            self.goto("push")
         if self.phase == "push":
-            if opening < DRAWER_CLOSED_M * 0.4 or self.timer > 80:
-                self.goto("retreat")
-            target = np.array([front + 0.03, handle[1] + side, self.push_z])
-            return self.move(obs, target, gripper=1.0, max_speed=0.5)
+            if not (opening < DRAWER_CLOSED_M * 0.4 or self.timeout(80)):
+                target = np.array([front + 0.03, handle[1] + side, self.push_z])
+                return self.move(obs, target, gripper=1.0, max_speed=0.5)
+            self.goto("retreat")
         # straight up with the fingers still closed: opening them beside the handle bar could hook it
         return self.move(obs, [eef[0], eef[1], 0.15], gripper=1.0, max_speed=0.5)
 
     def finished(self, obs):
-        return bool(self.phase == "retreat" and (self.get(obs, "eef_pos")[2] > 0.1 or self.timer > 25))
+        return bool(self.phase == "retreat" and (self.get(obs, "eef_pos")[2] > 0.1 or self.timeout(25)))
 
 
 def hold_still(env: Any, obs: np.ndarray) -> np.ndarray:

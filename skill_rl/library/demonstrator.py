@@ -137,16 +137,18 @@ class ScriptedDemonstrator:
             self._advance(obs)
         while self.current is not None:
             step = self.steps[self.index]
-            if self.current.done(obs) or self.steps_in_primitive >= self.current.horizon:
+            done = self.current.done(obs)
+            if done or self.steps_in_primitive >= self.current.horizon:
+                ended = "" if done else " at its horizon"  # a fallback: the primitive did not finish its motion
                 if self._effects_hold(step) or not step.effects or self.retries >= self.max_retries:
-                    self.log.append(f"end {step}: effects {'hold' if self._effects_hold(step) else 'FAILED'}")
+                    self.log.append(f"end {step}{ended}: effects {'hold' if self._effects_hold(step) else 'FAILED'}")
                     self.index += 1
                     self.retries = 0
                     self.current = None
                     self._advance(obs)
                     continue
                 self.retries += 1
-                self.log.append(f"retry {step} ({self.retries})")
+                self.log.append(f"retry {step} ({self.retries}){ended}")
                 self.current = self._make(self.env, step.primitive, **step.params)  # a fresh one
                 self.current.reset()
                 self.steps_in_primitive = 0

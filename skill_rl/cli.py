@@ -634,6 +634,9 @@ def ros_up_cmd(
 ) -> None:
     """Start the node graph (arm_hal, skill_server, task_executor) as processes; Ctrl-C stops them all."""
     # exec, not import: nothing outside skill_rl.ros imports it (import-linter contract).
+    checkout = Path(__file__).resolve().parents[1] / "launch" / config.name
+    if not config.is_file() and checkout.is_file():  # e.g. launch/sim.yaml run outside the repository root
+        config = checkout  # (a wheel install has no checkout: the launcher looks in <prefix>/share/skill_rl/launch)
     extra: list[str] = []
     if skills is not None:
         if not skills.is_dir():

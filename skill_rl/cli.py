@@ -87,18 +87,18 @@ def envs_cmd() -> None:
 def demo_cmd(
     overrides: Annotated[
         list[str] | None,
-        typer.Argument(help="Config overrides key=value, e.g. episodes=2 'tasks=[TabletopLift]' video=false."),
+        typer.Argument(help="Config overrides key=value, e.g. demos=30 bc_steps=3000 ros=false video=false."),
     ] = None,
     config: Annotated[
         Path | None, typer.Option("--config", "-c", help="YAML config (default: built-in defaults, see configs/demo.yaml).")
     ] = None,
-    debug: Annotated[bool, typer.Option("--debug", help="Tiny mode: one episode per task.")] = False,
-    progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show a progress bar.")] = True,
+    debug: Annotated[bool, typer.Option("--debug", help="Tiny mode: 8 demos, 300 BC steps, 3 evaluation episodes.")] = False,
+    progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show progress bars.")] = True,
 ) -> None:
-    """Run the scripted experts on the tabletop tasks; log metrics, film one episode per task, summarise."""
+    """The whole path in minutes: scripted demos -> a BC primitive -> the library -> a plan in sim -> ROS 2."""
     ensure_gl_backend()
     from skill_rl.config import load_config
-    from skill_rl.demo import DemoConfig, run_demo
+    from skill_rl.demo import DemoConfig, run_demo, stage_rows
 
     try:
         cfg = load_config(DemoConfig, config, [*(overrides or []), *(["debug=true"] if debug else [])])
@@ -106,18 +106,23 @@ def demo_cmd(
     except UserError as exc:
         raise fail(str(exc)) from None
 
-    n = summary["episodes_per_task"]
-    table = Table(title=f"demo results ({n} episode{'s' if n != 1 else ''} per task; return and steps are means)",
+    table = Table(title=f"demo: {summary['call']} learned, then {Path(summary['task']).name} planned over it",
                   title_justify="left")
-    for col in ("task", "success", "return", "steps", "video"):
-        table.add_column(col, no_wrap=True)
-    for task, r in summary["tasks"].items():
-        table.add_row(
-            task, f"{r['success_rate']:.0%}", f"{r['mean_return']:.1f}", f"{r['mean_length']:.0f}", r["video"] or "-"
-        )
+    table.add_column("stage", no_wrap=True)
+    table.add_column("result", overflow="fold")
+    table.add_column("s", justify="right", no_wrap=True)
+    table.add_column("video", no_wrap=True)
+    styles = {True: "green", False: "red", None: "yellow"}
+    for (stage, result, seconds, video), s in zip(stage_rows(summary), summary["stages"].values(), strict=True):
+        table.add_row(stage, Text(result, style=styles[s["ok"]]), seconds, video)
     out.print(table)
     if summary["video_error"]:
         out.print(Text(f"videos skipped: {summary['video_error']}", style="yellow"), soft_wrap=True)
+    verdict = "the task's goal held" + (" in simulation and on the ROS 2 arm" if summary["stages"]["ros"]["ok"]
+                                        else " in simulation")
+    out.print(Text(f"{verdict} ({summary['elapsed_s']:.0f} s)" if summary["success"] else
+                   f"the task's goal did not hold everywhere ({summary['elapsed_s']:.0f} s)",
+                   style="green" if summary["success"] else "red"), soft_wrap=True)
     out.print(f"run folder: {summary['run_dir']}  (tensorboard --logdir {summary['run_dir']})", soft_wrap=True)
 
 

@@ -200,6 +200,10 @@ def _call_text(name: str, call: dict[str, Any]) -> str:
     return f"{name}({', '.join(f'{k}={v}' for k, v in call.items())})"
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def _short(text: str, n: int = 160) -> str:
     return text if len(text) <= n else text[: n - 3] + "..."
 
@@ -385,7 +389,7 @@ def _plan_stage(cfg: DemoConfig, run: Any, spec: Any, lib: Any, env: Any, videos
     executed = [_entry_step(d["step"], d["skill"]) for d in decisions]
     video = videos.write(frames, "4_plan.mp4", fps=20 / PLAN_VIDEO_EVERY)
     result = (f"{'success' if trace['success'] else trace['outcome']}: {' -> '.join(executed) or '(no step)'}; "
-              f"{trace['replans']} replans" + ("" if trace["success"] else f" ({_short(trace['reason'])})"))
+              f"{_count(trace['replans'], 'replan')}" + ("" if trace["success"] else f" ({_short(trace['reason'])})"))
     return stage.done(result, bool(trace["success"]), video=video, plan=plan, executed=executed,
                       skills_used=sorted({d["skill"] for d in decisions}), env_steps=trace["env_steps"],
                       replans=trace["replans"], outcome=trace["outcome"], reason=trace["reason"],
@@ -424,7 +428,7 @@ def _ros_stage(cfg: DemoConfig, run: Any, task_path: Path, spec: Any, lib: Any, 
     video = _ros_video(spec, out / "perception.json", videos)
     stopped = res.get("stopped") or {}
     clean = all(code is not None for code in stopped.values())
-    text = (f"{res['code_name']}: {' -> '.join(res['plan']) or '(no plan)'}; {res['replans']} replans; graph "
+    text = (f"{res['code_name']}: {' -> '.join(res['plan']) or '(no plan)'}; {_count(res['replans'], 'replan')}; graph "
             f"{'stopped' if clean else 'NOT stopped'}")
     if not res["success"]:
         text += f" ({_short(res['message'])})"

@@ -59,6 +59,48 @@ def test_round_trip_exact(tmp_path):
         assert set(g.keys()) == {"obs", "actions", "rewards", "dones", "states"}
 
 
+def test_next_obs_flat_view_and_extra_datasets(tmp_path):
+    """``final_obs`` adds next_obs (obs shifted by one, then the final observation) for every key; obs/flat and
+    next_obs/flat are virtual views of the fields in layout order; ``extra`` adds per-step datasets."""
+    rng = np.random.default_rng(5)
+    eps = [_episode(rng, n) for n in (6, 1)]
+    finals = [rng.normal(size=8).astype(np.float32) for _ in eps]
+    path = tmp_path / "n.hdf5"
+    with PlayDatasetWriter(path, {"obs_layout": LAYOUT}, chunk_rows=4) as w:
+        for ep, final in zip(eps, finals, strict=True):
+            w.add_episode(ep["obs"], ep["actions"], final_obs=final, extra={"executed_actions": ep["actions"] * 0.5})
+    d = read_play_dataset(path, load_next_obs=True)
+    assert d.obs_keys == list(LAYOUT)  # the flat view is not loaded as a field
+    with h5py.File(path, "r") as f:
+        for i, (ep, final) in enumerate(zip(eps, finals, strict=True)):
+            g = f[f"data/demo_{i}"]
+            want_next = np.concatenate([ep["obs"][1:], final[None]])
+            assert g["obs/flat"].is_virtual and g["next_obs/flat"].is_virtual
+            np.testing.assert_array_equal(g["obs/flat"][()], ep["obs"])
+            np.testing.assert_array_equal(g["next_obs/flat"][()], want_next)
+            s, e = d.episode_starts[i], d.episode_ends[i]
+            np.testing.assert_array_equal(np.concatenate([d.next_obs[k][s:e] for k in LAYOUT], 1), want_next)
+            np.testing.assert_array_equal(g["executed_actions"][()], ep["actions"] * 0.5)
+    assert read_play_dataset(path).next_obs is None  # only when asked for
+    # a layout that does not tile the vector gets no flat view; files without next_obs load with next_obs None
+    with PlayDatasetWriter(tmp_path / "gap.hdf5", {"obs_layout": {"a": [0, 2], "b": [3, 4]}}) as w:
+        w.add_episode({"a": np.zeros((3, 2)), "b": np.zeros((3, 1))}, np.zeros((3, 1)))
+    with h5py.File(tmp_path / "gap.hdf5", "r") as f:
+        assert set(f["data/demo_0/obs"]) == {"a", "b"} and "next_obs" not in f["data/demo_0"]
+    assert read_play_dataset(tmp_path / "gap.hdf5", load_next_obs=True).next_obs is None
+
+
+def test_writer_rejects_bad_next_obs_and_extra(tmp_path):
+    rng = np.random.default_rng(6)
+    ep = _episode(rng, 4)
+    with pytest.raises(ValueError, match="final_obs has keys"), PlayDatasetWriter(tmp_path / "x.hdf5") as w:
+        w.add_episode({"a": ep["obs"][:, :2]}, ep["actions"], final_obs={"b": np.zeros(2)})
+    with pytest.raises(ValueError, match="would replace a standard one"), PlayDatasetWriter(tmp_path / "y.hdf5") as w:
+        w.add_episode({"a": ep["obs"][:, :2]}, ep["actions"], extra={"states": ep["states"]})
+    with pytest.raises(ValueError, match="executed_actions has 3 rows"), PlayDatasetWriter(tmp_path / "z.hdf5") as w:
+        w.add_episode({"a": ep["obs"][:, :2]}, ep["actions"], extra={"executed_actions": ep["actions"][:3]})
+
+
 def test_writer_is_atomic(tmp_path):
     path = tmp_path / "d.hdf5"
     rng = np.random.default_rng(1)
@@ -94,13 +136,18 @@ def _corrupt(tmp_path, edit):
          r"data/demo_0/obs/gripper_qpos contains NaN or inf"),
         (lambda f: f["data/demo_0"].attrs.__setitem__("num_samples", 99), r"data/demo_0/actions has 6 rows but num_samples"),
         (lambda f: f.__delitem__("data"), r"no 'data' group"),
+        (lambda f: [f.create_dataset(f"data/demo_0/next_obs/{k}", data=np.zeros((6, 2))) for k in LAYOUT],
+         r"data/demo_0/next_obs/eef_pos has shape \(6, 2\), obs/eef_pos has \(6, 3\)"),
+        (lambda f: f.create_dataset("data/demo_0/next_obs/eef_pos", data=np.zeros((6, 3))),
+         r"data/demo_0/next_obs has no key 'gripper_qpos'"),
     ],
-    ids=["missing-obs-key", "missing-actions", "wrong-length", "wrong-width", "nan", "inf", "num-samples", "no-data"],
+    ids=["missing-obs-key", "missing-actions", "wrong-length", "wrong-width", "nan", "inf", "num-samples", "no-data",
+         "next-obs-width", "next-obs-key"],
 )
 def test_validation_errors_name_file_demo_and_key(tmp_path, edit, pattern):
     path = _corrupt(tmp_path, edit)
     with pytest.raises(PlayDataError, match=pattern) as info:
-        read_play_dataset(path)
+        read_play_dataset(path, load_next_obs=True)
     assert str(path) in str(info.value)
     assert isinstance(info.value, UserError)
 

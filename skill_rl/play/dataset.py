@@ -2,14 +2,25 @@
 
 Layout (robomimic's, so robomimic/LIBERO tools read our files and we read theirs)::
 
-    data/                         attrs: env_args (JSON: env_id, env_kwargs, obs_layout, ...), total (int)
+    data/                         attrs: env_args (JSON: env_name, type, env_kwargs for robomimic; env_id,
+                                  obs_layout, state_layout, ... for us), total (int)
       demo_0/                     attrs: num_samples (int, T), plus optional seed / meta (JSON)
         obs/<key>                 (T, d) float32, one dataset per obs_layout field (eef_pos, cube_red_pos, ...)
+        obs/flat                  (T, D) the whole observation vector in obs_layout order: a virtual dataset
+                                  over the fields above (no copy), the key robomimic's EnvGym observes
+        next_obs/<key>            (T, d) the observation after actions[t] (obs[t + 1]; the last row is the
+                                  final observation), same keys as obs/, when the writer was given it
         actions                   (T, A) float32, action taken after observing obs[t]
         rewards                   (T,) float32
-        dones                     (T,) uint8, 1 on the episode's last step
-        states                    (T, nq + nv) float64, MuJoCo qpos ++ qvel at obs[t] (exact replay)
+        dones                     (T,) uint8, 1 on the episode's last step (and on success steps where the
+                                  writer says so: robomimic's done_mode 2)
+        states                    (T, S) float64, the env's sim_state() at obs[t]: qpos ++ qvel ++ the rest
+                                  of what the next step depends on (exact replay; env_args["state_layout"])
       demo_1/ ...
+
+robomimic (0.3.0) reads these files as they are: ``SequenceDataset`` (with ``load_next_obs``), and, through
+``env_args`` {"env_name", "type": 2 (gym), "env_kwargs"} and :mod:`skill_rl.play.robomimic_env`, its env tools
+(``create_env_from_metadata``, ``playback_dataset``, ``run_trained_agent``).
 
 Every dataset is chunked and gzip-compressed. The writer streams episodes (one is held in memory at a time)
 into a temporary file next to the target, which replaces the target only when the writer closes cleanly
@@ -25,6 +36,7 @@ This module needs numpy and h5py only (no torch, no MuJoCo).
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
 import re
@@ -39,9 +51,34 @@ import numpy as np
 from skill_rl.errors import UserError
 from skill_rl.fileio import atomic_path
 
-__all__ = ["PlayData", "PlayDataError", "PlayDatasetWriter", "read_play_dataset", "split_obs"]
+__all__ = ["PlayData", "PlayDataError", "PlayDatasetWriter", "read_play_dataset", "robomimic_env_args", "split_obs"]
 
 _DEMO_RE = re.compile(r"^demo_(\d+)$")
+
+ROBOMIMIC_ENV_MODULE = "skill_rl.play.robomimic_env"  # registers our envs with `gym` when gym.make imports it
+ROBOMIMIC_GYM_TYPE = 2  # robomimic.envs.env_base.EnvType.GYM_TYPE
+ROBOMIMIC_TASK_SCENE_ID = "skill_rl/TaskScene-v0"  # a task-language scene: env_kwargs["task_text"] is the file
+
+
+def robomimic_env_args(env_id: str | None, env_kwargs: Mapping[str, Any], *,
+                       task_text: str | None = None) -> dict[str, Any]:
+    """The keys robomimic's ``create_env_from_metadata`` reads from ``env_args``: ``env_name``, ``type``, ``env_kwargs``.
+
+    ``env_name`` is ``"skill_rl.play.robomimic_env:<id>"``: old Gym's ``make`` imports that module, which
+    registers the adapter robomimic's ``EnvGym`` needs (see :mod:`skill_rl.play.robomimic_env`). ``env_kwargs``
+    are the env's options (``TabletopConfig`` fields) without ``max_episode_steps``, which ``gym.make``
+    would take for its own time limit (a wrapper on the 5-tuple step API that ``EnvGym`` cannot unpack).
+    A task-language scene (``task_text``: the task file's text) has the id ``skill_rl/TaskScene-v0``.
+    """
+    if (env_id is None) == (task_text is None):
+        raise ValueError("robomimic_env_args needs exactly one of env_id and task_text")
+    kwargs = {k: v for k, v in env_kwargs.items() if k != "max_episode_steps"}
+    if task_text is not None:
+        name = ROBOMIMIC_TASK_SCENE_ID
+        kwargs["task_text"] = task_text
+    else:
+        name = env_id if str(env_id).startswith("skill_rl/") else f"skill_rl/{env_id}"
+    return {"env_name": f"{ROBOMIMIC_ENV_MODULE}:{name}", "type": ROBOMIMIC_GYM_TYPE, "env_kwargs": kwargs}
 
 
 class PlayDataError(UserError, ValueError):
@@ -68,11 +105,15 @@ class PlayDatasetWriter:
 
     ``obs`` is a mapping key -> (T, d) array, or a flat (T, D) array split by ``env_args["obs_layout"]``
     (``{key: [start, stop]}`` or ``{key: slice}``). ``rewards`` default to 0 and ``dones`` to 1 on the last
-    step. If the ``with`` block raises, the temporary file is removed and ``path`` is left untouched.
+    step. ``final_obs`` (the observation after the last action) adds ``next_obs``, which robomimic's
+    ``SequenceDataset`` loads by default and its offline-RL algorithms need. When the layout tiles the
+    observation vector, ``obs/<flat_key>`` (and ``next_obs/<flat_key>``) is a virtual dataset over the fields.
+    If the ``with`` block raises, the temporary file is removed and ``path`` is left untouched.
     """
 
     def __init__(self, path: str | os.PathLike[str], env_args: Mapping[str, Any] | None = None, *,
-                 compression: str | None = "gzip", compression_opts: int | None = 4, chunk_rows: int = 1024):
+                 compression: str | None = "gzip", compression_opts: int | None = 4, chunk_rows: int = 1024,
+                 flat_key: str | None = "flat"):
         self.path = Path(path)
         self.env_args = dict(env_args or {})
         layout = self.env_args.get("obs_layout")
@@ -80,6 +121,10 @@ class PlayDatasetWriter:
             layout = {k: (v if isinstance(v, slice) else slice(int(v[0]), int(v[1]))) for k, v in layout.items()}
             self.env_args["obs_layout"] = layout_to_json(layout)
         self._layout: dict[str, slice] | None = layout
+        # The flat key only where the fields tile [0, D) in order, so obs/<flat_key> is the env's own vector.
+        bounds = [(s.start, s.stop) for s in (layout or {}).values()]
+        tiles = bool(bounds) and bounds[0][0] == 0 and all(a[1] == b[0] for a, b in itertools.pairwise(bounds))
+        self._flat_key = flat_key if tiles and flat_key not in (layout or {}) else None
         self._compression = compression
         self._compression_opts = compression_opts if compression == "gzip" else None
         self._chunk_rows = int(chunk_rows)
@@ -100,27 +145,60 @@ class PlayDatasetWriter:
         group.create_dataset(name, data=array, chunks=chunks, compression=self._compression,
                              compression_opts=self._compression_opts, shuffle=self._compression is not None)
 
+    def _flat_view(self, group: h5py.Group, n: int) -> None:
+        """``group/<flat_key>`` as a virtual dataset over ``group/<field>`` (same file, no copy)."""
+        assert self._layout is not None and self._flat_key is not None
+        width = max(s.stop for s in self._layout.values())
+        vds = h5py.VirtualLayout(shape=(n, width), dtype=np.float32)
+        for key, sl in self._layout.items():
+            vds[:, sl] = h5py.VirtualSource(".", group[key].name, shape=(n, sl.stop - sl.start))
+        group.create_virtual_dataset(self._flat_key, vds)
+
+    def _as_fields(self, obs: Mapping[str, np.ndarray] | np.ndarray, what: str) -> dict[str, np.ndarray]:
+        if isinstance(obs, Mapping):
+            return {k: np.asarray(v, np.float32) for k, v in obs.items()}
+        if self._layout is None:
+            raise ValueError(f"a flat {what} array needs env_args['obs_layout'] to split it; pass a dict of keys")
+        return {k: np.asarray(v, np.float32) for k, v in split_obs(obs, self._layout).items()}
+
     def add_episode(self, obs: Mapping[str, np.ndarray] | np.ndarray, actions: np.ndarray,
                     rewards: np.ndarray | None = None, dones: np.ndarray | None = None,
-                    states: np.ndarray | None = None, attrs: Mapping[str, Any] | None = None) -> str:
-        """Append one episode as ``demo_<i>``; returns its name. Arrays are checked for equal lengths."""
+                    states: np.ndarray | None = None, attrs: Mapping[str, Any] | None = None, *,
+                    final_obs: Mapping[str, np.ndarray] | np.ndarray | None = None,
+                    extra: Mapping[str, np.ndarray] | None = None) -> str:
+        """Append one episode as ``demo_<i>``; returns its name. Arrays are checked for equal lengths.
+
+        ``final_obs``: the observation after the last action (one row: ``{key: (d,)}`` or flat ``(D,)``);
+        with it ``next_obs`` is written (``obs[1:]`` then ``final_obs``). ``extra``: more per-step datasets
+        (name -> (T, ...)), e.g. ``executed_actions`` where the recorded actions are not the executed ones.
+        """
         if self._closed:
             raise ValueError(f"PlayDatasetWriter for {self.path} is closed")
         actions = np.asarray(actions, dtype=np.float32)
         if actions.ndim != 2 or actions.shape[0] == 0:
             raise ValueError(f"actions must be (T, A) with T >= 1, got shape {actions.shape}")
         n = actions.shape[0]
-        if not isinstance(obs, Mapping):
-            if self._layout is None:
-                raise ValueError("a flat obs array needs env_args['obs_layout'] to split it; pass a dict of keys")
-            obs = split_obs(obs, self._layout)
+        fields = {k: v.reshape(v.shape[0], -1) if v.ndim == 1 else v for k, v in self._as_fields(obs, "obs").items()}
         rewards = np.zeros(n, np.float32) if rewards is None else np.asarray(rewards, np.float32).reshape(n)
         if dones is None:
             dones = np.zeros(n, np.uint8)
             dones[-1] = 1
         dones = np.asarray(dones, np.uint8).reshape(n)
-        arrays = {f"obs/{k}": np.asarray(v, np.float32) for k, v in obs.items()}
+        arrays = {f"obs/{k}": v for k, v in fields.items()}
+        if final_obs is not None:
+            if not isinstance(final_obs, Mapping):
+                final_obs = np.asarray(final_obs, np.float32).reshape(1, -1)
+            final = self._as_fields(final_obs, "final_obs")
+            if set(final) != set(fields):
+                raise ValueError(f"final_obs has keys {sorted(final)}, obs has {sorted(fields)}")
+            for k, v in fields.items():
+                last = final[k].reshape(1, *v.shape[1:])
+                arrays[f"next_obs/{k}"] = np.concatenate([v[1:], last.astype(np.float32)])
         arrays.update(actions=actions, rewards=rewards, dones=dones)
+        for key, arr in (extra or {}).items():
+            if key in arrays or key in ("obs", "next_obs", "states"):
+                raise ValueError(f"extra dataset {key!r} would replace a standard one")
+            arrays[key] = np.asarray(arr)
         if states is not None:
             arrays["states"] = np.asarray(states, np.float64)
         for key, arr in arrays.items():
@@ -128,12 +206,13 @@ class PlayDatasetWriter:
                 raise ValueError(f"episode {self.num_episodes}: {key} has {arr.shape[0]} rows, actions has {n}")
         name = f"demo_{self.num_episodes}"
         group = self._data.create_group(name)
-        obs_group = group.create_group("obs")
+        group.create_group("obs")
         for key, arr in arrays.items():
-            if key.startswith("obs/"):
-                self._dataset(obs_group, key[4:], arr.reshape(n, -1) if arr.ndim == 1 else arr)
-            else:
-                self._dataset(group, key, arr)
+            self._dataset(group, key, arr)
+        if self._flat_key is not None and set(fields) == set(self._layout or {}):
+            for prefix in ("obs", "next_obs"):
+                if prefix in group:
+                    self._flat_view(group[prefix], n)
         group.attrs["num_samples"] = n
         for k, v in (attrs or {}).items():
             group.attrs[k] = v if isinstance(v, int | float | str | np.integer | np.floating) else json.dumps(v)
@@ -179,7 +258,8 @@ class PlayData:
 
     ``obs[key]`` is (N, d) float32 over all N steps; ``actions`` (N, A); ``episode_starts``/``episode_ends``
     (E,) index the steps of each episode (end exclusive); ``states`` (N, S) or None when absent in any
-    demo; ``demo_names`` in file order (by demo index); ``env_args`` the parsed ``data`` attr (or {}).
+    demo; ``next_obs`` like ``obs`` when asked for and present in every demo, else None; ``demo_names`` in
+    file order (by demo index); ``env_args`` the parsed ``data`` attr (or {}).
     """
 
     obs: dict[str, np.ndarray]
@@ -192,6 +272,7 @@ class PlayData:
     states: np.ndarray | None = None
     env_args: dict[str, Any] = field(default_factory=dict)
     path: str = ""
+    next_obs: dict[str, np.ndarray] | None = None
 
     @property
     def episode_lengths(self) -> np.ndarray:
@@ -227,12 +308,13 @@ def _read(path: Path, where: str, group: h5py.Group, key: str) -> np.ndarray:
 
 def read_play_dataset(path: str | os.PathLike[str], obs_keys: Sequence[str] | None = None, *,
                       require: Sequence[str] = ("actions",), load_states: bool = True,
-                      check_finite: bool = True) -> PlayData:
+                      check_finite: bool = True, load_next_obs: bool = False) -> PlayData:
     """Load and validate a robomimic-layout HDF5 file (ours, robomimic's or LIBERO's).
 
     ``obs_keys``: which ``obs/<key>`` datasets to load (default: the ``obs_layout`` order from ``env_args``
     if present, else every low-dimensional (T,) or (T, d) key of the first demo, sorted). ``require``: per-demo datasets that must exist
     besides the obs keys (``rewards``/``dones`` are zero-filled / end-marked when absent and not required).
+    ``load_next_obs``: also load ``next_obs/<key>`` for the same keys (None in the result if a demo lacks it).
     Raises :class:`PlayDataError` naming the file, demo and key for anything missing, mis-shaped or
     non-finite, and for a file that cannot be opened (not HDF5, truncated, corrupt).
     """
@@ -267,7 +349,8 @@ def read_play_dataset(path: str | os.PathLike[str], obs_keys: Sequence[str] | No
                     if "obs" not in first:
                         raise PlayDataError(f"{p}: data/{demos[0]} has no 'obs' group")
                     # low-dim keys only by default (images need a decoder; name them in obs_keys to load them)
-                    obs_keys = sorted(k for k, v in first["obs"].items() if isinstance(v, h5py.Dataset) and v.ndim <= 2)
+                    obs_keys = sorted(k for k, v in first["obs"].items()
+                                      if isinstance(v, h5py.Dataset) and v.ndim <= 2 and not v.is_virtual)
             obs_keys = list(obs_keys)
             if not obs_keys:
                 raise PlayDataError(f"{p}: no obs keys to load")
@@ -276,6 +359,8 @@ def read_play_dataset(path: str | os.PathLike[str], obs_keys: Sequence[str] | No
             lengths: list[int] = []
             widths: dict[str, tuple[int, ...]] = {}
             have_states = load_states
+            have_next = load_next_obs
+            next_parts: dict[str, list[np.ndarray]] = {k: [] for k in obs_keys}
             for demo in demos:
                 g = data[demo]
                 if "obs" not in g or not isinstance(g["obs"], h5py.Group):
@@ -305,6 +390,20 @@ def read_play_dataset(path: str | os.PathLike[str], obs_keys: Sequence[str] | No
                     d = np.zeros(n, np.uint8)
                     d[-1] = 1
                     arrays["dones"] = d
+                nxt = g.get("next_obs")
+                if have_next and isinstance(nxt, h5py.Group):
+                    for key in obs_keys:
+                        if key not in nxt:
+                            raise PlayDataError(f"{p}: data/{demo}/next_obs has no key '{key}' (obs has it; "
+                                                f"next_obs has: {', '.join(sorted(nxt.keys()))})")
+                        arr = _read(p, f"data/{demo}/next_obs", g["next_obs"], key)
+                        arr = arr.reshape(arr.shape[0], -1) if arr.ndim == 1 else arr
+                        if arr.shape[1:] != arrays[f"obs/{key}"].shape[1:]:
+                            raise PlayDataError(f"{p}: data/{demo}/next_obs/{key} has shape {arr.shape}, obs/{key} "
+                                                f"has {arrays[f'obs/{key}'].shape}")
+                        arrays[f"next_obs/{key}"] = arr
+                else:
+                    have_next = False
                 if have_states:
                     if "states" in g:
                         arrays["states"] = _read(p, f"data/{demo}", g, "states")
@@ -327,6 +426,8 @@ def read_play_dataset(path: str | os.PathLike[str], obs_keys: Sequence[str] | No
                         raise PlayDataError(f"{p}: data/{demo}/{key} contains NaN or inf (first at index {bad})")
                 for key in obs_keys:
                     parts[key].append(arrays[f"obs/{key}"].astype(np.float32, copy=False))
+                    if have_next:
+                        next_parts[key].append(arrays[f"next_obs/{key}"].astype(np.float32, copy=False))
                 acts.append(a.astype(np.float32, copy=False))
                 rews.append(arrays["rewards"].astype(np.float32, copy=False))
                 dns.append(arrays["dones"].astype(np.uint8, copy=False))
@@ -343,4 +444,5 @@ def read_play_dataset(path: str | os.PathLike[str], obs_keys: Sequence[str] | No
         actions=np.concatenate(acts), rewards=np.concatenate(rews), dones=np.concatenate(dns),
         episode_starts=ends - np.asarray(lengths), episode_ends=ends, demo_names=demos,
         states=np.concatenate(sts) if have_states and sts else None, env_args=env_args, path=str(p),
+        next_obs={k: np.concatenate(v) for k, v in next_parts.items()} if have_next else None,
     )

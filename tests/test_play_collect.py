@@ -128,7 +128,7 @@ def test_collect_play_writes_dataset_and_summary(tmp_path):
     flat = data.flat_obs()
     for t in (200, 250, 359):
         env.data.qpos[:] = data.states[t, :nq]
-        env.data.qvel[:] = data.states[t, nq:]
+        env.data.qvel[:] = data.states[t, nq:nq + env.model.nv]
         mujoco.mj_forward(env.model, env.data)
         np.testing.assert_allclose(env._observation(), flat[t], atol=1e-5)
 
@@ -205,7 +205,7 @@ def test_restore_state_reproduces_a_recorded_frame_mid_episode(tmp_path):
     nq = env.model.nq
     env.reset(seed=seed)
     t = 60
-    obs = env.restore_state(data.states[t, :nq], data.states[t, nq:],
+    obs = env.restore_state(data.states[t, :nq], data.states[t, nq:nq + env.model.nv],
                             gripper_command=float(data.actions[t - 1, -1]))
     np.testing.assert_allclose(obs, data.flat_obs()[t], atol=1e-6)
     eef = env.eef_pos().copy()
@@ -215,6 +215,6 @@ def test_restore_state_reproduces_a_recorded_frame_mid_episode(tmp_path):
         obs, *_ = env.step(still)
     assert np.linalg.norm(env.eef_pos() - eef) < 0.005
     with pytest.raises(ValueError, match="restore_state needs finite qpos"):
-        env.restore_state(data.states[t, : nq - 1], data.states[t, nq:])
+        env.restore_state(data.states[t, : nq - 1], data.states[t, nq:nq + env.model.nv])
     with pytest.raises(ValueError, match="restore_state needs finite qpos"):
-        env.restore_state(np.full(nq, np.nan), data.states[t, nq:])
+        env.restore_state(np.full(nq, np.nan), data.states[t, nq:nq + env.model.nv])

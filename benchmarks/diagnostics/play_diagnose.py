@@ -72,7 +72,7 @@ def replay_goals(policy, dataset: str, trials: int, *, k_range=(40, 150), middle
                 continue
             obs, _ = env.reset(seed=seeds[ep])
             if t > start:
-                obs = env.unwrapped.restore_state(data.states[t, :nq], data.states[t, nq:],
+                obs = env.unwrapped.restore_state(data.states[t, :nq], data.states[t, nq:nq + env.unwrapped.model.nv],
                                                   gripper_command=float(data.actions[t - 1, -1]))
             if policy is not None:
                 policy.reset()

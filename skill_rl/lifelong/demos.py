@@ -1,8 +1,14 @@
 """Scripted demonstrations for a suite, stored in the play dataset format (robomimic-layout HDF5).
 
 One file per task, ``<demos_dir>/<task>.hdf5``, written by :class:`~skill_rl.play.dataset.PlayDatasetWriter`
-(atomic, chunked, gzip): ``data/demo_i/{obs/<field>, actions, rewards, dones, states}``; ``env_args`` holds
-the suite, task name, language instruction, env factory and ``obs_layout``. Only successful episodes are
+(atomic, chunked, gzip): ``data/demo_i/{obs/<field>, next_obs/<field>, actions, rewards, dones, states}``;
+``env_args`` holds the suite, task name, language instruction, env factory and ``obs_layout``, and for the
+tabletop tasks robomimic's ``env_name``/``type``/``env_kwargs`` (its env tools recreate the env from them).
+Rewards are 1 on success steps; dones are 1 on success steps and on the last step (robomimic's done_mode 2).
+``actions`` are the demonstrator's (the labels); with DART noise the env executed ``executed_actions``,
+which is what reproduces the recorded states (robomimic's ``playback_dataset --use-actions`` replays
+``actions``, so it reports divergence on noisy demos).
+``states`` rows are the env's ``sim_state()`` (exact replay). Only successful episodes are
 kept (the scripted demonstrator is retried with new seeds), trimmed ``tail_steps`` after the first success.
 
 :func:`load_task_data` reads them back (validated by ``read_play_dataset``) into the suite's common
@@ -21,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from skill_rl.errors import UserError
-from skill_rl.play.dataset import PlayDatasetWriter, read_play_dataset
+from skill_rl.play.dataset import PlayDatasetWriter, read_play_dataset, robomimic_env_args
 
 from .suites import Suite, SuiteTask
 
@@ -40,7 +46,8 @@ def demo_path(demos_dir: str | Path, task: SuiteTask) -> Path:
 
 
 def _env_state(env: Any) -> np.ndarray:
-    """qpos ++ qvel (tabletop), or the simulator's own flattened state (LIBERO: ``sim_state()``)."""
+    """The env's replay state: ``sim_state()`` (tabletop: qpos, qvel, the rest of MuJoCo's state and the
+    controller's target; LIBERO: the simulator's flattened state), else qpos ++ qvel."""
     base = env.unwrapped
     if hasattr(base, "sim_state"):
         return base.sim_state()
@@ -59,7 +66,7 @@ def record_demo(env: Any, demonstrator: Any, seed: int, max_steps: int, tail_ste
     obs, info = env.reset(seed=seed)
     demonstrator.reset()
     rng = np.random.default_rng(seed)
-    rows, acts, states, rewards = [], [], [], []
+    rows, acts, executed_acts, states, rewards = [], [], [], [], []
     success_at = None
     for t in range(max_steps):
         action = np.asarray(demonstrator.act(obs), np.float32)
@@ -70,6 +77,7 @@ def record_demo(env: Any, demonstrator: Any, seed: int, max_steps: int, tail_ste
         if action_noise > 0:
             executed = action.copy()
             executed[:-1] = np.clip(executed[:-1] + rng.normal(0.0, action_noise, action.shape[0] - 1), -1.0, 1.0)
+        executed_acts.append(executed)
         obs, reward, terminated, truncated, info = env.step(executed)
         rewards.append(float(info.get("is_success", False)))
         if info.get("is_success") and success_at is None:
@@ -80,10 +88,14 @@ def record_demo(env: Any, demonstrator: Any, seed: int, max_steps: int, tail_ste
             break
     if success_at is None:
         return None
-    dones = np.zeros(len(acts), np.uint8)
+    rewards_a = np.asarray(rewards, np.float32)
+    dones = (rewards_a > 0).astype(np.uint8)  # robomimic's done_mode 2: done on success and at the end
     dones[-1] = 1
-    return {"obs": np.stack(rows), "actions": np.stack(acts), "states": np.stack(states),
-            "rewards": np.asarray(rewards, np.float32), "dones": dones}
+    out = {"obs": np.stack(rows), "actions": np.stack(acts), "states": np.stack(states),
+           "rewards": rewards_a, "dones": dones, "final_obs": np.asarray(obs, np.float32)}
+    if action_noise > 0:  # what reproduces the states (robomimic's playback from actions needs these)
+        out["executed_actions"] = np.stack(executed_acts)
+    return out
 
 
 def generate_demos(suite: Suite, demos_dir: str | Path, n_demos: int = 50, *, max_steps: int = 600,
@@ -116,9 +128,16 @@ def generate_demos(suite: Suite, demos_dir: str | Path, n_demos: int = 50, *, ma
         env_args = {"env_id": task.factory.source, "env_kind": task.factory.kind,
                     "env_kwargs": {**dict(task.factory.options), "max_episode_steps": max_steps},
                     "obs_layout": layout, "suite": suite.name, "task": task.name, "task_index": k,
-                    "language": task.language, "factory": asdict(task.factory), "action_noise": action_noise}
+                    "language": task.language, "factory": asdict(task.factory), "action_noise": action_noise,
+                    "max_episode_steps": max_steps}
+        options = dict(task.factory.options)
         if task.factory.kind == "task_file":
             env_args["task_file_content"] = Path(task.factory.source).read_text(encoding="utf-8")
+            env_args.update(robomimic_env_args(None, options, task_text=env_args["task_file_content"]))
+        elif task.factory.kind == "env_id" and hasattr(env.unwrapped, "set_sim_state"):
+            env_args.update(robomimic_env_args(task.factory.source, options))
+        if hasattr(env.unwrapped, "state_layout"):
+            env_args["state_layout"] = env.unwrapped.state_layout
         max_attempts = int(np.ceil(n_demos * max_attempts_factor))
         lengths = []
         attempts = 0
@@ -133,7 +152,8 @@ def generate_demos(suite: Suite, demos_dir: str | Path, n_demos: int = 50, *, ma
                 if ep is None:
                     continue
                 writer.add_episode(obs=ep["obs"], actions=ep["actions"], rewards=ep["rewards"], dones=ep["dones"],
-                                   states=ep["states"], attrs={"seed": seed})
+                                   states=ep["states"], final_obs=ep["final_obs"], attrs={"seed": seed},
+                                   extra={k: ep[k] for k in ("executed_actions",) if k in ep})
                 lengths.append(len(ep["actions"]))
                 bar.update(1)
         env.close()

@@ -8,6 +8,9 @@ episode ends early when an object falls off the table (the scene has no floor) a
 The run folder (``<run_root>/<run_name>-<timestamp>/``) gets ``config.yaml``, ``play.hdf5`` (robomimic
 layout, see :mod:`skill_rl.play.dataset`) and ``summary.json``: steps, episodes, steps/s, primitive counts
 and timeouts, per-object displacement statistics (metres) and the drawer's opening range.
+
+Each step's ``states`` row is the env's ``sim_state()`` (exact replay, also by robomimic's ``playback_dataset``);
+``next_obs`` holds the observation after each action, the last one the observation after the episode's last action.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ import numpy as np
 from skill_rl.errors import UserError
 from skill_rl.runs import start_run
 
-from .dataset import PlayDatasetWriter, layout_to_json
+from .dataset import PlayDatasetWriter, layout_to_json, robomimic_env_args
 from .player import BEHAVIOURS, Player, PlayerConfig
 
 __all__ = ["PlayCollectConfig", "PlayCollectError", "collect_play"]
@@ -99,13 +102,13 @@ def collect_play(cfg: PlayCollectConfig, *, progress: bool = True) -> dict[str, 
     player = Player.for_env(env, rng, player_cfg)
     layout = base.obs_layout
     z_index = {o: layout[f"{o}_pos"].start + 2 for o in FREE_OBJECTS}
-    model, data = base.model, base.data
+    state_dim = base.state_layout["elapsed_steps"][1]
     env_args = {
-        "env_id": ENV_ID, "env_name": "TabletopPlay-v0", "type": "skill_rl",
-        # constructor kwargs of TabletopPlayEnv (skill_rl.envs.tabletop.play), i.e. TabletopConfig fields
-        "env_kwargs": {**cfg.env_options, "max_episode_steps": cfg.episode_steps},
-        "obs_layout": layout_to_json(layout), "control_freq": control_freq,
-        "state_layout": {"qpos": [0, int(model.nq)], "qvel": [int(model.nq), int(model.nq + model.nv)]},
+        # env_name, type, env_kwargs (TabletopConfig fields, the constructor kwargs of TabletopPlayEnv): robomimic's
+        # create_env_from_metadata recreates the env from these (skill_rl.play.robomimic_env)
+        **robomimic_env_args(ENV_ID, cfg.env_options),
+        "env_id": ENV_ID, "max_episode_steps": cfg.episode_steps,
+        "obs_layout": layout_to_json(layout), "control_freq": control_freq, "state_layout": base.state_layout,
     }
     counts = {p: 0 for p in BEHAVIOURS}
     timeouts = {p: 0 for p in BEHAVIOURS}
@@ -134,7 +137,7 @@ def collect_play(cfg: PlayCollectConfig, *, progress: bool = True) -> dict[str, 
                     player.reset()
                     obs_buf = np.empty((length, base.obs_dim), np.float32)
                     act_buf = np.empty((length, env.action_space.shape[0]), np.float32)
-                    state_buf = np.empty((length, model.nq + model.nv), np.float64)
+                    state_buf = np.empty((length, state_dim), np.float64)
                     dropped = None
                     for t in range(length):
                         # The scene has no floor: an object pushed off the table falls for ever (hundreds of
@@ -144,8 +147,7 @@ def collect_play(cfg: PlayCollectConfig, *, progress: bool = True) -> dict[str, 
                             length = t
                             break
                         obs_buf[t] = obs
-                        state_buf[t, : model.nq] = data.qpos
-                        state_buf[t, model.nq :] = data.qvel
+                        state_buf[t] = base.sim_state()
                         action = player.act(obs)
                         act_buf[t] = action
                         obs, _, _, _, _ = env.step(action)
@@ -154,7 +156,9 @@ def collect_play(cfg: PlayCollectConfig, *, progress: bool = True) -> dict[str, 
                     if length < 2:
                         continue
                     obs_buf, act_buf, state_buf = obs_buf[:length], act_buf[:length], state_buf[:length]
-                    writer.add_episode(obs_buf, act_buf, states=state_buf,
+                    # obs is the observation after the last recorded action (the one that ended the episode early,
+                    # or the one after its last step)
+                    writer.add_episode(obs_buf, act_buf, states=state_buf, final_obs=obs,
                                        attrs={"seed": seed, "primitives": player.log})
                     n_episodes += 1
                     for k in BEHAVIOURS:

@@ -2,11 +2,11 @@
 # Set up skill-rl on a fresh Debian 12 / Ubuntu machine (or any Linux with Python >= 3.10), idempotently:
 #   1. system libraries: libosmesa6 (headless MuJoCo rendering), ffmpeg, cmake (ROS 2 interface builds);
 #   2. torch, pinned as in .ci/constraints.txt, so pip takes the CPU wheel where one is available;
-#   3. this repository in editable mode with the sim, learn and dev extras, under .ci/constraints.txt.
+#   3. this repository in editable mode with the default extras (below), under .ci/constraints.txt.
 #
 # Knobs (environment variables):
 #   PYTHON=python3.11      interpreter to install into (default: python3, else python; a venv's if active)
-#   SKILL_RL_EXTRAS=sim    extras to install (default: sim,learn,ros,libero,dist,dev; ros also builds the interface package)
+#   SKILL_RL_EXTRAS=sim    extras to install (default: sim,learn,robomimic,ros,libero,dist,dev; ros also builds the interface package)
 #   SKIP_APT=1             skip apt-get (no root, or the libraries are there already)
 #   TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
 #                          extra index for the CPU torch wheel; without a local wheel or this, pip may fetch
@@ -15,7 +15,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 log() { printf '[setup] %s\n' "$*"; }
-EXTRAS="${SKILL_RL_EXTRAS:-sim,learn,ros,libero,dist,dev}"
+EXTRAS="${SKILL_RL_EXTRAS:-sim,learn,robomimic,ros,libero,dist,dev}"
 
 # -------------------------------------------------------------------------------------------- apt
 apt_install() {
@@ -57,7 +57,7 @@ fi
 
 # -------------------------------------------------------------------------------------------- pip
 export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_PROGRESS_BAR=off PIP_ROOT_USER_ACTION=ignore
-if [[ ",$EXTRAS," == *",learn,"* ]]; then
+if [[ ",$EXTRAS," == *",learn,"* || ",$EXTRAS," == *",robomimic,"* ]]; then  # both need torch
   TORCH_PIN="$(grep -E '^torch==' .ci/constraints.txt)"
   log "pip install $TORCH_PIN"
   "$PY" -m pip install -q "$TORCH_PIN" ${TORCH_INDEX_URL:+--extra-index-url "$TORCH_INDEX_URL"}

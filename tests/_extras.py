@@ -24,7 +24,7 @@ import pytest
 
 VAR = "SKILL_RL_REQUIRE_EXTRAS"
 
-#: extra -> how to get it. The first five are pyproject.toml's optional dependencies; ``render`` is MuJoCo's
+#: extra -> how to get it. The first six are pyproject.toml's optional dependencies; ``render`` is MuJoCo's
 #: offscreen OpenGL (libOSMesa on a headless machine), which scripts/setup.sh installs with apt.
 EXTRAS = {
     "sim": "pip install -e '.[sim]'",
@@ -32,6 +32,7 @@ EXTRAS = {
     "ros": "pip install -e '.[ros]' && bash scripts/build_ros_interfaces.sh",
     "libero": "pip install -e '.[libero]'",
     "dist": "pip install -e '.[dist]'",
+    "robomimic": "pip install -e '.[robomimic]'",
     "render": "apt-get install libosmesa6 and set MUJOCO_GL=osmesa (or egl on a GPU)",
 }
 

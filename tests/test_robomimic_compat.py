@@ -67,7 +67,8 @@ def _torchvision_or_stand_in() -> bool:
 def rm():
     """robomimic's modules: env_utils, file_utils, obs_utils, the dataset class and the playback script."""
     stand_in = _torchvision_or_stand_in()
-    names = ("utils.env_utils", "utils.file_utils", "utils.obs_utils", "utils.dataset", "scripts.playback_dataset")
+    names = ("utils.env_utils", "utils.file_utils", "utils.obs_utils", "utils.dataset", "scripts.playback_dataset",
+             "scripts.train", "scripts.run_trained_agent", "config")
     yield types.SimpleNamespace(**{n.split(".")[-1]: importlib.import_module(f"robomimic.{n}") for n in names})
     if stand_in:  # leave no stand-in (nor robomimic modules bound to it) for later tests
         for name in [m for m in sys.modules if m.split(".")[0] in ("torchvision", "robomimic")]:
@@ -185,3 +186,38 @@ def test_sequence_dataset_loads_next_obs(rm, files):
     end = int(ours.episode_ends[0]) - 1  # the goal ("last") is the demo's final next_obs
     np.testing.assert_array_equal(item["goal_obs"]["eef_pos"], ours.next_obs["eef_pos"][end])
     assert item["dones"].shape == (4,) and item["actions"].shape == (4, 7)
+
+
+def test_train_with_rollouts_and_run_trained_agent(rm, files, tmp_path):
+    """robomimic's train() fits BC on obs/flat and rolls it out in our env (the env name goes into checkpoint
+    file names); run_trained_agent() reloads the checkpoint, recreates the env and records rollouts, whose
+    states our env restores to the observations robomimic recorded."""
+    import torch
+
+    threads = torch.get_num_threads()
+    cfg = rm.config.config_factory("bc")
+    with cfg.values_unlocked():
+        cfg.train.data, cfg.train.output_dir = str(files["play"]), str(tmp_path / "bc")
+        cfg.train.num_epochs, cfg.train.batch_size, cfg.train.cuda = 1, 16, False
+        cfg.experiment.epoch_every_n_steps, cfg.experiment.validation_epoch_every_n_steps = 5, 1
+        cfg.experiment.rollout.n, cfg.experiment.rollout.horizon, cfg.experiment.rollout.rate = 1, 10, 1
+        cfg.experiment.save.every_n_epochs, cfg.experiment.logging.log_tb = 1, False
+        cfg.observation.modalities.obs.low_dim = ["flat"]
+    try:
+        rm.train.train(cfg, device=torch.device("cpu"))
+    finally:
+        torch.set_num_threads(threads)  # train() sets 2
+    ckpt = sorted((tmp_path / "bc").glob("*/*/models/model_epoch_1*.pth"))
+    assert len(ckpt) == 1 and "TabletopPlay-v0" in ckpt[0].name
+    out = tmp_path / "rollouts.hdf5"
+    rm.run_trained_agent.run_trained_agent(argparse.Namespace(
+        agent=str(ckpt[0]), n_rollouts=1, horizon=8, env=None, render=False, video_path=None, video_skip=5,
+        camera_names=["front"], dataset_path=str(out), dataset_obs=True, seed=0))
+    with h5py.File(out, "r") as f:
+        assert f["data"].attrs["env_args"] and f["data/demo_0/actions"].shape == (8, 7)
+        states, obs = f["data/demo_0/states"][()], f["data/demo_0/obs/flat"][()]
+    from skill_rl import envs
+
+    env = envs.make("TabletopPlay-v0").unwrapped
+    for t in (0, 7):
+        np.testing.assert_allclose(env.set_sim_state(states[t]), obs[t], atol=1e-6)

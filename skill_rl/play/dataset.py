@@ -57,18 +57,19 @@ _DEMO_RE = re.compile(r"^demo_(\d+)$")
 
 ROBOMIMIC_ENV_MODULE = "skill_rl.play.robomimic_env"  # registers our envs with `gym` when gym.make imports it
 ROBOMIMIC_GYM_TYPE = 2  # robomimic.envs.env_base.EnvType.GYM_TYPE
-ROBOMIMIC_TASK_SCENE_ID = "skill_rl/TaskScene-v0"  # a task-language scene: env_kwargs["task_text"] is the file
+ROBOMIMIC_TASK_SCENE_ID = "TaskScene-v0"  # a task-language scene: env_kwargs["task_text"] is the file
 
 
 def robomimic_env_args(env_id: str | None, env_kwargs: Mapping[str, Any], *,
                        task_text: str | None = None) -> dict[str, Any]:
     """The keys robomimic's ``create_env_from_metadata`` reads from ``env_args``: ``env_name``, ``type``, ``env_kwargs``.
 
-    ``env_name`` is ``"skill_rl.play.robomimic_env:<id>"``: old Gym's ``make`` imports that module, which
+    ``env_name`` is ``"skill_rl.play.robomimic_env:<id>"`` (the id without the ``skill_rl/`` namespace: robomimic
+    puts the env name into checkpoint and video file names): old Gym's ``make`` imports that module, which
     registers the adapter robomimic's ``EnvGym`` needs (see :mod:`skill_rl.play.robomimic_env`). ``env_kwargs``
     are the env's options (``TabletopConfig`` fields) without ``max_episode_steps``, which ``gym.make``
     would take for its own time limit (a wrapper on the 5-tuple step API that ``EnvGym`` cannot unpack).
-    A task-language scene (``task_text``: the task file's text) has the id ``skill_rl/TaskScene-v0``.
+    A task-language scene (``task_text``: the task file's text) has the id ``TaskScene-v0``.
     """
     if (env_id is None) == (task_text is None):
         raise ValueError("robomimic_env_args needs exactly one of env_id and task_text")
@@ -77,7 +78,7 @@ def robomimic_env_args(env_id: str | None, env_kwargs: Mapping[str, Any], *,
         name = ROBOMIMIC_TASK_SCENE_ID
         kwargs["task_text"] = task_text
     else:
-        name = env_id if str(env_id).startswith("skill_rl/") else f"skill_rl/{env_id}"
+        name = str(env_id).removeprefix("skill_rl/")
     return {"env_name": f"{ROBOMIMIC_ENV_MODULE}:{name}", "type": ROBOMIMIC_GYM_TYPE, "env_kwargs": kwargs}
 
 

@@ -10,11 +10,12 @@ hard-coded ones (robosuite, gym, iGibson), with no hook to register another. Its
   ``env.unwrapped._check_success()``;
 * one observation key, ``"flat"`` (the whole vector): our datasets carry ``obs/flat`` as a virtual dataset.
 
-So a dataset's ``env_name`` is ``"skill_rl.play.robomimic_env:skill_rl/TabletopPlay-v0"`` (``type`` 2, gym):
-``gym.make`` imports this module first ("module:id" ids), which registers every tabletop id with ``gym`` as
-:class:`TabletopGymAdapter`, our Gymnasium env inside. The simulator handle maps to ``TabletopEnv.sim_state`` /
+So a dataset's ``env_name`` is ``"skill_rl.play.robomimic_env:TabletopPlay-v0"`` (``type`` 2, gym): ``gym.make``
+imports this module first ("module:id" ids), which registers every tabletop id with ``gym`` as
+:class:`TabletopGymAdapter`, our Gymnasium env inside. The ids drop the ``skill_rl/`` namespace: robomimic puts
+the env name into checkpoint and video file names, where a slash would be a folder. The simulator handle maps to ``TabletopEnv.sim_state`` /
 ``set_sim_state``, so robomimic's ``playback_dataset`` reproduces a recorded episode exactly, from states and
-from actions. ``skill_rl/TaskScene-v0`` takes ``task_text`` (a task file's text) for the lifelong suites' scenes.
+from actions. ``TaskScene-v0`` takes ``task_text`` (a task file's text) for the lifelong suites' scenes.
 
 Needs the ``robomimic`` extra (robomimic 0.3.0 and gym 0.26.2).
 """
@@ -125,10 +126,10 @@ class TabletopGymAdapter(gym.Env):
 
 
 def register() -> None:
-    """Register every MuJoCo tabletop id (``skill_rl/Tabletop*-v0``) and ``skill_rl/TaskScene-v0`` with ``gym``."""
+    """Register every MuJoCo tabletop id (``Tabletop*-v0``, no namespace) and ``TaskScene-v0`` with ``gym``."""
     from skill_rl import envs
 
-    ids = {f"{envs.NAMESPACE}/{k}": {"env_id": f"{envs.NAMESPACE}/{k}"} for k in envs.ENV_SPECS if k.startswith("Tabletop")}
+    ids = {k: {"env_id": f"{envs.NAMESPACE}/{k}"} for k in envs.ENV_SPECS if k.startswith("Tabletop")}
     ids[ROBOMIMIC_TASK_SCENE_ID] = {}
     for env_id, kwargs in ids.items():
         if env_id not in gym.envs.registry:

@@ -209,3 +209,36 @@ def test_dataset_module_does_not_import_torch():
     code = ("import sys, skill_rl.play.dataset, skill_rl.play.windows; "
             "bad = [m for m in ('torch', 'mujoco') if m in sys.modules]; assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_sim_state_rows_replay_exactly_and_restore_state_takes_the_controller_target():
+    """A dataset's ``states`` row (the env's sim_state) restores a scene without a reset with its seed, and the
+    recorded actions then give the recorded observations exactly; restore_state sets the ee_delta target."""
+    from skill_rl import envs
+
+    env = envs.make("TabletopPickPlace-v0").unwrapped
+    obs, _ = env.reset(seed=4)
+    rng = np.random.default_rng(0)
+    states, after, actions = [], [], rng.uniform(-1, 1, (30, 7))
+    for a in actions:
+        states.append(env.sim_state())
+        obs, *_ = env.step(a)
+        after.append(obs)
+    other = envs.make("TabletopPickPlace-v0").unwrapped
+    other.reset(seed=99)  # another scene: the state carries the region's placement
+    other.set_sim_state(states[10])
+    replayed = np.stack([other.step(a)[0] for a in actions[10:]])
+    assert np.abs(replayed - np.stack(after[10:])).max() <= 1e-6
+    np.testing.assert_array_equal(other.sim_state(), env.sim_state())
+
+    lay = {k: slice(*v) for k, v in env.state_layout.items()}
+    s = states[20]
+    other.reset(seed=4)
+    other.restore_state(s[lay["qpos"]], s[lay["qvel"]], gripper_command=float(actions[19, -1]),
+                        ee_target=(s[lay["ee_target_pos"]], s[lay["ee_target_rot"]].reshape(3, 3)))
+    for key in ("qpos", "ee_target_pos", "ee_target_rot"):
+        np.testing.assert_array_equal(other.sim_state()[lay[key]], s[lay[key]])
+    with pytest.raises(ValueError, match="ee_target must be"):
+        other.restore_state(s[lay["qpos"]], s[lay["qvel"]], ee_target=(np.zeros(2), np.eye(3)))
+    with pytest.raises(ValueError, match=f"state vector of length {len(s)}"):
+        other.set_sim_state(s[:-1])

@@ -145,12 +145,16 @@ class SkillServerNode(Node):
         self._drops_left = int(self.p("inject_drops"))
         self.add_on_set_parameters_callback(self._on_params)
         self.runner = SkillRunner(self.world)  # perception -> the skill's action -> IK -> joint target (no ROS)
+        self._preload()
         io = MutuallyExclusiveCallbackGroup()
         self.pub_cmd = self.create_publisher(JointTrajectory, f"{self.arm}/joint_command", COMMANDS)
         self.pub_status = self.create_publisher(SkillServerStatus, "~/status", LATCHED)
         self.pub_heartbeat = self.create_publisher(Header, "~/heartbeat", COMMANDS)
         if float(self.p("heartbeat_rate_hz")) > 0:
-            self.create_timer(1.0 / float(self.p("heartbeat_rate_hz")), self._beat, callback_group=io)
+            # Its own group: the heartbeat never waits behind the 100 Hz joint-state callbacks (a loaded machine
+            # delayed it past arm_hal's timeout while every callback of one group queued).
+            self.create_timer(1.0 / float(self.p("heartbeat_rate_hz")), self._beat,
+                              callback_group=MutuallyExclusiveCallbackGroup())
         self.create_subscription(ArmState, f"{self.arm}/state", self._on_hal_state, LATCHED, callback_group=io)
         self.create_subscription(JointState, self.p("joint_states_topic"), self._on_joints, STREAM, callback_group=io)
         self.create_subscription(ObjectStates, self.p("object_states_topic"), self._on_objects, STREAM, callback_group=io)
@@ -191,6 +195,27 @@ class SkillServerNode(Node):
             raise SystemExit(f"skill_server: the skill library {root} does not exist (create it with "
                              f"`skill-rl skills add-scripted --library {root}`)")
         return lib, str(lib.root)
+
+    def _preload(self) -> None:
+        """Load every learned entry once, now, before the node spins: importing torch and a TorchScript policy
+        takes seconds and holds the GIL, which inside a goal would stall this node's heartbeat (arm_hal then
+        latches HEARTBEAT) and delay the first step. A file that cannot be loaded is an error here, at start-up,
+        naming the entry, not a surprise in a goal."""
+        learned = [e for e in self.library.list() if e.kind != "scripted"]
+        if learned:
+            t0 = time.monotonic()
+            import torch  # noqa: F401 - the import itself is the slow part
+
+            self.get_logger().info(f"torch imported in {time.monotonic() - t0:.1f} s for {len(learned)} learned skill(s)")
+        for entry in learned:
+            t0 = time.monotonic()
+            _, bound = entry.implements or (None, {})
+            try:
+                entry.load(self.runner.scene.env, **dict(bound or {}))
+            except Exception as e:  # noqa: BLE001 - name the entry, keep the others usable
+                self.get_logger().warning(f"{entry.key} did not load at start-up ({e}); goals naming it load it then")
+                continue
+            self.get_logger().info(f"loaded {entry.key} ({entry.kind}) in {time.monotonic() - t0:.1f} s")
 
     def _skill_keys(self) -> list[str]:
         return [e.key for e in self.library.list()]
@@ -476,7 +501,7 @@ class SkillServerNode(Node):
 
 def main(args: list[str] | None = None) -> int:
     isolate_dds()
-    return run_node(lambda: SkillServerNode(), threads=3, args=args)
+    return run_node(lambda: SkillServerNode(), threads=4, args=args)
 
 
 if __name__ == "__main__":

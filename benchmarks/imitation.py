@@ -87,7 +87,7 @@ def _demos_job(demos_dir: str, name: str, n: int) -> dict[str, Any]:
     t0 = time.perf_counter()
     with atomic_path(path) as tmp:
         summary = collect_task_demos(TASKS[name], tmp, n, seed=1, action_noise=0.1)
-    summary.update(dataset=str(path), wall_s=round(time.perf_counter() - t0, 1))
+    summary.update(dataset=str(path), wall_s=round(time.perf_counter() - t0, 1), code_rev=_git_rev())
     _write_json(meta, summary)
     return summary
 
@@ -117,6 +117,21 @@ def _load_episodes(out: str, name: str, n: int) -> list[Any]:
     return [TaskEpisode(name, int(s), g, st, int(k))
             for s, g, st, k in zip(z["seeds"][:n], z["goal_obs"][:n], z["start_obs"][:n], z["scripted_steps"][:n],
                                    strict=True)]
+
+
+def _git_rev() -> str:
+    """The checkout's commit (+ "-dirty" when the demonstrators or the ladder differ from it): demos depend on it."""
+    import subprocess
+
+    root = Path(__file__).resolve().parent.parent
+    try:
+        rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True,
+                             check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "envs/tabletop", "skill_rl/play", "skill_rl/imitation"],
+                               cwd=root, capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return rev + ("-dirty" if dirty else "")
 
 
 def _write_json(path: Path, obj: Any) -> None:
@@ -288,7 +303,7 @@ def main() -> int:
     seeds = list(range(args.seeds))
     run_args = {"episodes": args.episodes, "horizon": args.horizon}
     budget = {"demos": args.demos, "episodes": args.episodes, "horizon": args.horizon, "recipe": recipe.to_dict(),
-              "steps_b": recipe_b["steps"], "tasks": names}
+              "steps_b": recipe_b["steps"], "tasks": names, "code_rev": _git_rev()}
     out = args.out_dir
     demos_dir = args.demos_dir or str(Path(out) / "demos")
     budget["demos_dir"] = demos_dir

@@ -149,6 +149,8 @@ def test_demos_record_the_intended_action_and_execute_the_noisy_one(tmp_path):
 
         with h5py.File(out["dataset"]) as f:
             seed = int(f["data"][data.demo_names[0]].attrs["seed"])
+            first_success = int(f["data"][data.demo_names[0]].attrs["first_success"])
+        assert 0 < first_success < len(data.actions) - 1  # the push succeeds before its retreat ends
         recorded[record] = (data.flat_obs(), data.actions)
     env = make_play_env()
     reset_task(task, env, seed)

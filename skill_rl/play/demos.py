@@ -10,7 +10,8 @@ the demos show the expert correcting the drift the noise causes, with clean labe
 records the noisy action that was sent (the play data's convention before issue 18). A demo is kept only if it reaches the task's predicate; it ends where the noise-free
 task goal is taken (lift: at the first success; others: when the primitive has finished) and gets one more
 row: the final observation with a "stay" action (no motion, gripper unchanged), so that the demo's last
-observation, its goal, is part of it.
+observation, its goal, is part of it. Each demo's ``first_success`` attribute is the row whose observation is
+the first where the task's goal holds (``skill_rl.play.ladder`` can train on the demo up to there).
 
 The demos are written in the play dataset layout (:class:`~skill_rl.play.dataset.PlayDatasetWriter`, same
 ``env_args`` as ``TabletopPlay-v0``), so :func:`skill_rl.play.train.train_play` trains on them unchanged;
@@ -40,14 +41,16 @@ def _start_record(env: Any) -> dict[str, np.ndarray]:
 
 
 def _demo(task: PlayTask, env: Any, seed: int, rng: np.random.Generator, action_noise: float,
-          record: str = "intended") -> tuple[np.ndarray, np.ndarray] | None:
+          record: str = "intended") -> tuple[np.ndarray, np.ndarray, int] | None:
+    """(obs, actions, first_success) of one demo, or None; ``first_success``: the row whose observation is the
+    first in which the task's goal holds (a place holds once released, long before the retreat ends)."""
     obs = reset_task(task, env, seed)
     if not start_ok(task, env):
         return None
     start = _start_record(env)
     prim = scripted_primitive(task, env)
     obs_rows, act_rows = [], []
-    done = False
+    done, first_success = False, -1
     for _ in range(task.script_budget):
         intended = np.clip(np.asarray(prim.act(obs), dtype=np.float64), -1.0, 1.0)
         a = intended.copy()
@@ -57,7 +60,9 @@ def _demo(task: PlayTask, env: Any, seed: int, rng: np.random.Generator, action_
         obs_rows.append(obs.copy())
         act_rows.append(intended.astype(np.float32) if record == "intended" else a)
         obs, *_ = env.step(a)
-        if task.stop_on_success and task_success(task, env, start):
+        if first_success < 0 and task_success(task, env, start):
+            first_success = len(act_rows)
+        if task.stop_on_success and first_success >= 0:
             done = True
             break
         if prim.finished(obs):
@@ -69,7 +74,7 @@ def _demo(task: PlayTask, env: Any, seed: int, rng: np.random.Generator, action_
     stay[6:] = act_rows[-1][6:]
     obs_rows.append(obs.copy())
     act_rows.append(stay)
-    return np.asarray(obs_rows, np.float32), np.asarray(act_rows, np.float32)
+    return np.asarray(obs_rows, np.float32), np.asarray(act_rows, np.float32), first_success
 
 
 def collect_task_demos(task: PlayTask, path: str | os.PathLike[str], n: int, *, seed: int = 1,
@@ -101,7 +106,7 @@ def collect_task_demos(task: PlayTask, path: str | os.PathLike[str], n: int, *, 
                 out = _demo(task, env, s, rng, action_noise, record)
                 if out is None:
                     continue
-                writer.add_episode(out[0], out[1], attrs={"seed": s, "task": task.name})
+                writer.add_episode(out[0], out[1], attrs={"seed": s, "task": task.name, "first_success": out[2]})
                 kept += 1
                 steps += len(out[1])
             if kept < n:

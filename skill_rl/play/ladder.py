@@ -36,6 +36,8 @@ class BCRecipe:
     hidden: int = 256
     layers: int = 2
     head: str = "gaussian"
+    n_mix: int = 5  # mixture heads: components
+    min_std: float = 1e-4  # gaussian / gmm heads: std floor
     nll_beta: float = 0.0
     ignore_obs_keys: list[str] = field(default_factory=list)  # e.g. ["joint_vel"]
     goal_keys: list[str] = field(default_factory=lambda: list(PLAY_GOAL_KEYS))  # rung b's goal features
@@ -88,7 +90,8 @@ def train_bc(paths: Sequence[str | Path], recipe: BCRecipe, *, seed: int, goal: 
 
     demos, data = load_demos(paths, recipe.history, goal, recipe.skip_stay)
     cfg = BCConfig(obs_dim=demos.obs.shape[1], act_dim=demos.actions.shape[1], history=recipe.history,
-                   hidden=recipe.hidden, layers=recipe.layers, head=recipe.head, nll_beta=recipe.nll_beta,
+                   hidden=recipe.hidden, layers=recipe.layers, head=recipe.head, n_mix=recipe.n_mix,
+                   min_std=recipe.min_std, nll_beta=recipe.nll_beta,
                    goal_index=(goal_index(data, recipe.goal_keys) or list(range(demos.obs.shape[1]))) if goal
                    else None, goal_delta=recipe.goal_delta,
                    ignore_index=ignore_index(data, recipe.ignore_obs_keys) if recipe.ignore_obs_keys else None)

@@ -196,6 +196,7 @@ def main(argv: list[str] | None = None) -> int:
                  "n_skills=4", "discrete_skills=true", f"eval_episodes_per_skill={args.eval_episodes}", "video=false",
                  f"total_steps={args.steps}", f"checkpoint_every={max(args.steps, 1)}", "save_replay_buffer=false",
                  f"run_root={run_root}", f"buffer_size={max(args.steps, 1000)}", f"n_steps={args.ppo_steps}",
+                 "n_epochs=10", "n_envs=1",  # this table's PPO settings: one env, 10 epochs (slim_scale.py: the vector ones)
                  *args.extra]
     # seeds outermost: a stopped benchmark has every algorithm at the first seeds
     todo = [(algo, seed) for seed in args.seeds for algo in args.algos]

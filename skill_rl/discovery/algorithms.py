@@ -122,17 +122,22 @@ def _sac_class() -> type:
 
 
 def _build_ppo(cfg: DiscoveryConfig, env: Any, **heads: Any) -> Any:
+    from .config import batch_size_of
+
+    n_steps = cfg.n_steps // max(1, getattr(env, "num_envs", 1))  # cfg.n_steps: the rollout over all envs
     return _ppo_class()("MlpPolicy", env, **heads,
-                        learning_rate=cfg.learning_rate, n_steps=cfg.n_steps, batch_size=cfg.batch_size,
+                        learning_rate=cfg.learning_rate, n_steps=n_steps, batch_size=batch_size_of(cfg),
                         n_epochs=cfg.n_epochs, gamma=cfg.gamma, gae_lambda=cfg.gae_lambda,
                         policy_kwargs={"net_arch": list(cfg.net_arch)}, seed=cfg.seed, device=cfg.device, verbose=0)
 
 
 def _build_sac(cfg: DiscoveryConfig, env: Any, **heads: Any) -> Any:
+    from .config import batch_size_of
+
     return _sac_class()("MlpPolicy", env, **heads,
                         normalize=cfg.normalize, entropy_heads=cfg.entropy_heads, critic_layout=cfg.critic_layout,
                         learning_rate=cfg.learning_rate, buffer_size=cfg.buffer_size,
-                        learning_starts=cfg.learning_starts, batch_size=cfg.batch_size, tau=cfg.tau, gamma=cfg.gamma,
+                        learning_starts=cfg.learning_starts, batch_size=batch_size_of(cfg), tau=cfg.tau, gamma=cfg.gamma,
                         train_freq=cfg.train_freq, gradient_steps=cfg.gradient_steps, ent_coef=cfg.ent_coef,
                         policy_kwargs={"net_arch": list(cfg.net_arch)}, seed=cfg.seed, device=cfg.device, verbose=0)
 

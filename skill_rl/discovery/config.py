@@ -16,7 +16,8 @@ from skill_rl.errors import UserError
 
 from .algorithms import ALGORITHMS, BASES, intrinsic_kinds
 
-__all__ = ["TERMS", "DiscoveryConfig", "DiscoveryError", "check_config", "debug_config"]
+__all__ = ["TERMS", "DiscoveryConfig", "DiscoveryError", "check_config", "batch_size_of", "debug_config", "n_envs_of",
+           "torch_threads_of"]
 
 TERMS = ("discovery", "reach", "safety")  # the reward terms a multi-term algorithm may train on
 
@@ -48,7 +49,7 @@ class DiscoveryConfig:
     # both bases
     total_steps: int = 200_000
     learning_starts: int = 5_000  # SAC only (and buffer_size, tau, train_freq, gradient_steps, ent_coef)
-    batch_size: int = 256
+    batch_size: int | None = None  # SAC batch (null: 256) / PPO minibatch (null: 1024)
     buffer_size: int = 1_000_000
     learning_rate: float = 3e-4
     gamma: float = 0.99
@@ -59,11 +60,15 @@ class DiscoveryConfig:
     net_arch: list[int] = field(default_factory=lambda: [256, 256])
     phi_hidden: list[int] = field(default_factory=lambda: [256, 256])
     phi_lr: float = 1e-4
-    # PPO (base ppo): rollout length, epochs per rollout (minibatch = batch_size), GAE λ
-    n_steps: int = 2048
-    n_epochs: int = 10
+    # PPO (base ppo): rollout length (env steps over all sub-envs), epochs per rollout (minibatch =
+    # batch_size), GAE λ, and the sub-envs stepped together (vec_env.SkillVecEnv; null: up to 32 on ppo, 1 on sac).
+    # Few epochs over large minibatches keep the update cheap next to the simulator (benchmarks/slim_throughput.py)
+    n_steps: int = 4096
+    n_epochs: int = 3
     gae_lambda: float = 0.95
-    device: str = "cpu"
+    n_envs: int | None = None
+    device: str = "auto"  # auto: the GPU when there is one, else the CPU; or cpu, cuda, cuda:1
+    torch_threads: int = 0  # torch CPU threads; 0: 1 on machines with <= 4 usable cores, else half of them (max 8)
     # run
     checkpoint_every: int = 10_000  # env steps
     keep_checkpoints: int = 3
@@ -94,14 +99,41 @@ def _check_names(cfg: DiscoveryConfig) -> None:
             raise DiscoveryError(f"config key {key!r}: expected one of {names}, got {value!r}{hint}")
 
 
+def n_envs_of(cfg: DiscoveryConfig) -> int:
+    """The sub-envs a run steps together: ``cfg.n_envs``; when unset, 1 on sac and on ppo the largest number
+    up to 32 that divides the rollout (``n_steps``): 32 for the default 4096."""
+    if cfg.n_envs is not None:
+        return int(cfg.n_envs)
+    if cfg.base != "ppo":
+        return 1
+    return next(n for n in range(min(32, max(cfg.n_steps, 1)), 0, -1) if cfg.n_steps % n == 0)
+
+
+def batch_size_of(cfg: DiscoveryConfig) -> int:
+    """SAC's batch or PPO's minibatch: ``cfg.batch_size``, or 256 (sac) / 1024 (ppo) when unset."""
+    return int(cfg.batch_size) if cfg.batch_size is not None else (1024 if cfg.base == "ppo" else 256)
+
+
+def torch_threads_of(cfg: DiscoveryConfig) -> int:
+    """Torch CPU threads for a run. On a small machine the learner shares its cores with the simulator (which
+    runs in the same thread between updates) and with other jobs: one thread avoids idle spinning threads
+    competing for them; larger machines get half their cores."""
+    if cfg.torch_threads > 0:
+        return int(cfg.torch_threads)
+    from skill_rl.envs.vector import usable_cpus
+
+    cpus = usable_cpus()
+    return 1 if cpus <= 4 else min(8, cpus // 2)
+
+
 def debug_config(cfg: DiscoveryConfig) -> DiscoveryConfig:
     """``cfg`` shrunk to the tiny ``debug`` mode: 300 steps, small nets, 50-step episodes."""
     return dataclasses.replace(
         cfg, total_steps=min(cfg.total_steps, 300), learning_starts=min(cfg.learning_starts, 100),
-        batch_size=min(cfg.batch_size, BASES.get(cfg.base).debug_batch), buffer_size=min(cfg.buffer_size, 10_000), net_arch=[32, 32],
+        batch_size=min(batch_size_of(cfg), BASES.get(cfg.base).debug_batch), buffer_size=min(cfg.buffer_size, 10_000), net_arch=[32, 32],
         phi_hidden=[32, 32], checkpoint_every=min(cfg.checkpoint_every, 100), eval_episodes_per_skill=2,
         log_every=min(cfg.log_every, 100), n_skills=min(cfg.n_skills, 2), n_steps=min(cfg.n_steps, 100),
-        n_epochs=min(cfg.n_epochs, 2),
+        n_epochs=min(cfg.n_epochs, 2), n_envs=min(n_envs_of(cfg), 2),
         env_options={**cfg.env_options, "max_episode_steps": min(cfg.env_options.get("max_episode_steps", 50), 50)},
     )
 
@@ -120,10 +152,21 @@ def check_config(cfg: DiscoveryConfig) -> None:
     bad_weights = sorted(k for k in cfg.weights if k not in TERMS)
     if bad_weights:  # a typo (weights.rech) would otherwise be ignored silently
         raise DiscoveryError(f"unknown reward term(s) in weights: {bad_weights}; valid: {', '.join(TERMS)}")
+    n_envs = n_envs_of(cfg)
+    if isinstance(cfg.n_envs, bool) or n_envs < 1:
+        raise DiscoveryError(f"n_envs must be an integer >= 1, got {cfg.n_envs!r}")
+    if cfg.base != "ppo" and n_envs != 1:
+        raise DiscoveryError(f"n_envs={n_envs}: only the ppo base steps several envs together; the {cfg.base} base "
+                             "steps one (n_envs: 1 or null)")
+    if cfg.base == "ppo" and cfg.n_steps % n_envs:
+        raise DiscoveryError(f"n_steps ({cfg.n_steps}, the rollout length over all envs) must be a multiple of "
+                             f"n_envs ({n_envs})")
+    if cfg.torch_threads < 0:
+        raise DiscoveryError(f"torch_threads must be >= 0 (0: automatic), got {cfg.torch_threads}")
     for k, v in cfg.weights.items():
         if not isinstance(v, (int, float)) or isinstance(v, bool) or not np.isfinite(v):
             raise DiscoveryError(f"weights.{k} must be a finite number, got {v!r}")
-    for name, v in (("total_steps", cfg.total_steps), ("n_skills", cfg.n_skills), ("batch_size", cfg.batch_size),
+    for name, v in (("total_steps", cfg.total_steps), ("n_skills", cfg.n_skills), ("batch_size", batch_size_of(cfg)),
                     ("checkpoint_every", cfg.checkpoint_every), ("keep_checkpoints", cfg.keep_checkpoints)):
         if v < 1:
             raise DiscoveryError(f"{name} must be >= 1, got {v}")

@@ -283,14 +283,17 @@ class MultiHeadPPO(PPO):
             vec = self._reward_vectors(rewards, infos)
             next_obs = np.array(new_obs)
             bootstrap = np.zeros((len(vec), self.n_heads), np.float32)
+            cut: list[int] = []  # envs whose episode hit its time limit: bootstrap from V(s_T), one batched pass
             for idx, done in enumerate(dones):
                 term_obs = infos[idx].get("terminal_observation")
                 if done and term_obs is not None:
                     next_obs[idx] = term_obs
                     if infos[idx].get("TimeLimit.truncated", False):
-                        with th.no_grad():
-                            tv = self.policy.predict_values(self.policy.obs_to_tensor(term_obs)[0])[0]  # type: ignore[arg-type]
-                        bootstrap[idx] = self.gamma * tv.cpu().numpy().reshape(-1)
+                        cut.append(idx)
+            if cut:
+                with th.no_grad():
+                    tv = self.policy.predict_values(obs_as_tensor(next_obs[cut], self.device))  # type: ignore[arg-type]
+                bootstrap[cut] = self.gamma * tv.cpu().numpy().reshape(len(cut), self.n_heads)
             rollout_buffer.add(self._last_obs, actions, vec, self._last_episode_starts, values, log_probs,  # type: ignore[arg-type]
                                next_obs=next_obs, bootstrap=bootstrap)
             self._last_obs = new_obs  # type: ignore[assignment]
@@ -373,8 +376,13 @@ class MultiHeadPPO(PPO):
                  "train/clip_fraction": np.mean(clip_fractions), "train/loss": loss.item(),
                  "train/explained_variance": explained_var, "train/clip_range": clip_range,
                  **getattr(self, "_relabel_stats", {})}
+        # per-critic scales before the standardisation: how much each head would weigh in a raw (naive) sum
+        adv = np.asarray(self.rollout_buffer.advantages).reshape(-1, self.n_heads)
+        rew = np.asarray(self.rollout_buffer.rewards).reshape(-1, self.n_heads)
         for k in range(self.n_heads):
             stats[f"train/value_loss_head{k}"] = float(head_losses[k] / max(n_minibatches, 1))
+            stats[f"train/advantage_std_head{k}"] = float(adv[:, k].std())
+            stats[f"train/reward_mean_head{k}"] = float(rew[:, k].mean())
         self.last_train_stats = {k: float(v) for k, v in stats.items()}
         self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
         for key, v in self.last_train_stats.items():

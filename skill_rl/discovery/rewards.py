@@ -46,6 +46,15 @@ def layout_indices(obs_layout: dict[str, slice], keys: Sequence[str]) -> list[in
     return out
 
 
+def _columns(idx: Sequence[int]) -> slice | np.ndarray:
+    """Column indexer for flat indices: a slice when they are contiguous (a view, no index conversion per
+    call: the terms run every env step), else an index array."""
+    idx = [int(i) for i in idx]
+    if idx and idx == list(range(idx[0], idx[0] + len(idx))):
+        return slice(idx[0], idx[0] + len(idx))
+    return np.asarray(idx, dtype=np.intp)
+
+
 def _mlp(in_dim: int, out_dim: int, hidden: Sequence[int], spectral: bool = False) -> nn.Sequential:
     layers: list[nn.Module] = []
     dims = [in_dim, *hidden, out_dim]
@@ -255,9 +264,10 @@ class ReachReward:
 
     def __init__(self, eef_idx: Sequence[int], obj_idx: Sequence[int], contact_bonus: float = 0.0) -> None:
         self.eef_idx, self.obj_idx, self.contact_bonus = list(eef_idx), list(obj_idx), contact_bonus
+        self._eef, self._obj = _columns(self.eef_idx), _columns(self.obj_idx)
 
     def __call__(self, next_obs: np.ndarray, gripper_contact: np.ndarray | None = None) -> np.ndarray:
-        d = np.linalg.norm(next_obs[:, self.eef_idx] - next_obs[:, self.obj_idx], axis=-1)
+        d = np.linalg.norm(next_obs[:, self._eef] - next_obs[:, self._obj], axis=-1)
         r = -d
         if gripper_contact is not None and self.contact_bonus:
             r = r + self.contact_bonus * gripper_contact.astype(np.float64)
@@ -293,14 +303,16 @@ class SafetyReward:
         self.table_half_xy = np.asarray(table_half_xy, dtype=np.float64)
         self.min_object_z = min_object_z
         self.costs = np.asarray(costs, dtype=np.float64)
+        self._jp, self._jv = _columns(self.jp), _columns(self.jv)
+        self._obj = _columns(self.obj) if self.obj is not None else None
 
     def violations(self, next_obs: np.ndarray, arm_table_contact: np.ndarray | None = None) -> np.ndarray:
-        q = next_obs[:, self.jp]
+        q = next_obs[:, self._jp]
         v = np.zeros((next_obs.shape[0], 4), dtype=bool)
         v[:, 0] = ((q < self.lo) | (q > self.hi)).any(-1)
-        v[:, 1] = (np.abs(next_obs[:, self.jv]) > self.max_joint_vel).any(-1)
-        if self.obj is not None:
-            p = next_obs[:, self.obj]
+        v[:, 1] = (np.abs(next_obs[:, self._jv]) > self.max_joint_vel).any(-1)
+        if self._obj is not None:
+            p = next_obs[:, self._obj]
             v[:, 2] = (np.abs(p[:, :2]) > self.table_half_xy).any(-1) | (p[:, 2] < self.min_object_z)
         if arm_table_contact is not None:
             v[:, 3] = arm_table_contact

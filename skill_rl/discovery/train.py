@@ -49,15 +49,15 @@ from .checkpoints import (
     resume_target,
     save_checkpoint,
 )
-from .config import DiscoveryConfig, DiscoveryError, check_config, debug_config
+from .config import DiscoveryConfig, DiscoveryError, check_config, debug_config, torch_threads_of
 from .evaluation import evaluate_run
-from .factory import build_model, make_env, terms_for
+from .factory import build_model, make_env, make_train_env, terms_for
 from .report import write_report
 from .rollouts import assemble_rollouts, eval_skills_list, evaluate_skills, rollout_episode, rollout_skills
 
 __all__ = ["ALGORITHMS", "BASES", "CKPT_RE", "CheckpointError", "DiscoveryConfig", "DiscoveryError", "assemble_rollouts",
            "build_model", "checkpoint_base", "eval_skills_list", "evaluate_run", "evaluate_skills", "find_checkpoints",
-           "load_checkpoint", "make_env", "rollout_episode", "rollout_skills", "run_discovery", "save_checkpoint",
+           "load_checkpoint", "make_env", "make_train_env", "rollout_episode", "rollout_skills", "run_discovery", "save_checkpoint",
            "terms_for", "write_report"]
 
 
@@ -66,16 +66,18 @@ def _callback(run: RunDir, cfg: DiscoveryConfig, bar: Any, recent: dict[str, deq
     from stable_baselines3.common.callbacks import BaseCallback
 
     class DiscoveryCallback(BaseCallback):
-        """Progress bar, per-term episode returns, training stats, periodic checkpoints.
+        """Progress bar (with env steps/s), per-term episode returns, training stats, periodic checkpoints.
 
         Checkpoints are written at the start of a rollout: by then the previous step's transition is in
         the buffer and its gradient steps are done, so a checkpoint is a consistent state to resume from.
         """
 
         last_saved = -1
+        last_logged = -1
 
         def _init_callback(self) -> None:
             self.episodes = {}
+            self.t_start, self.n_start = time.perf_counter(), self.num_timesteps
 
         def _on_rollout_start(self) -> None:
             n = self.num_timesteps
@@ -85,40 +87,61 @@ def _callback(run: RunDir, cfg: DiscoveryConfig, bar: Any, recent: dict[str, deq
                 save_checkpoint(self.model, run.subdir("ckpt"), cfg.keep_checkpoints, cfg.save_replay_buffer)
                 self.last_saved = n
 
+        def _on_rollout_end(self) -> None:
+            rate = (self.num_timesteps - self.n_start) / max(time.perf_counter() - self.t_start, 1e-9)
+            bar.set_postfix_str(f"{rate:.0f} env steps/s", refresh=False)
+            run.metrics.log({"time/env_steps_per_s": rate}, step=self.num_timesteps)
+
         episodes: dict[int, list[tuple[np.ndarray, np.ndarray]]]
 
-        def _intrinsic_returns(self, i: int) -> dict[str, float]:
-            """Each intrinsic term's return over env i's finished episode, with the current networks."""
-            pairs = self.episodes.pop(i, [])
-            if not pairs or not self.model.intrinsic:
-                return {}
+        def _intrinsic_returns(self, finished: list[int]) -> dict[int, dict[str, float]]:
+            """Each intrinsic term's return over the finished episodes of these envs, with the current networks
+            (one batched evaluation for all of them)."""
+            pairs = {i: self.episodes.pop(i, []) for i in finished}
+            if not self.model.intrinsic or not any(pairs.values()):
+                return {i: {} for i in finished}
             import torch as th
 
-            obs = th.as_tensor(np.stack([p[0] for p in pairs]), dtype=th.float32, device=self.model.device)
-            nxt = th.as_tensor(np.stack([p[1] for p in pairs]), dtype=th.float32, device=self.model.device)
-            return {name: float(m.relabel(obs, nxt).sum()) for name, m in self.model.intrinsic.items()}
+            order = [i for i in finished if pairs[i]]
+            obs = np.stack([p[0] for i in order for p in pairs[i]])
+            nxt = np.stack([p[1] for i in order for p in pairs[i]])
+            obs_t = th.as_tensor(obs, dtype=th.float32, device=self.model.device)
+            nxt_t = th.as_tensor(nxt, dtype=th.float32, device=self.model.device)
+            cuts = np.cumsum([len(pairs[i]) for i in order])[:-1]
+            out: dict[int, dict[str, float]] = {i: {} for i in finished}
+            for name, m in self.model.intrinsic.items():
+                r = m.relabel(obs_t, nxt_t).double().cpu().numpy()
+                for i, part in zip(order, np.split(r, cuts), strict=True):
+                    out[i][name] = float(part.sum())
+            return out
 
         def _on_step(self) -> bool:
             n = self.num_timesteps
             bar.update(n - bar.n)
             prev = self.model._last_obs  # the observation before this step (updated after the callback)
             new_obs, dones = self.locals.get("new_obs"), self.locals.get("dones")
-            for i, info in enumerate(self.locals.get("infos", ())):
+            infos = self.locals.get("infos", ())
+            finished = []
+            for i, info in enumerate(infos):
                 if prev is not None and new_obs is not None:
                     nxt = info.get("terminal_observation", new_obs[i]) if dones[i] else new_obs[i]
-                    self.episodes.setdefault(i, []).append((np.array(prev[i]), np.array(nxt)))
-                terms = info.get("episode_reward_terms")
-                if terms is not None:
-                    terms = {**self._intrinsic_returns(i), **terms}
-                    row = {f"episode/{t}_return": v for t, v in terms.items()}
-                    if "episode" in info:
-                        row["episode/length"] = info["episode"]["l"]
-                    row["episode/success"] = float(info.get("is_success", False))
-                    run.metrics.log(row, step=n)
-                    for t, v in terms.items():
-                        recent.setdefault(t, deque(maxlen=20)).append(v)
-            if n % cfg.log_every == 0 and self.model.last_train_stats:
+                    self.episodes.setdefault(i, []).append((prev[i], nxt))  # fresh arrays every step: no copies
+                if info.get("episode_reward_terms") is not None:
+                    finished.append(i)
+            intrinsic = self._intrinsic_returns(finished) if finished else {}
+            for i in finished:
+                info = infos[i]
+                terms = {**intrinsic[i], **info["episode_reward_terms"]}
+                row = {f"episode/{t}_return": v for t, v in terms.items()}
+                if "episode" in info:
+                    row["episode/length"] = info["episode"]["l"]
+                row["episode/success"] = float(info.get("is_success", False))
+                run.metrics.log(row, step=n)
+                for t, v in terms.items():
+                    recent.setdefault(t, deque(maxlen=20)).append(v)
+            if n // cfg.log_every > self.last_logged // cfg.log_every and self.model.last_train_stats:
                 run.metrics.log(self.model.last_train_stats, step=n)
+                self.last_logged = n
             return True
 
     return DiscoveryCallback()
@@ -140,12 +163,16 @@ def run_discovery(cfg: DiscoveryConfig, *, progress: bool = True, stop_after: in
     if cfg.debug:
         cfg = debug_config(cfg)
     check_config(cfg)
+    th.set_num_threads(torch_threads_of(cfg))
     t0 = time.perf_counter()
-    env = make_env(cfg)
     if cfg.resume:
         run_path, ckpt = resume_target(cfg.resume)
         cfg = dataclasses.replace(cfg, base=checkpoint_base(ckpt))  # the checkpoint says what it is
-        model = load_checkpoint(ckpt, env=_monitor(env), device=cfg.device, replay_buffer=cfg.save_replay_buffer,
+        check_config(cfg)
+    env = make_env(cfg)  # evaluation, plots and the exported policy's layout
+    train_env = make_train_env(cfg)
+    if cfg.resume:
+        model = load_checkpoint(ckpt, env=train_env, device=cfg.device, replay_buffer=cfg.save_replay_buffer,
                                 base=cfg.base)
         terms = terms_for(cfg)
         if list(model.term_names) != terms or model.n_heads != ALGORITHMS.get(cfg.algo).n_heads(terms):
@@ -153,9 +180,11 @@ def run_discovery(cfg: DiscoveryConfig, *, progress: bool = True, stop_after: in
                                  f"critic(s), but this config asks for algo {cfg.algo!r} with terms {terms}; "
                                  f"resume with the run's own config ({Path(ckpt).parent.parent / 'config.yaml'})")
         run = RunDir(run_path)
+        if model.env is not None:  # a resumed run starts new episodes: seeded, so a resume is reproducible
+            model.env.seed(cfg.seed + int(model.num_timesteps))
     else:
         th.manual_seed(cfg.seed)
-        model = build_model(cfg, env)
+        model = build_model(cfg, train_env)
         run = start_run(cfg.run_root, cfg.run_name, cfg)
     recent: dict[str, deque] = {}
     completed = False
@@ -196,14 +225,10 @@ def run_discovery(cfg: DiscoveryConfig, *, progress: bool = True, stop_after: in
             "num_timesteps": int(model.num_timesteps), "completed": completed, "checkpoint": str(ckpts[-1]),
             "skill_policy": str(policy_path), "eval": metrics, **report,
             "episode_returns": {t: float(np.mean(v)) for t, v in recent.items()},
-            "elapsed_s": round(time.perf_counter() - t0, 2),
+            "elapsed_s": round(time.perf_counter() - t0, 2), "n_envs": int(getattr(train_env, "num_envs", 1)),
         }
         run.write_summary(summary)
     env.close()
+    train_env.close()
     return summary
 
-
-def _monitor(env: Any):
-    from stable_baselines3.common.monitor import Monitor
-
-    return Monitor(env)

@@ -145,6 +145,33 @@ def test_combined_advantage_is_scale_free_per_head():
     assert model.policy.value_net.out_features == 2
 
 
+def test_constrained_head_weight_follows_dual_ascent(tmp_path):
+    """Safety as a constraint: the head's weight rises while the rollout's mean cost is above the budget,
+    falls (never below 0) when below, and survives a save/load."""
+    model = MultiHeadPPO("MlpPolicy", _Dummy(), term_names=["a", "safety"], head_weights=[1.0, 1.0], n_steps=8,
+                         batch_size=8, device="cpu", constraints={1: (0.1, 0.5)})
+    buf = model.rollout_buffer
+    buf.term_rewards[..., 1] = -0.5  # cost 0.5 per step, budget 0.1
+    stats = model.update_multipliers(buf)
+    assert model.head_weights[1] == pytest.approx(1.0 + 0.5 * 0.4)
+    assert stats["train/constraint_cost_head1"] == pytest.approx(0.5)
+    assert model.head_weights[0] == 1.0  # unconstrained heads keep their weight
+    buf.term_rewards[..., 1] = 0.0  # no violations: the multiplier decays (by lr * budget) to 0 and stays there
+    for _ in range(30):
+        model.update_multipliers(buf)
+    assert model.head_weights[1] == 0.0
+    buf.term_rewards[..., 1] = -0.3
+    model.update_multipliers(buf)
+    model.save(tmp_path / "m.zip")
+    loaded = MultiHeadPPO.load(tmp_path / "m.zip", device="cpu")
+    assert loaded.head_weights[1] == pytest.approx(0.1)
+    loaded.rollout_buffer.term_rewards[..., 1] = -0.3
+    loaded.update_multipliers(loaded.rollout_buffer)  # the stored constraint still applies after reloading
+    assert loaded.head_weights[1] == pytest.approx(0.2)
+    with pytest.raises(ValueError, match="constraints name heads"):
+        MultiHeadPPO("MlpPolicy", _Dummy(), term_names=["a"], n_steps=8, batch_size=8, constraints={3: (0.1, 0.5)})
+
+
 def test_multihead_ppo_learns_with_lsd_and_an_extra_term():
     """A short run on the point world: discovery (LSD, relabelled per rollout) + a 'stay near the origin'
     term in separate heads; it runs end to end and the discovery head's reward rises."""

@@ -96,3 +96,17 @@ def test_n_envs_is_checked():
     with pytest.raises(DiscoveryError, match="n_envs must be"):
         check_config(_cfg(n_envs=0))
     check_config(_cfg(base="sac", n_envs=None))  # sac: one env by default
+
+
+def test_safety_as_a_constraint_is_checked_and_wired():
+    with pytest.raises(DiscoveryError, match="safety critic of its own"):
+        check_config(_cfg(algo="naive_sum", safety_budget=0.05))
+    with pytest.raises(DiscoveryError, match="safety critic of its own"):
+        check_config(_cfg(base="sac", n_envs=1, safety_budget=0.05))
+    with pytest.raises(DiscoveryError, match="safety_budget must be"):
+        check_config(_cfg(safety_budget=-1.0))
+    cfg = _cfg(safety_budget=0.05, safety_lr=0.2)
+    model = build_model(cfg, make_train_env(cfg))
+    assert model.constraints == {model.term_names.index("safety"): (0.05, 0.2)}
+    model.learn(total_timesteps=cfg.n_steps)  # one rollout: the multiplier moved from its start (weights.safety = 1)
+    assert model.head_weights[model.term_names.index("safety")] != 1.0

@@ -46,6 +46,10 @@ class DiscoveryConfig:
     entropy_heads: Literal["first", "all", "none"] = "first"
     critic_layout: Literal["separate", "shared"] = "separate"  # shared: twin nets with one output per term
     reach_contact_bonus: float = 0.0
+    # safety as a constraint (ppo base, per-term critics): its weight becomes a Lagrange multiplier that keeps the
+    # violation cost per step at most safety_budget (null: safety is a penalty with weights.safety)
+    safety_budget: float | None = None
+    safety_lr: float = 0.5  # dual ascent step on the multiplier per unit of cost above the budget, per rollout
     # both bases
     total_steps: int = 200_000
     learning_starts: int = 5_000  # SAC only (and buffer_size, tau, train_freq, gradient_steps, ent_coef)
@@ -161,6 +165,13 @@ def check_config(cfg: DiscoveryConfig) -> None:
     if cfg.base == "ppo" and cfg.n_steps % n_envs:
         raise DiscoveryError(f"n_steps ({cfg.n_steps}, the rollout length over all envs) must be a multiple of "
                              f"n_envs ({n_envs})")
+    if cfg.safety_budget is not None:
+        algo = ALGORITHMS.get(cfg.algo)
+        if cfg.base != "ppo" or algo.summed or "safety" not in algo.terms(cfg):
+            raise DiscoveryError(f"safety_budget (safety as a constraint) needs the ppo base and a safety critic of "
+                                 f"its own (algo slim with 'safety' in terms); got algo {cfg.algo!r}, base {cfg.base!r}")
+        if not cfg.safety_budget >= 0 or not cfg.safety_lr > 0:
+            raise DiscoveryError(f"safety_budget must be >= 0 and safety_lr > 0, got {cfg.safety_budget}, {cfg.safety_lr}")
     if cfg.torch_threads < 0:
         raise DiscoveryError(f"torch_threads must be >= 0 (0: automatic), got {cfg.torch_threads}")
     for k, v in cfg.weights.items():

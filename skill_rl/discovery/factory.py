@@ -71,6 +71,10 @@ def build_model(cfg: DiscoveryConfig, env: Any):
                                "skill_slice": (sk.start, sk.stop), "n_skills": cfg.n_skills,
                                "discrete": cfg.discrete_skills, "hidden": list(cfg.phi_hidden), "lr": cfg.phi_lr}}
     head_matrix, head_weights = algo.heads(terms, cfg.weights)
+    if cfg.safety_budget is not None:  # checked by check_config: ppo base, a safety head of its own
+        heads_extra = {"constraints": {terms.index("safety"): (cfg.safety_budget, cfg.safety_lr)}}
+    else:
+        heads_extra = {}
     train_env = env if isinstance(env, (VecEnv, Monitor)) else Monitor(env)
     return base.build(cfg, train_env, term_names=terms, head_matrix=head_matrix, head_weights=head_weights,
-                      intrinsic=intrinsic)
+                      intrinsic=intrinsic, **heads_extra)

@@ -171,6 +171,11 @@ class MultiHeadPPO(PPO):
     :param intrinsic: term name -> ``{"kind": "lsd" | "metra" | "diayn", **kwargs}`` (relabelled per rollout).
     :param intrinsic_epochs: passes over the rollout (minibatches of ``batch_size``) updating each intrinsic
         module before its column is relabelled.
+    :param constraints: head index -> ``(budget, lr)``: that head's reward is a cost to keep at or above
+        ``-budget`` per step (e.g. the safety term, whose reward is minus the violation cost) instead of a penalty
+        with a fixed weight. Its actor weight is a Lagrange multiplier λ >= 0, updated after every rollout by
+        dual ascent ``λ <- max(0, λ + lr (mean cost - budget))``, starting at the head's weight (PPO-Lagrangian
+        on the standardised advantage).
     Other arguments are PPO's (``normalize_advantage`` switches the per-head standardisation).
     """
 
@@ -181,7 +186,8 @@ class MultiHeadPPO(PPO):
     def __init__(self, policy: Any = "MlpPolicy", env: Any = None, *, term_names: Sequence[str] = ("reward",),
                  head_matrix: Sequence[Sequence[float]] | None = None, head_weights: Sequence[float] | None = None,
                  intrinsic: Mapping[str, Mapping[str, Any]] | None = None,
-                 intrinsic_epochs: int = 1, _init_setup_model: bool = True, **ppo_kwargs: Any) -> None:
+                 intrinsic_epochs: int = 1, constraints: Mapping[int, tuple[float, float]] | None = None,
+                 _init_setup_model: bool = True, **ppo_kwargs: Any) -> None:
         from .slim import checked_heads, checked_intrinsic_spec
 
         self.term_names = list(term_names)
@@ -189,6 +195,10 @@ class MultiHeadPPO(PPO):
         self.n_heads = self.head_matrix.shape[0]
         self.intrinsic_spec = checked_intrinsic_spec(intrinsic, self.term_names)
         self.intrinsic_epochs = intrinsic_epochs
+        self.constraints = {int(k): (float(b), float(lr)) for k, (b, lr) in (constraints or {}).items()}
+        bad = [k for k in self.constraints if not 0 <= k < self.n_heads]
+        if bad:
+            raise ValueError(f"constraints name heads {bad}; the model has heads 0..{self.n_heads - 1}")
         self.last_train_stats: dict[str, float] = {}
         policy_kwargs = dict(ppo_kwargs.pop("policy_kwargs", None) or {})
         policy_kwargs["n_heads"] = self.n_heads
@@ -301,10 +311,25 @@ class MultiHeadPPO(PPO):
         with th.no_grad():
             values = self.policy.predict_values(obs_as_tensor(new_obs, self.device))  # type: ignore[arg-type]
         self._relabel_stats = self.relabel_rollout(rollout_buffer)
+        self._relabel_stats.update(self.update_multipliers(rollout_buffer))
         rollout_buffer.compute_returns_and_advantage(last_values=values, dones=dones)
         callback.update_locals(locals())
         callback.on_rollout_end()
         return True
+
+    def update_multipliers(self, buffer: MultiHeadRolloutBuffer) -> dict[str, float]:
+        """Dual ascent on each constrained head's weight from this rollout's mean cost (minus its reward)."""
+        stats: dict[str, float] = {}
+        if not self.constraints:
+            return stats
+        head_rewards = buffer.term_rewards @ self.head_matrix.T  # (n_steps, n_envs, n_heads)
+        for key, (budget, lr) in self.constraints.items():
+            k = int(key)  # a reloaded checkpoint's keys come back as strings (SB3 stores the dict as JSON)
+            cost = float(-head_rewards[..., k].mean())
+            self.head_weights[k] = max(0.0, float(self.head_weights[k]) + lr * (cost - budget))
+            stats[f"train/constraint_cost_head{k}"] = cost
+            stats[f"train/lagrange_multiplier_head{k}"] = float(self.head_weights[k])
+        return stats
 
     # ------------------------------------------------------------------ the update
     def combine_advantages(self, advantages: th.Tensor) -> th.Tensor:

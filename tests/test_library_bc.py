@@ -160,7 +160,8 @@ def test_a_small_training_run_lifts_the_cube_on_held_out_seeds(tmp_path):
     # the stored file, loaded anew, reproduces the measured episodes
     env = envs.make("TabletopLift-v0")
     seeds = [EVAL_SEED_BASE + r for r in range(10)]
-    assert evaluate_entry(entry, env, seeds) == res.eval_successes
+    assert evaluate_entry(entry, env, seeds, moved=summary["eval_moved_starts"]) == res.eval_successes
+    assert any(summary["eval_moved_starts"]) and not all(summary["eval_moved_starts"])  # both kinds of start
     env.close()
     random = _random_successes("TabletopLift-v0", "lift", {"obj": "cube"}, seeds, entry.params["horizon"])
     assert res.success_rate >= 0.5 and sum(res.eval_successes) > sum(random) + 3, (res.eval_successes, random)

@@ -87,6 +87,7 @@ class BCPrimitiveConfig:
     threads: int = 1
     batch_size: int = 32
     history: int = 2
+    moved_starts: float = 0.5  # share of demos and evaluation episodes that start after a reach to a random point
 
 
 @dataclass
@@ -151,9 +152,29 @@ def _check_call(env: Any, world: str, name: str, params: Mapping[str, Any]) -> d
     return call
 
 
+#: Where a moved start puts the grip point (m, world): above the table around its centre, gripper open. In a
+#: plan a primitive starts where the previous one left the arm (e.g. retreated above a region), not at reset.
+MOVED_START_LOW, MOVED_START_HIGH = (-0.2, -0.25, 0.08), (0.2, 0.25, 0.3)
+
+
+def move_arm_to_a_random_start(env: Any, obs: Any, rng: np.random.Generator) -> Any:
+    """Run the scripted ``reach`` to a random point above the table (not recorded); returns the observation.
+    Why: demos that all start at the reset posture teach nothing about starting elsewhere, and a planner starts
+    a skill wherever the previous step ended (measured: a lift learned from reset starts succeeded 10/20 after a
+    pick_place, in benchmarks/results/pipeline.json)."""
+    xyz = rng.uniform(MOVED_START_LOW, MOVED_START_HIGH)
+    reach = make_scripted(env, "reach", xyz=[float(v) for v in xyz])
+    reach.reset()
+    for _ in range(60):
+        obs, *_ = env.step(reach.act(obs))
+        if reach.done(obs):
+            break
+    return obs
+
+
 def record_primitive_demos(env: Any, name: str, call: Mapping[str, Any], n: int, *, seed: int = 0,
-                           horizon: int | None = None, action_noise: float = 0.1, progress: bool = False
-                           ) -> tuple[DemoSet, dict[str, Any]]:
+                           horizon: int | None = None, action_noise: float = 0.1, progress: bool = False,
+                           moved_starts: float = 0.0) -> tuple[DemoSet, dict[str, Any]]:
     """``n`` successful scripted demos of ``name(**call)`` as a :class:`DemoSet` (history ``2``; rebuild for
     others with :meth:`DemoSet.from_arrays`) and stats (attempts, lengths, seeds). Raises
     :class:`BCPrimitiveError` if the scripted primitive fails on more than 2/3 of its attempts."""
@@ -172,6 +193,8 @@ def record_primitive_demos(env: Any, name: str, call: Mapping[str, Any], n: int,
         s = DEMO_SEED_BASE + SEED_STRIDE * seed + attempts
         attempts += 1
         obs, _ = env.reset(seed=s)
+        if rng.random() < moved_starts:
+            obs = move_arm_to_a_random_start(env, obs, rng)
         skill = make_scripted(env, name, **call)
         skill.reset()
         budget = horizon or skill.horizon
@@ -247,15 +270,19 @@ def _default_name(name: str, call: Mapping[str, Any]) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]", "_", "bc_" + "_".join(parts))[:100]
 
 
-def evaluate_entry(entry: SkillEntry, env: Any, seeds: list[int], progress: bool = False) -> list[bool]:
-    """Run the stored skill from each reset seed for its horizon; success = its ``success(obs)`` (the catalog's
-    check of the call it implements), checked after every step."""
+def evaluate_entry(entry: SkillEntry, env: Any, seeds: list[int], progress: bool = False,
+                   moved: list[bool] | None = None) -> list[bool]:
+    """Run the stored skill from each reset seed for its horizon (after a reach to a random point where
+    ``moved[i]``); success = its ``success(obs)`` (the catalog's check of the call it implements), checked after
+    every step."""
     from tqdm.auto import tqdm
 
     skill = entry.load(env)
     out = []
-    for s in tqdm(seeds, desc="evaluate", unit="ep", disable=not progress):
+    for i, s in enumerate(tqdm(seeds, desc="evaluate", unit="ep", disable=not progress)):
         obs, _ = env.reset(seed=s)
+        if moved is not None and moved[i]:
+            obs = move_arm_to_a_random_start(env, obs, np.random.default_rng([s, 7]))
         skill.reset()
         ok = False
         for _ in range(skill.horizon):
@@ -271,12 +298,14 @@ def train_bc_primitive(world: str, primitive: str, params: Mapping[str, Any], *,
                        steps: int = 18000, seed: int = 0, library: SkillLibrary | str | os.PathLike[str] | None = None,
                        name: str | None = None, out_dir: str | os.PathLike[str] = "runs", eval_episodes: int = 20,
                        action_noise: float = 0.1, horizon: int | None = None, threads: int = 1,
-                       progress: bool = True) -> BCPrimitiveResult:
+                       moved_starts: float = 0.5, progress: bool = True) -> BCPrimitiveResult:
     """Record scripted demos of ``primitive(**params)`` in ``world``, train the core's BC recipe on them,
     evaluate the exported policy on held-out seeds and store it in ``library`` as a ``bc`` entry implementing
     the call (see the module docstring). ``library=None``: only the run folder (``<out_dir>/<name>-<time>``)
     gets the policy. Bad input (unknown world or primitive, a parameter out of range or naming no object of the
-    world) raises a :class:`~skill_rl.errors.UserError` naming it before anything is recorded."""
+    world) raises a :class:`~skill_rl.errors.UserError` naming it before anything is recorded. ``moved_starts``:
+    the share of demos, and of evaluation episodes, that start after a reach to a random point above the table
+    instead of the reset posture (a plan starts a skill where the last one ended)."""
     from skill_rl.runs import start_run
 
     if demos < 1 or steps < 1 or eval_episodes < 1:
@@ -294,7 +323,8 @@ def train_bc_primitive(world: str, primitive: str, params: Mapping[str, Any], *,
         budget = int(horizon or make_scripted(env, primitive, **call).horizon)
         cfg = BCPrimitiveConfig(world=world, primitive=primitive, params=dict(call), demos=demos, steps=steps,
                                 seed=seed, name=name, library=str(lib.root) if lib is not None else "",
-                                eval_episodes=eval_episodes, action_noise=action_noise, horizon=budget, threads=threads)
+                                eval_episodes=eval_episodes, action_noise=action_noise, horizon=budget, threads=threads,
+                                moved_starts=float(moved_starts))
         old_threads = torch.get_num_threads()
         torch.set_num_threads(max(1, threads))
         try:
@@ -312,7 +342,8 @@ def _run(env: Any, cfg: BCPrimitiveConfig, call: dict[str, Any], lib: SkillLibra
          progress: bool) -> tuple[dict[str, Any], SkillEntry | None]:
     t0 = time.perf_counter()
     demo_set, stats = record_primitive_demos(env, cfg.primitive, call, cfg.demos, seed=cfg.seed, horizon=cfg.horizon,
-                                             action_noise=cfg.action_noise, progress=progress)
+                                             action_noise=cfg.action_noise, progress=progress,
+                                             moved_starts=cfg.moved_starts)
     t_demos = time.perf_counter() - t0
     if cfg.history != 2:
         demo_set = DemoSet.from_arrays(demo_set.obs, demo_set.actions, np.diff(demo_set.episode_ends, prepend=0),
@@ -336,7 +367,8 @@ def _run(env: Any, cfg: BCPrimitiveConfig, call: dict[str, Any], lib: SkillLibra
     with tempfile.TemporaryDirectory(prefix="bc-eval-") as tmp:  # evaluate the very file, through the loader
         scratch = add_bc_policy(SkillLibrary(tmp), cfg.name, policy_path, env, implements=cfg.primitive, bound=call,
                                 horizon=cfg.horizon, history=cfg.history, metrics=metrics)
-        successes = evaluate_entry(scratch, env, seeds, progress=progress)
+        moved = [i < round(cfg.moved_starts * len(seeds)) for i in range(len(seeds))]
+        successes = evaluate_entry(scratch, env, seeds, progress=progress, moved=moved)
     t_eval = time.perf_counter() - t2
     rate = float(np.mean(successes))
     metrics.update(success_rate=rate, eval_episodes=len(successes))
@@ -349,6 +381,11 @@ def _run(env: Any, cfg: BCPrimitiveConfig, call: dict[str, Any], lib: SkillLibra
         "entry": entry.key if entry is not None else None, "library": cfg.library or None,
         "world": cfg.world, "primitive": cfg.primitive, "params": call, "success_rate": rate,
         "eval_episodes": len(successes), "eval_successes": successes, "eval_seeds": [seeds[0], seeds[-1]],
+        "eval_moved_starts": moved,
+        "success_rate_reset_starts": float(np.mean([ok for ok, m in zip(successes, moved, strict=True) if not m]))
+        if not all(moved) else None,
+        "success_rate_moved_starts": float(np.mean([ok for ok, m in zip(successes, moved, strict=True) if m]))
+        if any(moved) else None,
         "demos": {k: v for k, v in stats.items() if k != "seeds"}, "demo_seeds": [stats["seeds"][0], stats["seeds"][-1]],
         "train": {"steps": trained["steps"], "final": trained["final"], "first": trained["first"],
                   "demo_steps": len(demo_set), "parameters": sum(p.numel() for p in model.parameters()),

@@ -346,9 +346,11 @@ class CloseDrawer(ScriptedPrimitive):
 
 
 def hold_still(env: Any, obs: np.ndarray) -> np.ndarray:
-    """An action that keeps the grip site where it is, pointing down, with the gripper open."""
+    """An action that keeps the grip site where it is, pointing down, and the gripper as it is: closed when it
+    holds something (a lifted object stays lifted: ``Lifted`` can be a goal), open otherwise."""
     base = env.unwrapped
     hold = ScriptedExpert(base.obs_layout, base.config.max_ee_step_m, base.config.max_ee_rot_rad)
     obs = np.asarray(obs, dtype=np.float64)
     eef = hold.get(obs, "eef_pos")
-    return hold.move(obs, eef, yaw=yaw_of(hold.get(obs, "eef_quat")), gripper=-1.0)
+    closed = hold.get(obs, "gripper_qpos").sum() < 0.07  # open: 0.08
+    return hold.move(obs, eef, yaw=yaw_of(hold.get(obs, "eef_quat")), gripper=1.0 if closed else -1.0)

@@ -438,7 +438,9 @@ class RosProbe:
                 if time.monotonic() > end or self.arm_state.get("state") != "ACTIVE":
                     raise AssertionError(f"the arm did not reach {goal.tolist()}: at {self.arm_position().tolist()}, "
                                          f"state {self.arm_state}")
-                cmd = cmd + np.clip(goal - cmd, -speed * 0.02, speed * 0.02)
+                # lead the measured position by at most 0.1 rad: a target far ahead of a lagging arm is a jump
+                q = self.arm_position()
+                cmd = np.clip(cmd + np.clip(goal - cmd, -speed * 0.02, speed * 0.02), q - 0.1, q + 0.1)
                 self.publish_trajectory([cmd], names)
                 time.sleep(0.02)
         self.wait_at_rest(tol=0.02)

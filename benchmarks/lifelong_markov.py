@@ -48,19 +48,57 @@ INPUTS = ("obs", "hist2", "hist2+phase")
 
 
 class HiddenStateLog:
-    """Wraps a demonstrator (``reset``/``act``) and logs its hidden state after every action."""
+    """Wraps a demonstrator (``reset``/``act``) and logs its hidden state after every action, and whether the
+    action would differ had the current phase's timer run ``bump`` steps further (``timer_sensitive``: None
+    where that would reach a fallback's range, ``timer + bump >= 20``)."""
 
-    def __init__(self, demonstrator: Any) -> None:
+    def __init__(self, demonstrator: Any, bump: int = 3) -> None:
         self.inner = demonstrator
+        self.bump = bump
         self.states: list[tuple[str, int]] = []
+        self.timer_sensitive: list[tuple[str, bool | None]] = []
 
     def reset(self) -> None:
         self.inner.reset()
         self.states = []
+        self.timer_sensitive = []
 
     def act(self, obs: np.ndarray) -> np.ndarray:
+        phase = self.hidden()[0]
+        bumped = self._bumped_action(obs)
         action = self.inner.act(obs)
         self.states.append(self.hidden())
+        differs = None if bumped is None else bool(np.abs(np.asarray(bumped) - np.asarray(action)).max() > 1e-6)
+        self.timer_sensitive.append((phase, differs))
+        return action
+
+    def _bumped_action(self, obs: np.ndarray) -> np.ndarray | None:
+        """The action of a copy whose current phase has lasted ``bump`` steps longer (the copy's side effects on
+        the fallback counter are undone)."""
+        import copy
+
+        from skill_rl.envs.tabletop import experts
+
+        d = self.inner
+        if hasattr(d, "steps"):
+            if d.current is None:
+                return None
+            clone = copy.copy(d)
+            clone.log = list(d.log)
+            clone.current = copy.copy(d.current)
+            motion = clone.current.motion = copy.copy(d.current.motion)
+        else:
+            clone = motion = copy.copy(d)
+        if motion.timer + self.bump >= 20:
+            return None
+        motion.memory = dict(motion.memory)
+        motion.timer += self.bump
+        counter = getattr(experts, "FALLBACKS", None)
+        saved = None if counter is None else dict(counter)
+        action = clone.act(obs)
+        if counter is not None:
+            counter.clear()
+            counter.update(saved)
         return action
 
     def hidden(self) -> tuple[str, int]:
@@ -87,13 +125,15 @@ def record(task: Any, episodes: int, noise: float, max_steps: int) -> dict[str, 
     while len(eps) < episodes and attempts < 3 * episodes:
         ep = record_demo(env, log, DEMO_SEED_BASE + attempts, max_steps, action_noise=noise)
         attempts += 1
-        horizons += sum("at its horizon" in line for line in getattr(log.inner, "log", []))
+        if counter is not None:  # the same change made the demonstrator log a primitive ended at its horizon
+            horizons += sum("at its horizon" in line for line in getattr(log.inner, "log", []))
         if ep is not None:
             ep["hidden"] = log.states[: len(ep["actions"])]
+            ep["timer_sensitive"] = log.timer_sensitive[: len(ep["actions"])]
             eps.append(ep)
     env.close()
     return {"episodes": eps, "attempts": attempts, "fallbacks": None if counter is None else dict(counter),
-            "horizons": horizons}
+            "horizons": None if counter is None else horizons}
 
 
 def features(eps: list[dict[str, Any]], kind: str, phases: list[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -150,6 +190,11 @@ def measure_task(task: Any, episodes: int, noise: float, max_steps: int, steps: 
     out: dict[str, Any] = {"demos": len(eps), "attempts": rec["attempts"],
                            "samples": int(sum(len(e["actions"]) for e in eps)),
                            "fallbacks": rec["fallbacks"], "horizons_reached": rec["horizons"]}
+    sens = [(p, d) for e in eps for p, d in e["timer_sensitive"] if d is not None]
+    by_phase: Counter[str] = Counter(p for p, d in sens if d)
+    out["timer_sensitive"] = {"steps_compared": len(sens), "differ": sum(d for _, d in sens),
+                              "fraction": round(sum(d for _, d in sens) / max(len(sens), 1), 4),
+                              "by_phase": dict(by_phase.most_common(6))}
     if len(eps) < 5:
         out["error"] = f"only {len(eps)} successful demos"
         return out
@@ -199,7 +244,8 @@ def main() -> int:
     for task in suite.tasks:
         tasks[task.name] = measure_task(task, args.episodes, args.noise, args.max_steps, args.fit_steps, 0)
         r = tasks[task.name].get("r2", {})
-        print(task.name, json.dumps(r), tasks[task.name]["fallbacks"], flush=True)
+        print(task.name, json.dumps(r), tasks[task.name]["timer_sensitive"]["fraction"], tasks[task.name]["fallbacks"],
+              flush=True)
     done = [t for t in tasks.values() if "r2" in t]
     demos = sum(t["demos"] for t in tasks.values())
     fallbacks: Counter[str] = Counter()
@@ -214,15 +260,20 @@ def main() -> int:
              "suite": args.suite, "episodes_per_task": args.episodes, "noise": args.noise,
              "fit_steps": args.fit_steps, "debug": args.debug,
              "mean_r2": {k: round(float(np.mean([t["r2"][k] for t in done])), 4) for k in INPUTS} if done else {},
+             "timer_sensitive_fraction": round(sum(t["timer_sensitive"]["differ"] for t in tasks.values()) /
+                                               max(sum(t["timer_sensitive"]["steps_compared"] for t in tasks.values()),
+                                                   1), 4),
              "fallbacks_total": dict(fallbacks),
              "fallbacks_per_100_demos": {k: round(100 * v / max(demos, 1), 2) for k, v in fallbacks.items()},
-             "horizons_reached": sum(t["horizons_reached"] for t in tasks.values()),
+             "horizons_reached": None if any(t["horizons_reached"] is None for t in tasks.values())
+             else sum(t["horizons_reached"] for t in tasks.values()),
              "demos": demos, "tasks": tasks, "wall_s": round(time.perf_counter() - t0, 1)}
     path = Path(args.out)
     data = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {"benchmark": "lifelong_markov"}
     data.setdefault("entries", {})[f"{args.suite}/{args.label}"] = entry
     atomic_write_text(path, json.dumps(data, indent=2) + "\n")
-    print(json.dumps({k: entry[k] for k in ("mean_r2", "fallbacks_per_100_demos", "horizons_reached")}))
+    print(json.dumps({k: entry[k] for k in ("mean_r2", "timer_sensitive_fraction", "fallbacks_per_100_demos",
+                                            "horizons_reached")}))
     print(f"wrote {path}")
     return 0
 

@@ -57,7 +57,7 @@ def test_injected_drop_mid_plan_is_detected_and_recovered(skills):
     def inject(decision, op, prim):  # the first carry of the plan drops its cube
         if decision == 0:
             dropped.append(str(op))
-            return DropObject(prim, after_steps=6)
+            return DropObject(prim, after_steps=2)  # in the lift: the cube falls back (6 now lands it on the target)
         return prim
 
     trace = run_plan(env, obs, spec.goal, skills, inject=inject)

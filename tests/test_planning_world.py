@@ -52,7 +52,7 @@ def test_events_report_plan_steps_and_the_end(skills):
     env = make_task_env(spec)
     obs, _ = env.reset(seed=1)
     events = []
-    world = SimWorld(env, obs, inject=lambda i, op, skill: DropObject(skill, after_steps=6) if i == 0 else skill)
+    world = SimWorld(env, obs, inject=lambda i, op, skill: DropObject(skill, after_steps=2) if i == 0 else skill)
     assert isinstance(world, World)
     trace = execute_plan(world, spec.goal, skills, on_event=lambda kind, data: events.append((kind, data)))
     assert trace["success"], trace["reason"]
@@ -189,6 +189,6 @@ def test_run_plan_budget_is_the_sim_worlds(skills):
     obs, _ = env.reset(seed=0)
     from skill_rl.planning.execute import run_plan
 
-    trace = run_plan(env, obs, spec.goal, skills, config=ExecConfig(max_env_steps=30))
-    assert trace["outcome"] == "gave_up" and trace["reason"].startswith("env step budget spent (30 steps)")
-    assert trace["env_steps"] == 30 and trace["decisions"][0]["status"] == "stopped"
+    trace = run_plan(env, obs, spec.goal, skills, config=ExecConfig(max_env_steps=15))
+    assert trace["outcome"] == "gave_up" and trace["reason"].startswith("env step budget spent (15 steps)")
+    assert trace["env_steps"] == 15 and trace["decisions"][0]["status"] == "stopped"

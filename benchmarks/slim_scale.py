@@ -81,6 +81,30 @@ def append_jsonl(path: Path, row: dict[str, Any]) -> None:
         os.fsync(f.fileno())
 
 
+SCALE_TAGS = ("train/advantage_std_head", "train/reward_mean_head", "train/lagrange_multiplier_head",
+              "train/constraint_cost_head")
+
+
+def training_scales(run: Path | None, tail_bytes: int = 400_000) -> dict[str, float]:
+    """The latest per-critic training scales a run logged (raw advantage std and mean reward of each head;
+    with safety as a constraint, its multiplier and the rollout's violation cost), from metrics.csv's tail."""
+    path = run / "metrics.csv" if run else None
+    if path is None or not path.is_file():
+        return {}
+    with path.open("rb") as f:
+        f.seek(max(0, path.stat().st_size - tail_bytes))
+        lines = f.read().decode(errors="replace").splitlines()[1:]
+    out: dict[str, float] = {}
+    for line in lines:
+        parts = line.split(",")
+        if len(parts) >= 3 and parts[1].startswith(SCALE_TAGS):
+            try:
+                out[parts[1]] = float(parts[2])
+            except ValueError:
+                continue
+    return out
+
+
 def cell_state(root: Path, algo: str, seed: int) -> dict[str, Any]:
     """What is on disk for a cell: status (``finished`` / ``running or stopped`` / ``not started``), latest
     checkpoint step, final metrics, curve points and segment times."""
@@ -97,7 +121,7 @@ def cell_state(root: Path, algo: str, seed: int) -> dict[str, Any]:
             "status": "finished" if finished else ("running or stopped" if run else "not started"),
             "step": int(summary.get("num_timesteps", step)) if finished else step,
             "eval": summary.get("eval", {}) if finished else {}, "curve": curve,
-            "segments": read_jsonl(cell / "segments.jsonl")}
+            "segments": read_jsonl(cell / "segments.jsonl"), "training_scales": training_scales(run)}
 
 
 # ----------------------------------------------------------------------------- one cell (worker process)
@@ -237,6 +261,26 @@ def markdown(payload: dict[str, Any]) -> str:
         lines.append(f"| {c['algo']} seed {c['seed']} | {status} | {at:,} | {g('object_coverage')} | "
                      f"{g('safety_violation_rate')} | {g('mean_object_displacement')} | {g('grasp_consistency')} | "
                      f"{wall:.0f} |")
+    scaled = [c for c in cells if c["training_scales"]]
+    if scaled:
+        heads = sorted({k.rsplit("head", 1)[1] for c in scaled for k in c["training_scales"]})
+        lines += ["", "Per-critic scales at the latest update (raw advantage std and mean reward per step of each "
+                  "critic head, before SLIM standardises them; slim: heads 0, 1, 2 = discovery, reach, safety; naive sum: "
+                  "head 0 = their weighted sum; lsd/metra/diayn: head 0 = discovery; with safety as a constraint, "
+                  "the multiplier and the training violation cost per step):", "",
+                  "| cell | " + " | ".join(f"head {h}: adv std / mean reward" for h in heads) + " | multiplier | cost |",
+                  "|---" * (len(heads) + 3) + "|"]
+        for c in scaled:
+            sc = c["training_scales"]
+
+            def v(tag: str, sc: dict[str, float] = sc) -> str:
+                return f"{sc[tag]:.3g}" if tag in sc else "-"
+
+            mult = next((v(k) for k in sc if "lagrange" in k), "-")
+            cost = next((v(k) for k in sc if "constraint_cost" in k), "-")
+            lines.append(f"| {c['algo']} seed {c['seed']} | " + " | ".join(
+                f"{v(f'train/advantage_std_head{h}')} / {v(f'train/reward_mean_head{h}')}" for h in heads)
+                + f" | {mult} | {cost} |")
     t = payload["timing"]
     lines += ["", f"Env steps done: {t['steps_done']:,} of {t['steps_total']:,} ({t['fraction_done']:.1%}); "
               f"wall-clock so far {t['wall_s_so_far']:.0f} s ({t['measured_env_steps_per_s']:.0f} env steps/s "

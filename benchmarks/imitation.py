@@ -219,9 +219,21 @@ def _rung_summary(rows: list[dict[str, Any]], names: list[str], seeds: list[int]
 
 
 def aggregate(out: str, names: list[str], seeds: list[int], rungs: list[str], budget: dict[str, Any],
-              results: Path) -> dict[str, Any]:
+              results: Path, lifelong_check: str = "", diagnosis: list[str] | None = None) -> dict[str, Any]:
     keys = {"a": "bc_per_task_success", "b": "multitask_bc_success"}
     doc: dict[str, Any] = {"issue": 18, "budget": budget, "machine": f"{platform.machine()}, {os.cpu_count()} cpus"}
+    if lifelong_check:  # lifelong BC on the core vs before it: benchmarks/lifelong_single_task.py summaries
+        lines = [json.loads(x) for x in Path(lifelong_check).read_text().splitlines() if x.strip()]
+        doc["lifelong_single_task_check"] = [{k: r.get(k) for k in ("tag", "suite", "task", "epochs", "overrides",
+                                                                     "rollouts", "max_steps", "best_mean",
+                                                                     "last_mean", "runs")} for r in lines]
+    if diagnosis:  # the diagnosis runs docs/play.md cites: NAME=FILE (JSON, or JSON lines), embedded as they are
+        doc["diagnosis"] = {}
+        for item in diagnosis:
+            name, _, file = item.partition("=")
+            text = Path(file).read_text()
+            doc["diagnosis"][name] = (json.loads(text) if file.endswith(".json")
+                                      else [json.loads(x) for x in text.splitlines() if x.strip()])
     for rung in rungs:
         rows = [json.loads(p.read_text()) for p in sorted((Path(out) / "results" / rung).glob("*_seed*.json"))]
         rows = [r for r in rows if r["task"] in names and r["seed"] in seeds]
@@ -266,6 +278,11 @@ def _markdown(doc: dict[str, Any], names: list[str], seeds: list[int], rungs: li
                   f"(batch {b['recipe']['batch_size']}); evaluation {r['eval_s_total']:.0f} s in all. "
                   f"Success in percent; *reached*/*moved*: the gripper came within 5 cm of the task's object "
                   f"(handle) / the object moved > 1 cm, mean over seeds.", ""]
+    for r in doc.get("lifelong_single_task_check", []):
+        per_seed = ", ".join(f"{100 * x['last']:.0f}%" for x in r["runs"])
+        lines += [f"Lifelong single-task BC check (`benchmarks/lifelong_single_task.py`, {r['suite']} task {r['task']}, "
+                  f"{r['epochs']} epochs, {r['rollouts']} rollouts, {r['overrides']}): `{r['tag']}` final success "
+                  f"{100 * r['last_mean']:.0f}% (per seed {per_seed}).", ""]
     return "\n".join(lines)
 
 
@@ -285,6 +302,10 @@ def main() -> int:
     p.add_argument("--demos-dir", default="", help="demo files (default <out-dir>/demos); shared by passes")
     p.add_argument("--results", default=str(RESULTS), help="results file stem (.json and .md are written)")
     p.add_argument("--aggregate", action="store_true", help="only collect the finished runs into --results")
+    p.add_argument("--diagnosis", action="append", default=[], metavar="NAME=FILE",
+                   help="embed a diagnosis file (JSON or JSON lines) under 'diagnosis' in the results (repeatable)")
+    p.add_argument("--lifelong-check", default="", help="a lifelong_single_task.py --out file to include (the "
+                   "lifelong BC regression check of the core)")
     p.add_argument("--debug", action="store_true", help="smoke: 2 tasks, 3 demos, 30 steps, 2 episodes, temp dirs")
     p.add_argument("overrides", nargs="*", help="BCRecipe fields as key=value, e.g. history=4 head=gmm")
     args = p.parse_args()
@@ -336,7 +357,7 @@ def main() -> int:
                 for r in res if isinstance(res, list) else [res]:
                     print(json.dumps({k: r[k] for k in ("rung", "task", "seed", "success_rate", "eval_s")}
                                      | {"train_s": r["train"]["elapsed_s"]}), flush=True)
-    doc = aggregate(out, names, seeds, rungs, budget, Path(args.results))
+    doc = aggregate(out, names, seeds, rungs, budget, Path(args.results), args.lifelong_check, args.diagnosis)
     for key in ("bc_per_task_success", "multitask_bc_success"):
         if key in doc:
             print(f"{key}: {doc[key]['mean']}", flush=True)

@@ -4,9 +4,9 @@
 ::
 
     # the whole matrix (hours), in the background on idle CPU only; rerun the same line to resume
-    OMP_NUM_THREADS=1 nohup nice -n 19 python benchmarks/lifelong_full.py --work /work/runs/lifelong_full \
-        > /work/runs/lifelong_full/matrix.log 2>&1 &
-    python benchmarks/lifelong_full.py --work /work/runs/lifelong_full --table-only      # table of finished cells
+    OMP_NUM_THREADS=1 nohup nice -n 19 python benchmarks/lifelong_full.py --work runs/lifelong_full \
+        > runs/lifelong_full/matrix.log 2>&1 &
+    python benchmarks/lifelong_full.py --work runs/lifelong_full --table-only      # table of finished cells
     python benchmarks/lifelong_full.py --debug --work /tmp/lf --out /tmp/lf               # seconds: smoke
 
 Every (suite, algorithm, seed) is one cell: ``run_lifelong`` with that one seed (LIBERO's protocol, metrics

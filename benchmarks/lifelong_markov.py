@@ -227,7 +227,7 @@ def main() -> int:
     p.add_argument("--fit-steps", type=int, default=3000)
     p.add_argument("--label", default="current")
     p.add_argument("--debug", action="store_true", help="2 tasks, 6 episodes, 200 fit steps")
-    p.add_argument("--out", default=str(RESULTS))
+    p.add_argument("--out", default=str(RESULTS), help="results file (one entry per suite/label)")
     args = p.parse_args()
 
     import torch

@@ -2,7 +2,7 @@
 """Planning over discovered skills: push the cube to goals on the table by MPC with CEM over (z, duration) and a
 learned skill dynamics model, for SLIM and every baseline's skills (the paper's downstream claim).
 
-    nice -n 19 python benchmarks/slim_planning.py --root /work/runs/slim_short     # runs of slim_scale.py
+    nice -n 19 python benchmarks/slim_planning.py --root runs/slim_short     # runs of slim_scale.py
     python benchmarks/slim_planning.py --debug                                       # tiny, ~1 min (CI smoke)
 
 For every method and seed, the run in ``<root>/<method>_s<seed>/run-*`` (``benchmarks/slim_scale.py``'s
@@ -18,7 +18,9 @@ used from there only (:class:`~skill_rl.planning.skill_cem.DiscoveredSkills`):
    start; MPC plans (z, d) by CEM on the model, runs the library skill, observes and plans again, up to
    ``--segments`` skills; success = the cube's centre within 5 cm of the goal.
 
-``<method>_goal_success`` = mean over seeds of the per-seed success rate (std over seeds beside it). Writes
+``<method>_goal_success`` = mean over seeds of the per-seed success rate (std over seeds beside it).
+``reference_scripted_push_directions_goal_success``: the same data, model and MPC over scripted pushes in 4
+directions (``--reference``, not discovered skills): what the planning machinery reaches with skills that push. Writes
 ``benchmarks/results/slim_planning.json`` (``--debug``: ``$TMPDIR/slim_planning_debug.json``).
 """
 
@@ -54,21 +56,48 @@ def trained_steps(run: Path) -> int:
 
 
 def evaluate_run(run: Path, args: argparse.Namespace, library: Any, seed: int) -> dict[str, Any]:
+    """Export the run's skills into ``library`` and evaluate them from there."""
+    from skill_rl.discovery.export import export_run
+    from skill_rl.planning.skill_cem import DiscoveredSkills
+
+    export_run(run, library, prefix=f"{run.parent.name}_{run.name}")
+    skills = DiscoveredSkills.from_library(library, run_dir=str(run.resolve()))
+    return {"run_dir": str(run), "trained_env_steps": trained_steps(run), **evaluate_skills(skills, args, seed)}
+
+
+class PushDirections:
+    """Reference skills, not discovered: the catalog's scripted ``push`` of the cube 30 cm along one of 4
+    directions (z = a one-hot over +x, -x, +y, -y), cut after d steps: what ideal discovered push skills would
+    be. The same model, data and MPC run over them, so their success is what the planning machinery reaches
+    when the skills can push."""
+
+    discrete, z_dim, horizon, label = True, 4, 50, "scripted push, 4 directions"
+    DIRS = np.array([[1.0, 0.0], [-1.0, 0.0], [0.0, 1.0], [0.0, -1.0]])
+
+    @property
+    def choices(self) -> np.ndarray:
+        return np.eye(4, dtype=np.float32)
+
+    def load(self, env: Any, z: Any, duration: int) -> Any:
+        from skill_rl.library.catalog import make_scripted
+        from skill_rl.planning.skill_cem import TABLE_HALF_XY
+
+        cube = env.unwrapped.body_pos("cube")[:2]
+        target = cube + 0.3 * self.DIRS[int(np.argmax(z))]
+        target = np.clip(target, -np.array(TABLE_HALF_XY) + 0.05, np.array(TABLE_HALF_XY) - 0.05)
+        skill = make_scripted(env, "push", obj="cube", target_xy=[float(v) for v in target])
+        skill.reset()
+        return skill
+
+
+def evaluate_skills(skills: Any, args: argparse.Namespace, seed: int) -> dict[str, Any]:
+    """Fit the model on these skills' random segments, then the goal episodes (shared by runs and references)."""
     import torch as th
 
     from skill_rl import envs
-    from skill_rl.discovery.export import export_run
-    from skill_rl.planning.skill_cem import (
-        CEMConfig,
-        DiscoveredSkills,
-        fit_for_skills,
-        reach_goal,
-        sample_goal,
-    )
+    from skill_rl.planning.skill_cem import CEMConfig, fit_for_skills, reach_goal, sample_goal
 
     th.set_num_threads(1)
-    export_run(run, library, prefix=f"{run.parent.name}_{run.name}")
-    skills = DiscoveredSkills.from_library(library, run_dir=str(run.resolve()))
     env = envs.make("TabletopPush-v0", max_episode_steps=100_000, reward_type="sparse")
     t0 = time.perf_counter()
     try:
@@ -83,14 +112,13 @@ def evaluate_run(run: Path, args: argparse.Namespace, library: Any, seed: int) -
         for g in range(args.goals):
             obs, _ = env.reset(seed=50_000 + g)
             goal = sample_goal(np.random.default_rng(50_000 + g), obs[layout["cube_pos"]])
-            ep = reach_goal(env, skills, model, goal, seed=50_000 + g, rng=rng, obs=obs, max_segments=args.segments,
-                            cem=cem)
-            episodes.append(ep)
+            episodes.append(reach_goal(env, skills, model, goal, seed=50_000 + g, rng=rng, obs=obs,
+                                       max_segments=args.segments, cem=cem))
     finally:
         env.close()
     errs = [e for ep in episodes for e in ep.predicted_errors]
-    return {"run_dir": str(run), "trained_env_steps": trained_steps(run), "skills": len(skills.entries),
-            "discrete": skills.discrete, "model": model.report, "fit_s": round(t_fit, 1),
+    return {"skills": skills.label, "n_skills": len(skills.choices), "discrete": skills.discrete,
+            "model": model.report, "fit_s": round(t_fit, 1),
             "success_rate": float(np.mean([ep.success for ep in episodes])),
             "final_distance_m": float(np.mean([ep.final_distance for ep in episodes])),
             "start_distance_m": float(np.mean([ep.start_distance for ep in episodes])),
@@ -103,7 +131,7 @@ def evaluate_run(run: Path, args: argparse.Namespace, library: Any, seed: int) -
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--root", type=Path, default=Path("/work/runs/slim_short"),
+    p.add_argument("--root", type=Path, default=Path("runs/slim_short"),
                    help="run folders in benchmarks/slim_scale.py's layout (<method>_s<seed>/run-*)")
     p.add_argument("--methods", nargs="+", default=list(METHODS))
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
@@ -116,6 +144,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--elites", type=int, default=12)
     p.add_argument("--iterations", type=int, default=4)
     p.add_argument("--library", type=Path, default=None, help="skill library to export into (default: a temp one)")
+    p.add_argument("--reference", action=argparse.BooleanOptionalAction, default=True,
+                   help="also plan over scripted push skills in 4 directions (the machinery's reference)")
     p.add_argument("--label", default="", help="what the runs are (budget, settings), stored in the results")
     p.add_argument("--debug", action="store_true", help="tiny: trains two debug runs, 3 goals")
     p.add_argument("--out", type=Path, default=None)
@@ -166,6 +196,14 @@ def main(argv: list[str] | None = None) -> int:
         payload[f"{m}_goal_success"] = statistics.fmean(rates)
         payload[f"{m}_goal_success_std"] = statistics.stdev(rates) if len(rates) > 1 else 0.0
         payload[f"{m}_seeds"] = len(rs)
+    if args.reference:
+        refs = []
+        for s in args.seeds:
+            r = evaluate_skills(PushDirections(), args, s)
+            refs.append(r)
+            print(f"reference (scripted push, 4 directions) seed {s}: success {r['success_rate']:.2f}", flush=True)
+        payload["reference_scripted_push_directions_goal_success"] = statistics.fmean(r["success_rate"] for r in refs)
+        payload["reference_per_seed"] = refs
     base = [payload[f"{m}_goal_success"] for m in per_method if m != "slim"]
     if "slim" in per_method and base:
         best = max(base)

@@ -2,7 +2,7 @@
 """Quality at the literature's budget: SLIM vs naive sum vs LSD (3 seeds) and METRA, DIAYN (1 seed), 2 M env
 steps per run on TabletopPush, with learning curves; resumable over many sittings.
 
-    OMP_NUM_THREADS=1 nohup nice -n 19 python benchmarks/slim_scale.py --jobs 2 > /work/runs/slim_scale/log.txt 2>&1 &
+    OMP_NUM_THREADS=1 nohup nice -n 19 python benchmarks/slim_scale.py --jobs 2 > runs/slim_scale/log.txt 2>&1 &
     python benchmarks/slim_scale.py --table-only      # results files from whatever is finished, now
     python benchmarks/slim_scale.py --debug           # tiny, ~1 min (CI smoke)
 
@@ -44,7 +44,7 @@ from skill_rl.fileio import atomic_write_json, atomic_write_text
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "benchmarks" / "results"
-DEFAULT_ROOT = Path("/work/runs/slim_scale")
+DEFAULT_ROOT = Path("runs/slim_scale")
 METRICS = ("object_coverage", "skill_classifier_accuracy", "skill_distinctness", "safety_violation_rate",
            "episodes_with_violation", "mean_object_displacement", "grasp_consistency")
 KINDS = ("joint_limit", "joint_velocity", "object_off_table", "arm_table_contact")

@@ -93,7 +93,15 @@ def _positions_since(arm, t: float) -> np.ndarray:
 
 
 def _diag_when(arm, pred, what: str, timeout: float = 10.0) -> dict[str, str]:
-    return wait_until(lambda: (d := arm.latest_diagnostic_values()) and pred(d) and d, timeout, what=what)
+    """The arm's latest /diagnostics values once ``pred`` holds on them; a timeout says what was last seen
+    (refusals, owner, rejections), so a failure on a loaded CI machine can be told apart from a lost message."""
+    try:
+        return wait_until(lambda: (d := arm.latest_diagnostic_values()) and pred(d) and d, timeout, what=what)
+    except AssertionError as e:
+        d = arm.latest_diagnostic_values() or {}
+        keys = ("hal_state", "fault", "owner", "commands_received", "commands_rejected", "last_rejection",
+                "commands_refused", "last_refusal")
+        raise AssertionError(f"{e}; last /diagnostics: {({k: d.get(k) for k in keys})}") from None
 
 
 def _count(d: dict[str, str], key: str) -> int:
@@ -110,12 +118,28 @@ def _reset_and_home(arm, joints=None) -> None:
 
 def test_push_over_ros_slides_the_cube_into_the_region_near_the_table(graph, arm):
     """The push runs its fingers 1.5 cm above the table through arm_hal's filter: no WORKSPACE fault,
-    the fingertips stay above the table, and the cube ends in the region."""
+    the fingertips stay above the table, and the cube ends in the region.
+
+    As the task executor does, a push that ends without its success check holding is run again from where
+    the cube lies (at most 3 pushes). Over ROS 2 a single push from this start succeeded 6/6, 3/5 and 5/5
+    times in three measurements (docs/NOTES.md, 2026-12-06): on the simulated arm, which lags its targets,
+    the paddle loses the cube sideways and re-approaches, sometimes until its 300-step horizon runs out."""
     t0 = time.monotonic()
-    run = arm.execute("push", {"obj": "cube", "target_xy": "region"}, timeout=60.0)
-    assert run.wait_answer(30), f"push goal rejected: {arm.server_status.get('last_rejection')}"
-    run.wait_result(90)
-    assert run.status == STATUS_SUCCEEDED, (run.status, run.result.message, _log_tail(graph))
+    tries = []
+    for _ in range(3):
+        run = arm.execute("push", {"obj": "cube", "target_xy": "region"}, timeout=60.0)
+        assert run.wait_answer(30), f"push goal rejected: {arm.server_status.get('last_rejection')}"
+        run.wait_result(90)
+        seen = {o.name: (round(o.pose.position.x, 3), round(o.pose.position.y, 3), round(o.pose.position.z, 3))
+                for o in run.result.objects}
+        tries.append((run.status, run.result.message, seen))
+        # a failed push is a verdict on the perceived state, never a fault or a stale perception
+        assert run.status == STATUS_SUCCEEDED or "success check does not hold" in run.result.message, \
+            f"{tries}\n{_log_tail(graph)}"
+        assert arm.arm_state["state"] == "ACTIVE" and arm.arm_state["fault"] is None
+        if run.status == STATUS_SUCCEEDED:
+            break
+    assert run.status == STATUS_SUCCEEDED, f"{tries}\n{_log_tail(graph)}"
     assert run.result.at_rest, run.result
     assert {"descend", "push"} <= set(run.phases), run.phases
     objects = {o.name: o.pose.position for o in run.result.objects}
@@ -131,7 +155,8 @@ def test_push_over_ros_slides_the_cube_into_the_region_near_the_table(graph, arm
 def test_malformed_trajectories_are_rejected_with_a_reason(arm):
     names = _names(arm)
     q = arm.arm_position()
-    arm.claim("/test_probe")  # (released below: the probe owns the arm only while it commands it)
+    res = arm.claim("/test_probe")  # (released below: the probe owns the arm only while it commands it)
+    assert res.success, res.message
     cases = [
         ([q, q], names, (), "2 points"),
         ([q], names[:6] + ["elbow"], (), "unknown ['elbow']"),

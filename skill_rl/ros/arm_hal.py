@@ -103,6 +103,7 @@ from ._common import (
     joint_state_msg,
     run_node,
     set_realtime_priority,
+    stamp_s,
 )
 from .env import ensure_interfaces, isolate_dds
 
@@ -480,6 +481,7 @@ class ArmHalNode(LifecycleNode):
 
     def _on_heartbeat(self, msg) -> None:
         self._hb_heard = True
+        self._hb_last_stamp = stamp_s(msg.stamp)  # std_msgs/Header: when the executor sent it
         if not self._hb_armed:
             self._hb_armed, self._hb_armed_at = True, time.monotonic()
 
@@ -506,8 +508,11 @@ class ArmHalNode(LifecycleNode):
             self._hb_lost_at = now
             with self._cmd_lock:
                 self._command, self._stop_requested = None, True
-            self.get_logger().error(f"no heartbeat on {self._hb_topic} for {self._hb_silence:.2f} s: the executor "
-                                    f"is gone; stopping the arm, then FAULT")
+            sent = getattr(self, "_hb_last_stamp", None)
+            ago = f" (the last one heard was sent {self.get_clock().now().nanoseconds * 1e-9 - sent:.2f} s ago)" \
+                if sent is not None else ""
+            self.get_logger().error(f"no heartbeat on {self._hb_topic} for {self._hb_silence:.2f} s{ago}: the "
+                                    f"executor is gone; stopping the arm, then FAULT")
             return
         report = hal.last_report
         if (report is not None and report.motion is Motion.HOLD) or now - self._hb_lost_at > 3.0:

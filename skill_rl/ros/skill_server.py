@@ -61,6 +61,7 @@ from ._common import (
     run_node,
     set_realtime_priority,
     stamp_s,
+    threaded_execute,
     wait_future,
 )
 from .env import ensure_interfaces, isolate_dds
@@ -146,13 +147,12 @@ class SkillServerNode(Node):
         self.add_on_set_parameters_callback(self._on_params)
         self.runner = SkillRunner(self.world)  # perception -> the skill's action -> IK -> joint target (no ROS)
         self._preload()
-        io = MutuallyExclusiveCallbackGroup()
+        # One executor thread serves every callback; goals run in threads of their own (_common.threaded_execute).
+        io = ReentrantCallbackGroup()
         self.pub_cmd = self.create_publisher(JointTrajectory, f"{self.arm}/joint_command", COMMANDS)
         self.pub_status = self.create_publisher(SkillServerStatus, "~/status", LATCHED)
         self.pub_heartbeat = self.create_publisher(Header, "~/heartbeat", COMMANDS)
         if float(self.p("heartbeat_rate_hz")) > 0:
-            # Its own group: the heartbeat never waits behind the 100 Hz joint-state callbacks (a loaded machine
-            # delayed it past arm_hal's timeout while every callback of one group queued).
             self.create_timer(1.0 / float(self.p("heartbeat_rate_hz")), self._beat,
                               callback_group=MutuallyExclusiveCallbackGroup())
         self.create_subscription(ArmState, f"{self.arm}/state", self._on_hal_state, LATCHED, callback_group=io)
@@ -160,7 +160,7 @@ class SkillServerNode(Node):
         self.create_subscription(ObjectStates, self.p("object_states_topic"), self._on_objects, STREAM, callback_group=io)
         self.claim_client = self.create_client(ClaimArm, f"{self.arm}/claim", callback_group=ReentrantCallbackGroup())
         self._server = ActionServer(
-            self, ExecuteSkill, self.p("action_name"), execute_callback=self._execute,
+            self, ExecuteSkill, self.p("action_name"), execute_callback=threaded_execute(self._execute),
             goal_callback=self._on_goal, cancel_callback=lambda _goal: CancelResponse.ACCEPT,
             callback_group=ReentrantCallbackGroup())
         self._publish_status(force=True)
@@ -222,6 +222,10 @@ class SkillServerNode(Node):
 
     # -------------------------------------------------------- inputs
     def _beat(self) -> None:
+        now = time.monotonic()
+        last, self._last_beat = getattr(self, "_last_beat", None), now
+        if last is not None and now - last > 0.5:  # this process stalled: say so, the arm's watchdog will
+            self.get_logger().warning(f"heartbeat {now - last:.2f} s after the previous one (this process stalled)")
         msg = Header(frame_id=self.get_fully_qualified_name())
         msg.stamp = self.get_clock().now().to_msg()
         self.pub_heartbeat.publish(msg)
@@ -234,8 +238,9 @@ class SkillServerNode(Node):
         self._joints, self._joints_t = msg, time.monotonic()
 
     def _on_objects(self, msg: ObjectStates) -> None:
-        self._objects, self._objects_t = msg, time.monotonic()
-        self._objects_seq += 1
+        with self._lock:  # (callbacks may run concurrently: the group is reentrant)
+            self._objects, self._objects_t = msg, time.monotonic()
+            self._objects_seq += 1
 
     def _publish_status(self, force: bool = False) -> None:
         hal = self._hal
@@ -399,7 +404,7 @@ class SkillServerNode(Node):
         period = 1.0 / float(self.p("rate_hz"))
         timeout = goal.timeout if goal.timeout > 0 else max(30.0, 2.0 * skill.horizon * period)
         feedback = ExecuteSkill.Feedback()
-        last_seq, last_t = self._objects_seq, -1.0
+        last_seq, last_stamp = self._objects_seq, -1.0
         while True:
             steps = self.runner.steps
             if goal_handle.is_cancel_requested:
@@ -411,14 +416,18 @@ class SkillServerNode(Node):
             if now - t0 > timeout:
                 return R.TIMEOUT, f"timed out after {timeout:g} s ({steps} of at most {skill.horizon} steps)", steps
             # One step per fresh perception, at most rate_hz: on a loaded machine the skill slows down
-            # instead of acting on the same (old) observation twice.
-            if self._objects_seq == last_seq or now - last_t < 0.9 * period:
+            # instead of acting on the same (old) observation twice. The rate is measured on the perceptions'
+            # stamps, not on when this loop saw them: with the wall clock, a message handled late made the
+            # next, on-time one look too early, and every other one was skipped (13 Hz instead of 20).
+            objects = self._objects
+            stamp = stamp_s(objects.header.stamp) if objects is not None else -1.0
+            if self._objects_seq == last_seq or stamp - last_stamp < 0.9 * period:
                 age = self._perception_age()
                 if age is not None and age > float(self.p("perception_timeout_s")):
                     self._perceive()  # raises STALE_PERCEPTION with the reason
                 time.sleep(0.002)
                 continue
-            last_seq, last_t = self._objects_seq, now
+            last_seq, last_stamp = self._objects_seq, stamp
             command = self.runner.step(self._perceive())
             if command is None:
                 break
@@ -450,12 +459,16 @@ class SkillServerNode(Node):
         self._token = "" if release else res.token
 
     def _release(self) -> None:
-        if self._token:
+        """Give the arm back; retried, because an unanswered release (a loaded machine) would leave the arm
+        owned by this server and refuse every other client's commands."""
+        for attempt in range(3):
+            if not self._token:
+                return
             try:
                 self._claim(release=True)
             except _Rejected as e:
-                self.get_logger().warning(str(e))
-            self._token = ""
+                self.get_logger().warning(f"{e} (release attempt {attempt + 1} of 3)")
+        self._token = ""
 
     def _send(self, q: np.ndarray, width: float) -> None:
         """One command: the arm's joint target plus the gripper joint (each finger's opening, m; effort = N)."""
@@ -501,7 +514,7 @@ class SkillServerNode(Node):
 
 def main(args: list[str] | None = None) -> int:
     isolate_dds()
-    return run_node(lambda: SkillServerNode(), threads=4, args=args)
+    return run_node(lambda: SkillServerNode(), threads=1, args=args)
 
 
 if __name__ == "__main__":

@@ -36,7 +36,7 @@ from sensor_msgs.msg import JointState
 
 from skill_rl.planning.world import PerceivedWorld, StepOutcome
 
-from ._common import STREAM, perceived_state, run_node, stamp_s, wait_future
+from ._common import STREAM, perceived_state, run_node, stamp_s, threaded_execute, wait_future
 from .description import skill_param_msgs
 from .env import ensure_interfaces, isolate_dds
 
@@ -211,7 +211,7 @@ class TaskExecutorNode(Node):
         self.skills = SkillClient(self, self.p("skill_action"), self.p("server_timeout_s"), group)
         self._busy = threading.Lock()
         self._planner: tuple[Any, Any] | None = None  # (SkillSet, KinematicScene), built on the first task
-        self._server = ActionServer(self, RunTask, self.p("action_name"), execute_callback=self._execute,
+        self._server = ActionServer(self, RunTask, self.p("action_name"), execute_callback=threaded_execute(self._execute),
                                     goal_callback=self._on_goal, cancel_callback=lambda _g: CancelResponse.ACCEPT,
                                     callback_group=group)
 
@@ -433,7 +433,7 @@ def main(args: list[str] | None = None) -> int:
         if str(node.p("sequence")).strip():
             node.start_sequence()
 
-    return run_node(lambda: TaskExecutorNode(), threads=4, after_start=after_start, args=args)
+    return run_node(lambda: TaskExecutorNode(), after_start=after_start, args=args)
 
 
 if __name__ == "__main__":

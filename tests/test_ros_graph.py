@@ -372,7 +372,10 @@ def test_executor_dies_the_arm_decelerates_holds_then_faults(graph, arm):
     _slow_reach(arm)
     t_kill = time.monotonic()
     graph.kill("skill_server")
-    state = arm.wait_arm_state("FAULT", 30)
+    try:
+        state = arm.wait_arm_state("FAULT", 30)
+    except AssertionError as e:
+        raise AssertionError(f"{e}\n{arm.describe_graph()}\n{_log_tail(graph)}") from None
     t_fault = time.monotonic()
     assert state["fault_code"] == "heartbeat" and "/skill_server/heartbeat" in state["fault"], state
     # It decelerated (no jump to zero) and was at rest before the fault latched: hold, then fault.

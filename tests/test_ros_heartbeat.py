@@ -1,5 +1,6 @@
 """arm_hal's executor heartbeat watch over real DDS (loopback, a leased domain): armed by the first heartbeat
-only, with a start-up grace after it, then the normal timeout (fake backend: no physics needed)."""
+only, with a start-up grace after it, then the normal timeout; armed across another fault's reset (fake
+backend: no physics needed)."""
 
 from __future__ import annotations
 
@@ -46,6 +47,21 @@ def test_heartbeat_watch_arms_at_the_first_beat_and_allows_a_startup_grace(tmp_p
             time.sleep(0.05)
         assert probe.arm_state["state"] == "ACTIVE", probe.arm_state
         wait_until(lambda: probe.arm_state.get("state") == "FAULT", 30, what="FAULT once the beats stop")
+        # Another fault's reset keeps the watch armed: an executor that dies right after it (before its next
+        # beat) still faults the arm. (Before: a reset disarmed the watch until the next beat, and a skill server
+        # killed within 0.1 s of a reset was never noticed: the arm held, ACTIVE, for good.)
+        assert probe.call("reset_fault").success
+        probe.wait_arm_state("ACTIVE", 10)
+        for _ in range(20):  # armed again by a new executor's beats
+            probe.publish_heartbeat(TOPIC)
+            time.sleep(0.05)
+        assert probe.call("estop").success
+        probe.wait_arm_state("FAULT", 10)
+        probe.publish_heartbeat(TOPIC)  # its last beat, then the reset, then silence
+        assert probe.call("reset_fault").success
+        probe.wait_arm_state("ACTIVE", 10)  # (the start-up grace of the beats above still runs: > 1 s ACTIVE)
+        state = probe.wait_arm_state("FAULT", 30)
+        assert state["fault_code"] == "heartbeat", state
     finally:
         probe.close()
         graph.stop(grace=5.0)

@@ -42,8 +42,9 @@ Interfaces (names relative to the node: ``~/x`` is ``/arm_hal/x``):
   ``TabletopSceneArm.scene_state()`` (the task env's observation vector and layout, object poses, the
   simulation's success predicate) at ``scene_rate_hz``: the simulated perception stream.
 - sub ``heartbeat_topic`` (param; "" = none), ``std_msgs/Header``: the executor's heartbeat (skill_server's
-  ``~/heartbeat``). The watch is armed by the first heartbeat (after start, activation or
-  ``~/reset_fault``), never before: an executor that is still starting faults nothing. Once armed,
+  ``~/heartbeat``). The watch is armed by the first heartbeat (after start, or after a HEARTBEAT
+  fault), never before: an executor that is still starting faults nothing. It stays armed across other
+  faults' resets and lifecycle transitions, so an executor that dies right after one still faults. Once armed,
   ``heartbeat_timeout_s`` of silence (loop time) means the executor is gone: the arm decelerates to rest and
   holds, then FAULT (HEARTBEAT) latches; ``~/reset_fault`` clears it and the next heartbeat arms the watch
   again. Start-up grace: for ``heartbeat_startup_grace_s`` after the first heartbeat the tolerated silence is
@@ -257,7 +258,7 @@ class ArmHalNode(LifecycleNode):
                                             cancel_callback=lambda _goal: CancelResponse.ACCEPT)
         self._hb_topic = str(p("heartbeat_topic"))
         self._hb_heard = False  # a heartbeat came since the last cycle
-        self._hb_armed = False  # heard at least once since start / the last reset
+        self._hb_armed = False  # heard at least once since start / the last HEARTBEAT fault
         self._hb_silence = 0.0  # s of loop time without one (a stalled loop counts two periods at most)
         self._hb_lost_at: float | None = None  # when the hold for a lost heartbeat began
         self._hb_armed_at = 0.0  # monotonic time of the first heartbeat since arming (start-up grace)
@@ -603,7 +604,10 @@ class ArmHalNode(LifecycleNode):
             return response
         old = str(hal.fault)
         hal.reset()
-        self._hb_armed, self._hb_lost_at, self._hb_silence = False, None, 0.0  # armed again by the next beat
+        # The watch stays armed across a reset: an executor heard before is expected to go on beating, and one
+        # that dies right after the reset (before its next beat) must still fault the arm. Disarmed only by a
+        # HEARTBEAT fault itself (at the latch): a new executor arms it again with its first beat.
+        self._hb_lost_at, self._hb_silence = None, 0.0
         with self._cmd_lock:
             self._command = None
             self._gripper_cmd = None

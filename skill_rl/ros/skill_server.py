@@ -129,7 +129,7 @@ class SkillServerNode(Node):
             self.declare_parameter(name, default)
         self.exit_code = 0
         self.arm = str(self.p("arm")).rstrip("/")
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # (the goal callback rejects, and publishes its status, under it)
         self._busy = False
         self._skill = ""
         self._last_rejection = ""

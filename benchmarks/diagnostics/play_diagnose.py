@@ -24,7 +24,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import tempfile
 import time
+from pathlib import Path
 
 os.environ.setdefault("MUJOCO_GL", "osmesa")
 
@@ -159,8 +161,8 @@ def main() -> None:
                     help="--replay-goals: start from random recorded mid-episode states instead of episode starts")
     ap.add_argument("--probe-starts", action="store_true",
                     help="also probe the first action at the play file's episode starts (true vs shuffled goal)")
-    ap.add_argument("--run-root", default="/tmp/play_diag_runs")
-    ap.add_argument("--results", default="/tmp/play_diagnosis.jsonl")
+    ap.add_argument("--run-root", default=str(Path(tempfile.gettempdir()) / "play_diag_runs"))
+    ap.add_argument("--results", default=str(Path(tempfile.gettempdir()) / "play_diagnosis.jsonl"))
     a = ap.parse_args()
     torch.set_num_threads(1)
     defaults = PlayTrainConfig()

@@ -262,6 +262,7 @@ class ArmHalNode(LifecycleNode):
         self._hb_silence = 0.0  # s of loop time without one (a stalled loop counts two periods at most)
         self._hb_lost_at: float | None = None  # when the hold for a lost heartbeat began
         self._hb_armed_at = 0.0  # monotonic time of the first heartbeat since arming (start-up grace)
+        self._hb_last_stamp: float | None = None  # when the last heard heartbeat was sent (its stamp, ROS time)
         if self._hb_topic:
             self.create_subscription(Header, self._hb_topic, self._on_heartbeat, COMMANDS)
         self.create_service(Trigger, "~/estop", self._srv_estop)
@@ -509,7 +510,7 @@ class ArmHalNode(LifecycleNode):
             self._hb_lost_at = now
             with self._cmd_lock:
                 self._command, self._stop_requested = None, True
-            sent = getattr(self, "_hb_last_stamp", None)
+            sent = self._hb_last_stamp
             ago = f" (the last one heard was sent {self.get_clock().now().nanoseconds * 1e-9 - sent:.2f} s ago)" \
                 if sent is not None else ""
             self.get_logger().error(f"no heartbeat on {self._hb_topic} for {self._hb_silence:.2f} s{ago}: the "

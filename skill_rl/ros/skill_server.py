@@ -45,6 +45,7 @@ from typing import Any
 
 import numpy as np
 from rclpy.action import ActionServer, CancelResponse, GoalResponse
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Header
@@ -131,7 +132,6 @@ class SkillServerNode(Node):
         self._lock = threading.RLock()  # (the goal callback rejects, and publishes its status, under it)
         self._busy = False
         self._skill = ""
-        self._last_beat: float | None = None  # monotonic time of the last heartbeat sent (stall warning)
         self._last_rejection = ""
         self._hal: ArmState | None = None
         self._joints: JointState | None = None
@@ -147,22 +147,24 @@ class SkillServerNode(Node):
         self.add_on_set_parameters_callback(self._on_params)
         self.runner = SkillRunner(self.world)  # perception -> the skill's action -> IK -> joint target (no ROS)
         self._preload()
-        # One executor thread serves every callback (no callback groups needed); goals run in threads of their
-        # own (_common.threaded_execute).
+        # One executor thread serves every callback; goals run in threads of their own (_common.threaded_execute).
+        io = ReentrantCallbackGroup()
         self.pub_cmd = self.create_publisher(JointTrajectory, f"{self.arm}/joint_command", COMMANDS)
         self.pub_status = self.create_publisher(SkillServerStatus, "~/status", LATCHED)
         self.pub_heartbeat = self.create_publisher(Header, "~/heartbeat", COMMANDS)
         if float(self.p("heartbeat_rate_hz")) > 0:
-            self.create_timer(1.0 / float(self.p("heartbeat_rate_hz")), self._beat)
-        self.create_subscription(ArmState, f"{self.arm}/state", self._on_hal_state, LATCHED)
-        self.create_subscription(JointState, self.p("joint_states_topic"), self._on_joints, STREAM)
-        self.create_subscription(ObjectStates, self.p("object_states_topic"), self._on_objects, STREAM)
-        self.claim_client = self.create_client(ClaimArm, f"{self.arm}/claim")
+            self.create_timer(1.0 / float(self.p("heartbeat_rate_hz")), self._beat,
+                              callback_group=MutuallyExclusiveCallbackGroup())
+        self.create_subscription(ArmState, f"{self.arm}/state", self._on_hal_state, LATCHED, callback_group=io)
+        self.create_subscription(JointState, self.p("joint_states_topic"), self._on_joints, STREAM, callback_group=io)
+        self.create_subscription(ObjectStates, self.p("object_states_topic"), self._on_objects, STREAM, callback_group=io)
+        self.claim_client = self.create_client(ClaimArm, f"{self.arm}/claim", callback_group=ReentrantCallbackGroup())
         self._server = ActionServer(
             self, ExecuteSkill, self.p("action_name"), execute_callback=threaded_execute(self._execute),
-            goal_callback=self._on_goal, cancel_callback=lambda _goal: CancelResponse.ACCEPT)
+            goal_callback=self._on_goal, cancel_callback=lambda _goal: CancelResponse.ACCEPT,
+            callback_group=ReentrantCallbackGroup())
         self._publish_status(force=True)
-        self.create_timer(1.0, lambda: self._publish_status(force=True))
+        self.create_timer(1.0, lambda: self._publish_status(force=True), callback_group=io)
         if int(self.p("rt_priority")) > 0:
             set_realtime_priority(int(self.p("rt_priority")), self.get_logger())
         self.get_logger().info(f"skill server on {self.resolve_topic_name(self.p('action_name'))}, arm {self.arm}, "
@@ -221,7 +223,7 @@ class SkillServerNode(Node):
     # -------------------------------------------------------- inputs
     def _beat(self) -> None:
         now = time.monotonic()
-        last, self._last_beat = self._last_beat, now
+        last, self._last_beat = getattr(self, "_last_beat", None), now
         if last is not None and now - last > 0.5:  # this process stalled: say so, the arm's watchdog will
             self.get_logger().warning(f"heartbeat {now - last:.2f} s after the previous one (this process stalled)")
         msg = Header(frame_id=self.get_fully_qualified_name())
@@ -236,8 +238,9 @@ class SkillServerNode(Node):
         self._joints, self._joints_t = msg, time.monotonic()
 
     def _on_objects(self, msg: ObjectStates) -> None:
-        self._objects, self._objects_t = msg, time.monotonic()
-        self._objects_seq += 1
+        with self._lock:  # (callbacks may run concurrently: the group is reentrant)
+            self._objects, self._objects_t = msg, time.monotonic()
+            self._objects_seq += 1
 
     def _publish_status(self, force: bool = False) -> None:
         hal = self._hal

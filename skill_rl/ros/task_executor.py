@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rclpy.action import ActionClient, ActionServer, CancelResponse, GoalResponse
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
 
@@ -201,17 +202,18 @@ class TaskExecutorNode(Node):
         self._joints: JointState | None = None
         self._objects: ObjectStates | None = None
         self.last_step_code = R.SUCCESS
-        # One executor thread serves every callback (no callback groups needed); a task runs in a thread of its
-        # own (_common.threaded_execute) and waits on the skill server's answers through futures.
+        io = MutuallyExclusiveCallbackGroup()
+        group = ReentrantCallbackGroup()
         self.create_subscription(JointState, self.p("joint_states_topic"), lambda m: setattr(self, "_joints", m),
-                                 STREAM)
+                                 STREAM, callback_group=io)
         self.create_subscription(ObjectStates, self.p("object_states_topic"), lambda m: setattr(self, "_objects", m),
-                                 STREAM)
-        self.skills = SkillClient(self, self.p("skill_action"), self.p("server_timeout_s"))
+                                 STREAM, callback_group=io)
+        self.skills = SkillClient(self, self.p("skill_action"), self.p("server_timeout_s"), group)
         self._busy = threading.Lock()
         self._planner: tuple[Any, Any] | None = None  # (SkillSet, KinematicScene), built on the first task
         self._server = ActionServer(self, RunTask, self.p("action_name"), execute_callback=threaded_execute(self._execute),
-                                    goal_callback=self._on_goal, cancel_callback=lambda _g: CancelResponse.ACCEPT)
+                                    goal_callback=self._on_goal, cancel_callback=lambda _g: CancelResponse.ACCEPT,
+                                    callback_group=group)
 
     def p(self, name: str) -> Any:
         return self.get_parameter(name).value

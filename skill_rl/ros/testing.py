@@ -116,9 +116,18 @@ class NodeSpinner:
             pass
 
     def stop(self) -> None:
-        """Stop spinning (bounded wait); the node can then be torn down safely from this thread."""
+        """Stop spinning (bounded wait); the node can then be torn down safely from this thread.
+
+        The executor is woken (its guard condition) so that a ``spin_once`` blocked in the wait set returns and
+        sees the flag: once the graph's nodes had exited nothing else woke it, the join timed out, and
+        ``destroy_node`` then blocked for good on a handle the wait still held (a CI rehearsal hung 16 min in
+        ``tests/test_ros_backend_action.py``'s probe teardown)."""
         self._stop.set()
-        self._thread.join(2.0)
+        for _ in range(20):  # up to ~10 s
+            self.executor.wake()
+            self._thread.join(0.5)
+            if not self._thread.is_alive():
+                return
 
     def close(self) -> None:
         import rclpy

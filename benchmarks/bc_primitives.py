@@ -2,6 +2,7 @@
 """Success of BC primitives trained from scripted demos (``skill_rl.imitation.bc_primitive``), over seeds.
 
     nice -n 15 python benchmarks/bc_primitives.py                  # 3 seeds x 50 held-out episodes per case
+    nice -n 15 python benchmarks/bc_primitives.py --cases push/default --keep   # one case, the others kept
     python benchmarks/bc_primitives.py --debug --out /tmp/bc.json  # 1 seed, the debug budget (seconds)
 
 Each case is one ``train_bc_primitive(world, primitive, params, demos=..., steps=..., seed=s)`` per seed: fresh
@@ -39,6 +40,9 @@ CASES: dict[str, tuple[str, str, dict[str, Any], int, int]] = {
     "pick_place/small": ("TabletopPickPlace-v0", "pick_place", PLACE, 30, 3000),
     "lift/small": ("TabletopPickPlace-v0", "lift", {"obj": "cube"}, 30, 2000),
     "lift_liftworld/small": ("TabletopLift-v0", "lift", {"obj": "cube"}, 30, 2000),
+    "push/default": ("TabletopPush-v0", "push", {"obj": "cube", "target_xy": "region"}, 100, 18000),
+    "open_drawer/default": ("TabletopDrawer-v0", "open_drawer", {"drawer": "cabinet"}, 100, 18000),
+    "close_drawer/default": ("TabletopDrawer-v0", "close_drawer", {"drawer": "cabinet"}, 100, 18000),
 }
 
 
@@ -46,13 +50,14 @@ def random_success(world: str, primitive: str, params: dict[str, Any], seeds: li
     """Success rate of uniformly random actions under the same check and horizon."""
     import numpy as np
 
-    from skill_rl.imitation.bc_primitive import make_world
+    from skill_rl.imitation.bc_primitive import make_world, run_prelude
     from skill_rl.library import primitive as spec_of
 
     env = make_world(world)
     spec, rng, wins = spec_of(primitive), np.random.default_rng(0), 0
     for s in seeds:
         obs, _ = env.reset(seed=s)
+        obs = run_prelude(env, obs, primitive, params)  # the same start as the policy's (close_drawer: opened)
         for _ in range(horizon):
             obs, *_ = env.step(rng.uniform(-1, 1, env.action_space.shape[0]).astype(np.float32))
             if spec.succeeded(env, obs, params):
@@ -120,6 +125,10 @@ def markdown(payload: dict[str, Any]) -> str:
         lines.append(f"| {label} | {c['world']} | {call} | {c['demos']} | {c['steps']} | {seeds} | "
                      f"{c['success_mean']:.0%} ± {c['success_std']:.0%} | {c['random_success']:.0%} | "
                      f"{c['wall_s_mean']:.0f} s / {c['wall_s_max']:.0f} s |")
+    earlier = [f"{label} ({c['measured']['created']}, code at {c['measured']['git']['commit'][:7] or '?'})"
+               for label, c in payload["cases"].items() if "measured" in c]
+    if earlier:
+        lines += ["", "Measured by an earlier run (kept with `--keep`): " + "; ".join(earlier) + "."]
     return "\n".join(lines) + "\n"
 
 
@@ -130,6 +139,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--episodes", type=int, default=50, help="held-out evaluation episodes per seed")
     p.add_argument("--debug", action="store_true", help="1 seed, the first two cases, the debug budget")
     p.add_argument("--out", type=Path, default=RESULTS, help="the .json (the .md goes next to it)")
+    p.add_argument("--keep", action="store_true",
+                   help="keep the cases already in --out that this run does not measure (else they are dropped)")
     args = p.parse_args(argv)
     if args.debug:
         args.seeds, args.cases = 1, args.cases[:2]
@@ -141,6 +152,13 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     git = git_state()  # at the start: the code the run imports
     cases = {label: run_case(label, args.seeds, args.episodes, args.debug) for label in args.cases}
+    if args.keep and args.out.is_file():  # earlier cases keep their own git/created stamps
+        import json
+
+        old = json.loads(args.out.read_text())
+        kept = {k: {**v, "measured": v.get("measured", {"created": old["created"], "git": old["git"]})}
+                for k, v in old["cases"].items() if k not in cases}
+        cases = {**kept, **cases}
     payload = {"benchmark": "bc_primitives", "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                "debug": args.debug, "seeds": args.seeds, "episodes": args.episodes if not args.debug else 3,
                "command": " ".join(["python", "benchmarks/bc_primitives.py", *(argv if argv is not None else sys.argv[1:])]),

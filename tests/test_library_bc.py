@@ -214,3 +214,27 @@ def test_cli_train_bc_debug_stores_an_entry(tmp_path, monkeypatch):
     bad = CliRunner().invoke(app, ["skills", "train-bc", "--primitive", "lift", "--param", "obj=region",
                                    "--library", str(tmp_path / "lib"), "--debug"])
     assert bad.exit_code == 2 and "obj='region' is a region" in bad.output
+
+
+def test_close_drawer_demos_and_evaluation_start_from_an_opened_drawer():
+    """close_drawer's check holds at reset (the drawer starts closed), so its demos and evaluation episodes start
+    after the scripted open_drawer (PRELUDES): every demo starts open and ends closed, none is a demo of nothing."""
+    from skill_rl.imitation.bc_primitive import PRELUDES, run_prelude
+
+    assert PRELUDES["close_drawer"][0] == "open_drawer"
+    world = envs.make("TabletopDrawer-v0")
+    try:
+        call = {"drawer": "cabinet"}
+        obs, _ = world.reset(seed=3)
+        assert primitive("close_drawer").succeeded(world, obs, call)  # why the prelude exists
+        obs = run_prelude(world, obs, "close_drawer", call)
+        assert primitive("open_drawer").succeeded(world, obs, call) and not primitive("close_drawer").succeeded(
+            world, obs, call)
+        demos, stats = record_primitive_demos(world, "close_drawer", call, 2, seed=0, moved_starts=0.0)
+        opening = world.unwrapped.obs_layout["cabinet_opening"]
+        starts = demos.obs[np.r_[0, demos.episode_ends[:-1]]][:, opening].ravel()
+        ends = demos.obs[demos.episode_ends - 1][:, opening].ravel()
+        assert np.all(starts > 0.12) and np.all(ends < starts - 0.05) and stats["mean_length"] > 10
+        assert run_prelude(world, obs, "open_drawer", call) is obs  # no prelude: nothing runs
+    finally:
+        world.close()

@@ -29,6 +29,13 @@ FALLBACKS: Counter[str] = Counter()
 # Grip frame when pointing straight down with zero yaw: x -> world x, y -> world -y, z -> world -z.
 _DOWN = np.diag([1.0, -1.0, -1.0])
 
+#: Least speed (action units, i.e. x ``max_step_m`` per step) of the approaches that end in a switch (above an
+#: object, descend to the grasp, lower to the release point): the proportional approach is sped up to it, so the
+#: switch's trigger is crossed at a steady pace rather than approached ever more slowly. Why: a policy imitating
+#: a decaying approach learns near-zero motion next to the trigger, a fixed point where it hovers for ever
+#: (issue 18: BC pick_place stalled above the cube and above the region). 0 keeps the plain proportional approach.
+APPROACH_MIN_SPEED = 0.3
+
 
 def quat_wxyz_to_mat(q: np.ndarray) -> np.ndarray:
     w, x, y, z = q / np.linalg.norm(q)
@@ -96,12 +103,22 @@ class ScriptedExpert:
             return True
         return False
 
-    def move(self, obs, target, yaw: float = 0.0, gripper: float = -1.0, gain: float = 1.0, max_speed: float = 1.0):
-        """Action moving the grip site to ``target`` (world, m) with the gripper down at ``yaw``."""
+    def move(self, obs, target, yaw: float = 0.0, gripper: float = -1.0, gain: float = 1.0, max_speed: float = 1.0,
+             approach: bool = False):
+        """Action moving the grip site to ``target`` (world, m) with the gripper down at ``yaw``; ``approach``:
+        a move that ends in a switch, kept at least :data:`APPROACH_MIN_SPEED` fast."""
         eef = self.get(obs, "eef_pos")
         # The env's Cartesian target persists and already carries the servo lag, so half the error per step
         # converges without overshoot.
         dpos = np.clip((np.asarray(target) - eef) * 0.5 * gain / self.max_step, -max_speed, max_speed)
+        speed = float(np.linalg.norm(dpos))
+        if approach and 0.0 < speed < APPROACH_MIN_SPEED:
+            # never past the target: the env's Cartesian target persists, so one that overshoots keeps pressing on
+            # (a cube lowered onto another at a flat 0.3 was pushed off it: scripted stacks 16/30 vs 30/30)
+            whole_error = float(np.linalg.norm(np.asarray(target) - eef)) / self.max_step
+            floor = min(APPROACH_MIN_SPEED, max_speed, whole_error)
+            if speed < floor:
+                dpos = dpos * (floor / speed)
         current = quat_wxyz_to_mat(self.get(obs, "eef_quat"))
         c, s = np.cos(yaw), np.sin(yaw)
         desired = np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]]) @ _DOWN
@@ -148,14 +165,14 @@ class PickExpert(ScriptedExpert):
         if self.phase == "above":
             target = pos + [0, 0, 0.08]
             if not (self.near(obs, target, 0.015) or self.timeout(60)):
-                return self.move(obs, target, yaw)
+                return self.move(obs, target, yaw, approach=True)
             self.goto("descend")
         if self.phase == "descend":
             target = pos + [0, 0, 0.0]
             if abs(eef[2] - target[2]) < 0.008 or self.timeout(40):
                 self.goto("close")  # and close from this very observation (below): the observation decides
             if self.phase != "close":
-                return self.move(obs, target, yaw, gain=0.8)
+                return self.move(obs, target, yaw, gain=0.8, approach=True)
         if self.phase == "close":
             # Lift once the fingers have closed on the object (visible in the observation), not after a timer the
             # observation does not show: a policy imitating the timer sees the same frames before and after it
@@ -206,13 +223,13 @@ class PlaceExpert(PickExpert):
         if self.phase == "carry":
             target = [place[0], place[1], max(self.carry_height, place[2] + 0.05)]
             if not (np.linalg.norm(eef[:2] - place[:2]) < 0.012 or self.timeout(60)):
-                return self.move(obs, target, yaw, gripper=1.0, max_speed=0.8)
+                return self.move(obs, target, yaw, gripper=1.0, max_speed=0.8, approach=True)
             self.goto("lower")
         if self.phase == "lower":
             if abs(eef[2] - place[2]) < 0.006 or self.timeout(40):
                 self.goto("release")  # and open from this very observation (below): the observation decides
             if self.phase != "release":
-                return self.move(obs, place, yaw, gripper=1.0, gain=0.7, max_speed=0.5)
+                return self.move(obs, place, yaw, gripper=1.0, gain=0.7, max_speed=0.5, approach=True)
         if self.phase == "release":
             # Retreat once the fingers have let go (visible), not after a timer the observation does not show:
             # the frames of a still, open hand are the same before and after it (issue 18).
@@ -268,11 +285,11 @@ class PushExpert(ScriptedExpert):
         if self.phase == "above":
             target = behind + [0, 0, 0.07]
             if not (self.near(obs, target, 0.012) or self.timeout(60)):
-                return self.move(obs, target, yaw, gripper=1.0)
+                return self.move(obs, target, yaw, gripper=1.0, approach=True)
             self.goto("descend")
         if self.phase == "descend":
             if not (abs(eef[2] - self.push_height) < 0.008 or self.timeout(30)):
-                return self.move(obs, behind, yaw, gripper=1.0, gain=0.8)
+                return self.move(obs, behind, yaw, gripper=1.0, gain=0.8, approach=True)
             self.goto("push")
         if self.phase == "push":
             if dist < 0.012:
@@ -312,11 +329,11 @@ class DrawerExpert(ScriptedExpert):
         if self.phase == "above":
             target = grasp + [0, 0, 0.07]
             if not (self.near(obs, target, 0.012) or self.timeout(60)):
-                return self.move(obs, target)
+                return self.move(obs, target, approach=True)
             self.goto("descend")
         if self.phase == "descend":
             if not (abs(eef[2] - grasp[2]) < 0.006 or self.timeout(40)):
-                return self.move(obs, grasp, gain=0.8)
+                return self.move(obs, grasp, gain=0.8, approach=True)
             self.goto("close")
         if self.phase == "close":
             if not (grip < self.handle_width + 0.006 or self.timeout(20)):

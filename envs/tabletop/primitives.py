@@ -276,11 +276,11 @@ class OpenDrawer(ScriptedPrimitive):
         if self.phase == "above":
             target = grasp + [0, 0, 0.07]
             if not (self.near(obs, target, 0.012) or self.timeout(60)):
-                return self.move(obs, target)
+                return self.move(obs, target, approach=True)
             self.goto("descend")
         if self.phase == "descend":
             if not (abs(eef[2] - grasp[2]) < 0.006 or self.timeout(40)):
-                return self.move(obs, grasp, gain=0.8)
+                return self.move(obs, grasp, gain=0.8, approach=True)
             self.goto("close")
         if self.phase == "close":
             if not (grip < self.handle_width + 0.006 or self.timeout(20)):
@@ -327,11 +327,11 @@ class CloseDrawer(ScriptedPrimitive):
         if self.phase == "above":  # each switch acts on the observation that triggers it; timers are fallbacks
             target = start + [0, 0, 0.08]
             if not (self.near(obs, target, 0.015) or self.timeout(60)):
-                return self.move(obs, target, gripper=1.0)
+                return self.move(obs, target, gripper=1.0, approach=True)
             self.goto("descend")
         if self.phase == "descend":
             if not (abs(eef[2] - start[2]) < 0.008 or self.timeout(40)):
-                return self.move(obs, start, gripper=1.0, gain=0.8)
+                return self.move(obs, start, gripper=1.0, gain=0.8, approach=True)
             self.goto("push")
         if self.phase == "push":
             if not (opening < DRAWER_CLOSED_M * 0.4 or self.timeout(80)):

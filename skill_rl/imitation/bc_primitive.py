@@ -24,6 +24,10 @@
    ``metrics["success_rate"]``: the planner's prior), and a run folder: config.yaml, metrics.csv, policy.pt,
    summary.json (success rate, wall-clock per stage).
 
+Starts: a primitive whose effect already holds at reset (``close_drawer`` in a world whose drawer starts closed)
+first gets its :data:`PRELUDES` call, run by the catalog's scripted primitive and not recorded, in the demos and
+in the evaluation alike; a plan runs it after that call too.
+
 Seeds: demos reset with ``DEMO_SEED_BASE + SEED_STRIDE * seed + i``, evaluation with ``EVAL_SEED_BASE +
 SEED_STRIDE * seed + r``: never the same scene. The env's own ``max_episode_steps`` truncation is ignored: a
 primitive's budget is its horizon (as when the planner runs it).
@@ -54,7 +58,7 @@ from .policy import BCConfig, BCPolicy
 from .train import FitConfig, fit
 
 __all__ = ["DEBUG_BUDGET", "BCPrimitiveConfig", "BCPrimitiveError", "BCPrimitiveResult", "export_acting_policy", "make_world",
-           "parse_param", "record_primitive_demos", "train_bc_primitive"]
+           "PRELUDES", "parse_param", "record_primitive_demos", "run_prelude", "train_bc_primitive"]
 
 DEMO_SEED_BASE = 100_000_000
 EVAL_SEED_BASE = 200_000_000
@@ -173,6 +177,31 @@ def ignored_fields(layout: Mapping[str, slice], call: Mapping[str, Any]) -> tupl
     return names, index
 
 
+#: primitive -> the call (name, {param: which of the primitive's params to copy}) that makes a sensible start
+#: for it, run unrecorded before each demo and evaluation episode. Why: ``close_drawer`` from a closed drawer is
+#: a demo of nothing (its check holds at step 0); in a plan it follows ``open_drawer``.
+PRELUDES: dict[str, tuple[str, dict[str, str]]] = {"close_drawer": ("open_drawer", {"drawer": "drawer"})}
+
+
+def run_prelude(env: Any, obs: Any, primitive_name: str, call: Mapping[str, Any]) -> Any:
+    """Run ``primitive_name``'s :data:`PRELUDE <PRELUDES>` (if any) with the scripted primitive; returns the
+    observation. Raises :class:`BCPrimitiveError` if the prelude's own check does not hold afterwards."""
+    if primitive_name not in PRELUDES:
+        return obs
+    pre_name, mapping = PRELUDES[primitive_name]
+    pre_call = {k: call[v] for k, v in mapping.items()}
+    skill = make_scripted(env, pre_name, **pre_call)
+    skill.reset()
+    for _ in range(skill.horizon):
+        obs, *_ = env.step(skill.act(obs))
+        if skill.done(obs):
+            break
+    if not primitive(pre_name).succeeded(env, obs, pre_call):
+        raise BCPrimitiveError(f"the start of {primitive_name}: the scripted {pre_name}{tuple(pre_call.values())} "
+                               f"did not succeed, so there is nothing to {primitive_name}")
+    return obs
+
+
 def move_arm_to_a_random_start(env: Any, obs: Any, rng: np.random.Generator) -> Any:
     """Run the scripted ``reach`` to a random point above the table (not recorded); returns the observation.
     Why: demos that all start at the reset posture teach nothing about starting elsewhere, and a planner starts
@@ -209,6 +238,10 @@ def record_primitive_demos(env: Any, name: str, call: Mapping[str, Any], n: int,
         s = DEMO_SEED_BASE + SEED_STRIDE * seed + attempts
         attempts += 1
         obs, _ = env.reset(seed=s)
+        try:
+            obs = run_prelude(env, obs, name, call)
+        except BCPrimitiveError:
+            continue  # a failed prelude is a failed attempt
         if rng.random() < moved_starts:
             obs = move_arm_to_a_random_start(env, obs, rng)
         skill = make_scripted(env, name, **call)
@@ -297,6 +330,8 @@ def evaluate_entry(entry: SkillEntry, env: Any, seeds: list[int], progress: bool
     out = []
     for i, s in enumerate(tqdm(seeds, desc="evaluate", unit="ep", disable=not progress)):
         obs, _ = env.reset(seed=s)
+        if entry.implements is not None:
+            obs = run_prelude(env, obs, *entry.implements)
         if moved is not None and moved[i]:
             obs = move_arm_to_a_random_start(env, obs, np.random.default_rng([s, 7]))
         skill.reset()

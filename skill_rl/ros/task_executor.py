@@ -54,6 +54,7 @@ PARAMS: dict[str, Any] = {
     "joint_states_topic": "/joint_states",
     "object_states_topic": "/object_states",
     "perception_timeout_s": 0.5,
+    "perception_wait_s": 10.0,  # a task waits this long for the first joint states and object poses
     "server_timeout_s": 10.0,  # wait this long for the skill server before a step counts as REJECTED
     "max_decisions": 16,  # steps the planner may send for one task (each attempt counts)
     "sequence": "",  # JSON list of {"skill", "params", "timeout"}: run once at start when set
@@ -230,6 +231,18 @@ class TaskExecutorNode(Node):
             raise PerceptionError(f"the object poses are {age:.2f} s old (limit {self.p('perception_timeout_s')} s)")
         return perceived_state(joints, objects)
 
+    def wait_for_perception(self, timeout_s: float, should_cancel: Callable[[], bool] | None = None) -> bool:
+        """Block (at most ``timeout_s``) until the first joint states and object poses have arrived; whether they
+        have. Why: a task sent right after the graph starts (the demo stage, ``skill-rl ros task``) can arrive
+        before DDS discovery has matched the arm's publishers; failing it as STALE_PERCEPTION then is a start-up
+        race, not a fault (a CI rehearsal failed two tests this way). Staleness is still checked afterwards."""
+        deadline = time.monotonic() + max(0.0, timeout_s)
+        while self._joints is None or self._objects is None:
+            if time.monotonic() >= deadline or (should_cancel is not None and should_cancel()):
+                return False
+            time.sleep(0.02)
+        return True
+
     def _planner_parts(self) -> tuple[Any, Any]:
         if self._planner is None:
             from skill_rl.library.perception import KinematicScene
@@ -336,6 +349,9 @@ class TaskExecutorNode(Node):
             if on_feedback is not None:
                 on_feedback(state["plan"], state["step"], state["skill"], fb, state["replans"])
 
+        if not self.wait_for_perception(float(self.p("perception_wait_s")), should_cancel):
+            self.get_logger().warning(f"no perception after {self.p('perception_wait_s')} s: is arm_hal publishing "
+                                      f"{self.p('joint_states_topic')} and {self.p('object_states_topic')}?")
         world = RosWorld(self, scene, should_cancel or (lambda: False), step_feedback)
         self._world = world
         self.last_step_code = R.SUCCESS

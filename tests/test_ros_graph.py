@@ -369,6 +369,7 @@ def test_nan_command_on_the_topic_is_rejected_and_latches_a_fault(arm):
 def test_executor_dies_the_arm_decelerates_holds_then_faults(graph, arm):
     """Kill the skill server mid-motion: no fresh commands -> arm_hal's watchdog brakes to rest; its heartbeat
     stops too -> once at rest, FAULT (HEARTBEAT) latches: nothing moves until reset_fault."""
+    arm.wait_heartbeat_armed(30)  # (the watch arms at the first beat that reaches arm_hal)
     _slow_reach(arm)
     t_kill = time.monotonic()
     graph.kill("skill_server")

@@ -29,11 +29,13 @@ def test_heartbeat_watch_arms_at_the_first_beat_and_allows_a_startup_grace(tmp_p
         # No executor yet: silence before the first heartbeat is not a death (15x the timeout).
         time.sleep(3.0)
         assert probe.arm_state["state"] == "ACTIVE", (probe.arm_state, probe.describe_graph())
+        assert probe.latest_diagnostic_values().get("heartbeat") == "not heard yet", probe.latest_diagnostic_values()
         beat = time.monotonic()
         probe.publish_heartbeat(TOPIC)
         # Start-up grace: 1 s of silence (5x the timeout) right after the first beat is tolerated ...
         time.sleep(1.0)
         assert probe.arm_state["state"] == "ACTIVE", probe.arm_state
+        probe.wait_heartbeat_armed(5)  # /diagnostics says so (2 Hz)
         # ... then the silence outlasts the grace: hold, then FAULT (HEARTBEAT).
         state = probe.wait_arm_state("FAULT", 30)
         assert state["fault_code"] == "heartbeat" and TOPIC in state["fault"], state

@@ -91,6 +91,7 @@ def test_up_keeps_the_hal_when_the_skill_server_dies_and_respawns_it(tmp_path):
         probe.wait_arm_state("ACTIVE", 60)
         assert probe.skill_client.wait_for_server(timeout_sec=30)
         probe.wait_server_sees("ACTIVE", 30)
+        probe.wait_heartbeat_armed(30)  # the skill server's beats reach arm_hal: its death will be noticed
         by_name = {}
         for child in psutil.Process(proc.pid).children():
             cmd = " ".join(child.cmdline())

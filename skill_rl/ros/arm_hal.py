@@ -888,7 +888,9 @@ class ArmHalNode(LifecycleNode):
                   "commands_refused": str(self._refused), "last_refusal": self._last_refusal, "owner": self._owner,
                   "last_rejection": self._last_rejection, "last_violation": self._last_violation,
                   "loop_rate_hz": f"{hal.description.nominal_rate_hz:g}",
-                  "loop_max_period_s": f"{self._loop_dt_max:.4f}"}
+                  "loop_max_period_s": f"{self._loop_dt_max:.4f}",
+                  # whether the executor's death would be noticed now: the watch arms at its first heartbeat
+                  "heartbeat": ("armed" if self._hb_armed else "not heard yet") if self._hb_topic else "not watched"}
         values.update({f"stats.{k}": str(v) for k, v in hal.stats.items()})
         values.update({f"violations.{k}": str(v) for k, v in self._violations.items()})
         report = hal.last_report

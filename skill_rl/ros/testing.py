@@ -315,6 +315,22 @@ class RosProbe:
             status = self.diagnostics[-1].status[0]
         return {kv.key: kv.value for kv in status.values} | {"_level": str(status.level[0]), "_message": status.message}
 
+    def wait_heartbeat_armed(self, timeout: float = 30.0) -> dict[str, str]:
+        """Until arm_hal's ``/diagnostics`` says its executor heartbeat watch is armed (a heartbeat has reached it):
+        before that, killing the executor is not noticed by design (the watch arms at the first beat), and DDS can
+        take seconds to match the heartbeat's publisher to arm_hal on a loaded machine (a CI rehearsal killed the
+        skill server before that and waited 30 s for a HEARTBEAT fault)."""
+        def armed() -> dict[str, str] | None:
+            with self._lock:
+                msgs = list(self.diagnostics)
+            for msg in reversed(msgs):
+                for status in msg.status:
+                    values = {kv.key: kv.value for kv in status.values}
+                    if "heartbeat" in values:
+                        return values if values["heartbeat"] == "armed" else None
+            return None
+        return wait_until(armed, timeout, what="arm_hal's heartbeat watch to be armed (/diagnostics 'heartbeat')")
+
     def wait_arm_state(self, state: str, timeout: float = 30.0) -> dict[str, Any]:
         return wait_until(lambda: self.arm_state if self.arm_state.get("state") == state else None, timeout,
                           what=f"arm state {state} (now {self.arm_state})")

@@ -119,7 +119,17 @@ def test_up_keeps_the_hal_when_the_skill_server_dies_and_respawns_it(tmp_path):
         assert probe.call("reset_fault").success
         probe.wait_arm_state("ACTIVE", 30)
         probe.wait_server_sees("ACTIVE", 60)
-        run = probe.execute("home", {"speed": 1.0}).wait_result(90)
+        # The respawned server refuses goals until its own perception streams have matched (DDS discovery, seconds
+        # on a loaded machine: a CI rehearsal's goal was rejected there); a refused goal moves nothing, so resend.
+        def accepted_run():
+            run = probe.execute("home", {"speed": 1.0}).wait_result(90)
+            if run.accepted:
+                return run
+            time.sleep(0.5)
+            return None
+
+        run = wait_until(accepted_run, 30, what=f"the respawned server to accept a goal (last rejection: "
+                                               f"{probe.server_status.get('last_rejection')!r})")
         assert run.status == 4, run.result.message  # SUCCEEDED: the respawned server drives the same arm
         assert by_name["arm_hal"].is_running()
         by_name["arm_hal"].kill()  # the arm's owner dies: the whole graph stops, non-zero

@@ -128,8 +128,10 @@ def test_up_keeps_the_hal_when_the_skill_server_dies_and_respawns_it(tmp_path):
             time.sleep(0.5)
             return None
 
-        run = wait_until(accepted_run, 30, what=f"the respawned server to accept a goal (last rejection: "
-                                               f"{probe.server_status.get('last_rejection')!r})")
+        try:
+            run = wait_until(accepted_run, 30, what="the respawned server to accept a goal")
+        except AssertionError as e:  # the reason as the server gives it now, not when the wait began
+            raise AssertionError(f"{e}; last rejection: {probe.server_status.get('last_rejection')!r}") from None
         assert run.status == 4, run.result.message  # SUCCEEDED: the respawned server drives the same arm
         assert by_name["arm_hal"].is_running()
         by_name["arm_hal"].kill()  # the arm's owner dies: the whole graph stops, non-zero

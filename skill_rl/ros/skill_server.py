@@ -395,11 +395,12 @@ class SkillServerNode(Node):
         entry, params = self._resolve(goal)
         self._claim()
         skill = self.runner.start(entry, params, self._perceive())
-        if self._drops_left > 0 and hasattr(skill, "phase"):  # fault injection: let go after 8 carried steps
+        if self._drops_left > 0 and hasattr(skill, "phase"):  # fault injection: let go after 0.4 s of carrying
             from skill_rl.planning.execute import DropObject
 
             self._drops_left -= 1
-            skill = self.runner.skill = DropObject(skill, after_steps=8)
+            carried = max(2, round(0.4 * float(self.p("rate_hz"))))  # 8 steps at the envs' 20 Hz
+            skill = self.runner.skill = DropObject(skill, after_steps=carried)
             self.get_logger().warning(f"fault injection: {goal.skill} will drop what it carries")
         period = 1.0 / float(self.p("rate_hz"))
         timeout = goal.timeout if goal.timeout > 0 else max(30.0, 2.0 * skill.horizon * period)

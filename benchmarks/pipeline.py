@@ -16,8 +16,9 @@ Two ways to run each (library, reset seed):
   the executor plans over the same library and sends one ExecuteSkill goal per step.
 
 Success is the task's goal atoms on the final state (the executor's check on the perceived state over ROS).
-Per-step overhead: over ROS each control step waits for a fresh perception at 20 Hz (the envs' control rate),
-so wall clock per control step is compared with in-process compute per control step, and the time a RunTask
+Per-step overhead: over ROS each control step waits for a fresh perception at the skill server's ``rate_hz``
+(10 Hz in launch/sim.yaml; docs/execution.md, "Control rate"), so wall clock per control step is compared with
+in-process compute per control step, and the time a RunTask
 spends outside its skills (planning, goal dispatch, the arm's stop) is reported per plan step.
 
 Resumable: one JSON line per (library, mode, seed) in ``<out>.runs.jsonl``; finished runs are skipped. Writes
@@ -175,7 +176,7 @@ def summarise(runs: list[dict[str, Any]], seeds: list[int], bc: dict[str, Any], 
     for lib in ("scripted", "learned"):
         a, b = cells[f"sim_{lib}"]["wilson95"], cells[f"ros_{lib}"]["wilson95"]
         out[f"{lib}_ros_equals_sim_within_noise"] = bool(a[0] <= b[1] and b[0] <= a[1])
-    # Per-step overhead: ROS wall clock per control step (20 Hz perception-paced, plus goal dispatch) against
+    # Per-step overhead: ROS wall clock per control step (perception-paced at rate_hz, plus goal dispatch) against
     # in-process compute per control step, from the skill server's own step counts over ROS.
     ros_steps = sum(r.get("control_steps", 0) for r in runs if r["mode"] == "ros")
     ros_wall = sum(r["wall_s"] for r in runs if r["mode"] == "ros")
@@ -185,13 +186,23 @@ def summarise(runs: list[dict[str, Any]], seeds: list[int], bc: dict[str, Any], 
     out["sim_s_per_control_step"] = sim_wall / sim_steps if sim_steps else None
     out["ros_overhead_s_per_control_step"] = (out["ros_s_per_control_step"] - out["sim_s_per_control_step"]
                                               if ros_steps and sim_steps else None)
-    out["control_period_s"] = 0.05
-    out["notes"] = ("over ROS a control step waits for a fresh perception (20 Hz), so its wall clock is bounded "
-                    "below by the 0.05 s control period; in process the env steps as fast as it computes")
+    rate_hz = _graph_rate_hz()
+    out["control_rate_hz"] = rate_hz
+    out["control_period_s"] = 1.0 / rate_hz
+    out["notes"] = (f"over ROS a control step waits for a fresh perception ({rate_hz:g} Hz, launch/sim.yaml), so its "
+                    f"wall clock is bounded below by the {1.0 / rate_hz:g} s control period; in process the env steps "
+                    "as fast as it computes")
     out["machine"] = {"python": platform.python_version(), "cpu_count": __import__("os").cpu_count()}
     out["config"] = {"demos": args.demos, "steps": args.steps, "bc_seed": args.bc_seed}
     out["total_wall_s"] = total_s
     return out
+
+
+def _graph_rate_hz() -> float:
+    """The skill server's control rate on the simulated graph (launch/sim.yaml)."""
+    import yaml
+
+    return float(yaml.safe_load((REPO / "launch" / "sim.yaml").read_text())["skill_server"]["ros__parameters"]["rate_hz"])
 
 
 def write_md(res: dict[str, Any], path: Path) -> None:
@@ -205,7 +216,7 @@ def write_md(res: dict[str, Any], path: Path) -> None:
                      f"{r['learned_skill_ran'] if lib == 'learned' else '-'} |")
     lines += ["", f"Learned lift: BC success on its own held-out episodes {res['learned_skill'].get('success_rate')} "
                   f"({res['learned_skill'].get('eval_episodes')} episodes).",
-              f"Seconds per control step: over ROS {res['ros_s_per_control_step']:.4f} (perception-paced at 20 Hz), "
+              f"Seconds per control step: over ROS {res['ros_s_per_control_step']:.4f} (perception-paced at {res['control_rate_hz']:g} Hz), "
               f"in process {res['sim_s_per_control_step']:.4f}; overhead {res['ros_overhead_s_per_control_step']:.4f}.",
               f"Total wall clock {res['total_wall_s']:.0f} s. Raw: `{path.with_suffix('.json').name}`."]
     path.with_suffix(".md").write_text("\n".join(lines) + "\n")

@@ -186,7 +186,9 @@ def summarise(runs: list[dict[str, Any]], seeds: list[int], bc: dict[str, Any], 
     out["sim_s_per_control_step"] = sim_wall / sim_steps if sim_steps else None
     out["ros_overhead_s_per_control_step"] = (out["ros_s_per_control_step"] - out["sim_s_per_control_step"]
                                               if ros_steps and sim_steps else None)
-    rate_hz = _graph_rate_hz()
+    from skill_rl.ros.up import node_params
+
+    rate_hz = float(node_params(REPO / "launch" / "sim.yaml", "skill_server")["rate_hz"])
     out["control_rate_hz"] = rate_hz
     out["control_period_s"] = 1.0 / rate_hz
     out["notes"] = (f"over ROS a control step waits for a fresh perception ({rate_hz:g} Hz, launch/sim.yaml), so its "
@@ -196,13 +198,6 @@ def summarise(runs: list[dict[str, Any]], seeds: list[int], bc: dict[str, Any], 
     out["config"] = {"demos": args.demos, "steps": args.steps, "bc_seed": args.bc_seed}
     out["total_wall_s"] = total_s
     return out
-
-
-def _graph_rate_hz() -> float:
-    """The skill server's control rate on the simulated graph (launch/sim.yaml)."""
-    import yaml
-
-    return float(yaml.safe_load((REPO / "launch" / "sim.yaml").read_text())["skill_server"]["ros__parameters"]["rate_hz"])
 
 
 def write_md(res: dict[str, Any], path: Path) -> None:

@@ -15,6 +15,7 @@ from skill_rl.hardware import ClampKind, HalFaultError, HalState, JointPositionC
 from skill_rl.library import SkillLibrary, add_scripted_primitives
 from skill_rl.ros.runner import SkillRunner, arm_state, run_on_arm
 from skill_rl.ros.scene import TabletopSceneArm
+from skill_rl.ros.up import node_params
 
 TASK = "TabletopPickPlace-v0"
 
@@ -97,19 +98,12 @@ def test_home_rises_first_and_never_drags_a_cube_beside_the_gripper(library, run
         arm.shutdown()
 
 
-def _graph_rate_hz() -> float:
-    import yaml
-
-    sim = Path(__file__).resolve().parents[1] / "launch" / "sim.yaml"
-    return float(yaml.safe_load(sim.read_text())["skill_server"]["ros__parameters"]["rate_hz"])
-
-
 def test_the_graphs_control_rate_tolerates_a_step_of_perception_lag(library):
     """On the DDS graph a skill may act on a perception that predates its previous command (a loaded machine).
     At launch/sim.yaml's control rate, the push (the primitive most sensitive to it) still succeeds from every
     start when it always sees the arm one control step late; at the envs' 20 Hz it looped between its approach
     phases until out of steps from 3 of 6 starts (docs/execution.md, "Control rate")."""
-    rate = _graph_rate_hz()
+    rate = float(node_params(Path(__file__).resolve().parents[1] / "launch" / "sim.yaml", "skill_server")["rate_hz"])
     for seed in range(4):
         runner = SkillRunner("TabletopPush-v0")
         arm = _arm(seed, "TabletopPush-v0")

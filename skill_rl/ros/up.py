@@ -99,6 +99,15 @@ def graph_nodes(config: str | os.PathLike[str]) -> list[str]:
     return nodes
 
 
+def node_params(config: str | os.PathLike[str], node: str) -> dict[str, Any]:
+    """``node``'s ``ros__parameters`` in a params file (what the launcher passes it); ValueError if it has none."""
+    path = resolve_config(config)
+    if node not in graph_nodes(path):
+        raise ValueError(f"{path}: no {node!r} section (nodes: {', '.join(graph_nodes(path))})")
+    data = yaml.safe_load(path.read_text())
+    return dict(next(sec for key, sec in data.items() if str(key).lstrip("/") == node)["ros__parameters"])
+
+
 class Graph:
     """Processes of a node graph (see the module docstring).
 

@@ -178,6 +178,23 @@ def test_demo_set_histories_and_goals_per_episode():
         DemoSet.from_arrays(obs, acts, [3, 3], history=2)
 
 
+
+def test_balanced_concat_draws_each_part_equally_often_whatever_its_length():
+    """Task-balanced batches: a task with 1 training row is drawn as often as one with 9 (uniform rows: 10 %)."""
+    long = DemoSet.from_arrays(np.zeros((10, 2), np.float32), np.zeros((10, 1), np.float32), [10], 1,
+                               skip_last=True)  # 9 training rows, obs 0
+    short = DemoSet.from_arrays(np.ones((2, 2), np.float32), np.zeros((2, 1), np.float32), [2], 1,
+                                skip_last=True)  # 1 training row, obs 1
+    rng = np.random.default_rng(0)
+    uniform = DemoSet.concat([long, short]).sample(rng, 4000).obs[:, -1, 0].numpy()
+    balanced_set = DemoSet.concat([long, short], balanced=True)
+    balanced = balanced_set.sample(rng, 4000).obs[:, -1, 0].numpy()
+    assert abs(uniform.mean() - 0.1) < 0.03 and abs(balanced.mean() - 0.5) < 0.03
+    assert len(balanced_set) == 10 and set(balanced_set.rows) == set(range(9)) | {10}  # goal rows still skipped
+    with pytest.raises(ValueError, match="already balanced"):
+        DemoSet.concat([balanced_set, short])
+
+
 # ---------------------------------------------------------------------------------------------- policy
 def _policy(goal: bool = False, **kw) -> BCPolicy:
     torch.manual_seed(0)

@@ -28,7 +28,8 @@ class DemoSet:
     """Every step of a set of demos: ``obs`` (N, D), ``actions`` (N, A), ``hist`` (N, H) row indices of each
     step's history (:func:`~skill_rl.imitation.history.history_index`), ``goal`` (N, D) each step's goal
     observation (its demo's last observation) or None, ``episode_ends`` (E,) exclusive row ends, ``rows`` the
-    rows batches are drawn from (None: all)."""
+    rows batches are drawn from (None: all), ``group_sizes`` (G,) set by ``concat(..., balanced=True)``: ``rows``
+    is G consecutive groups of these sizes (one per part) and :meth:`sample` draws each group equally often."""
 
     obs: np.ndarray
     actions: np.ndarray
@@ -36,6 +37,7 @@ class DemoSet:
     goal: np.ndarray | None
     episode_ends: np.ndarray
     rows: np.ndarray | None = None
+    group_sizes: np.ndarray | None = None
 
     def __len__(self) -> int:
         """The number of training samples (``rows``, or every row)."""
@@ -72,23 +74,34 @@ class DemoSet:
                        torch.as_tensor(self.actions[idx], device=device), goal)
 
     def sample(self, rng: np.random.Generator, n: int, device: str | torch.device = "cpu") -> BCBatch:
-        """``n`` training samples (``rows``) drawn uniformly with replacement."""
-        idx = rng.integers(0, len(self), size=n)
+        """``n`` training samples (``rows``) drawn with replacement: uniformly over the rows, or, with
+        ``group_sizes``, a uniform group and then a uniform row within it (a short task's rows are not
+        outnumbered by a long task's)."""
+        if self.group_sizes is None:
+            idx = rng.integers(0, len(self), size=n)
+        else:
+            starts = np.cumsum(self.group_sizes) - self.group_sizes
+            g = rng.integers(0, len(self.group_sizes), size=n)
+            idx = starts[g] + (rng.random(n) * self.group_sizes[g]).astype(np.int64)
         return self.batch(idx if self.rows is None else self.rows[idx], device)
 
     @staticmethod
-    def concat(parts: Sequence[DemoSet]) -> DemoSet:
-        """Several demo sets as one (e.g. all tasks' demos for a multi-task policy)."""
+    def concat(parts: Sequence[DemoSet], balanced: bool = False) -> DemoSet:
+        """Several demo sets as one (e.g. all tasks' demos for a multi-task policy). ``balanced``: batches draw
+        each part equally often, whatever its number of rows (task-balanced batches for a multi-task policy)."""
         if not parts:
             raise ValueError("nothing to concatenate")
+        if any(p.group_sizes is not None for p in parts):
+            raise ValueError("concatenating an already balanced DemoSet: concatenate its parts instead")
         if len({p.goal is None for p in parts}) != 1:
             raise ValueError("either every part has goals or none has")
         offsets = np.cumsum([0] + [len(p.obs) for p in parts[:-1]])
         goal = None if parts[0].goal is None else np.concatenate([p.goal for p in parts])  # type: ignore[misc]
         rows = None
-        if any(p.rows is not None for p in parts):
+        if balanced or any(p.rows is not None for p in parts):
             rows = np.concatenate([(np.arange(len(p.obs)) if p.rows is None else p.rows) + o
                                    for p, o in zip(parts, offsets, strict=True)])
         return DemoSet(np.concatenate([p.obs for p in parts]), np.concatenate([p.actions for p in parts]),
                        np.concatenate([p.hist + o for p, o in zip(parts, offsets, strict=True)]), goal,
-                       np.concatenate([p.episode_ends + o for p, o in zip(parts, offsets, strict=True)]), rows)
+                       np.concatenate([p.episode_ends + o for p, o in zip(parts, offsets, strict=True)]), rows,
+                       np.array([len(p) for p in parts], np.int64) if balanced else None)

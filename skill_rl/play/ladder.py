@@ -49,18 +49,21 @@ class BCRecipe:
     weight_decay: float = 1e-4
     grad_clip: float = 100.0
     skip_stay: bool = True  # the demos' final "stay" row is the goal, not a training sample (see load_demos)
+    balance_tasks: bool = False  # rung b: every batch draws each task's demos equally often (DemoSet.concat)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
-def load_demos(paths: Sequence[str | Path], history: int, goal: bool, skip_stay: bool = True) -> tuple[Any, Any]:
+def load_demos(paths: Sequence[str | Path], history: int, goal: bool, skip_stay: bool = True,
+               balanced: bool = False) -> tuple[Any, Any]:
     """Demo files (play layout, one per task) -> (one :class:`~skill_rl.imitation.data.DemoSet` of all of them,
     the first file's read dataset, for its layout). All files must share the observation layout.
 
     ``skip_stay``: each demo's last row (the final observation with a "stay" action, appended so that the goal is
     part of the demo) is the goal but not a training sample. Trained on, it teaches "hover, gripper open, above
     an object": the end of a place's retreat looks like the start of a grasp (docs/play.md, "Imitation ladder").
+    ``balanced``: batches draw each file (task) equally often; the tasks' demos differ up to 4x in length.
     """
     from skill_rl.imitation.data import DemoSet
 
@@ -75,7 +78,7 @@ def load_demos(paths: Sequence[str | Path], history: int, goal: bool, skip_stay:
                                          skip_last=skip_stay))
     if first is None:
         raise ValueError("no demo files given")
-    return DemoSet.concat(parts), first
+    return DemoSet.concat(parts, balanced), first
 
 
 def train_bc(paths: Sequence[str | Path], recipe: BCRecipe, *, seed: int, goal: bool,
@@ -88,7 +91,7 @@ def train_bc(paths: Sequence[str | Path], recipe: BCRecipe, *, seed: int, goal: 
     from skill_rl.imitation.policy import BCConfig, BCPolicy, HistoryPolicy
     from skill_rl.imitation.train import FitConfig, fit
 
-    demos, data = load_demos(paths, recipe.history, goal, recipe.skip_stay)
+    demos, data = load_demos(paths, recipe.history, goal, recipe.skip_stay, recipe.balance_tasks)
     cfg = BCConfig(obs_dim=demos.obs.shape[1], act_dim=demos.actions.shape[1], history=recipe.history,
                    hidden=recipe.hidden, layers=recipe.layers, head=recipe.head, n_mix=recipe.n_mix,
                    min_std=recipe.min_std, nll_beta=recipe.nll_beta,

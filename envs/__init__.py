@@ -54,11 +54,19 @@ def describe(env_id: str) -> str:
 def make(env_id: str, **kwargs: Any) -> gym.Env:
     """``gymnasium.make`` with an error that lists the available ids when the id is unknown.
 
-    Accepts ids with or without the ``skill_rl/`` namespace.
+    Accepts ids with or without the ``skill_rl/`` namespace. ``max_episode_steps`` goes to the env itself (every
+    env here truncates on its own): given to ``gymnasium.make`` it would only add a ``TimeLimit`` wrapper, which
+    can shorten an episode but never lengthen it past the env's default.
     """
+    import dataclasses
+
     full = env_id if env_id.startswith(f"{NAMESPACE}/") else f"{NAMESPACE}/{env_id}"
     if full.split("/", 1)[1] not in ENV_SPECS:
         raise KeyError(f"unknown env id {env_id!r}; available: {', '.join(list_env_ids())}")
+    if kwargs.get("max_episode_steps") is not None:
+        spec = gym.spec(full)
+        spec = dataclasses.replace(spec, kwargs={**spec.kwargs, "max_episode_steps": kwargs.pop("max_episode_steps")})
+        return gym.make(spec, **kwargs)
     return gym.make(full, **kwargs)
 
 

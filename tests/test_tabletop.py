@@ -122,6 +122,19 @@ def test_physics_timestep_is_a_config_value():
         E.make("TabletopLift-v0", physics_timestep=0.003)
 
 
+
+@pytest.mark.parametrize("steps", [7, 230])
+def test_max_episode_steps_shortens_and_lengthens_episodes(steps):
+    """Past the env's default 200 too: a gymnasium TimeLimit alone could only shorten."""
+    env = E.make("TabletopLift-v0", max_episode_steps=steps)
+    env.reset(seed=0)
+    for t in range(1, 301):
+        _, _, terminated, truncated, _ = env.step(np.zeros(env.action_space.shape, np.float32))
+        if terminated or truncated:
+            break
+    assert (t, truncated) == (steps, True)
+    env.close()
+
 def test_bad_options_are_clear_errors():
     with pytest.raises(TypeError, match="unknown tabletop env option 'colour'"):
         E.make("TabletopLift-v0", colour="red")

@@ -128,10 +128,11 @@ def test_max_episode_steps_shortens_and_lengthens_episodes(steps):
     """Past the env's default 200 too: a gymnasium TimeLimit alone could only shorten."""
     env = E.make("TabletopLift-v0", max_episode_steps=steps)
     env.reset(seed=0)
-    for t in range(1, 301):
+    terminated = truncated = False
+    t = 0
+    while not (terminated or truncated) and t < 300:
         _, _, terminated, truncated, _ = env.step(np.zeros(env.action_space.shape, np.float32))
-        if terminated or truncated:
-            break
+        t += 1
     assert (t, truncated) == (steps, True)
     env.close()
 

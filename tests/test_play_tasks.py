@@ -150,6 +150,33 @@ def test_task_eval_debug_writes_table_plot_videos(tmp_path):
     assert summary["replan_every"]["Play-LMP"] == 20
 
 
+
+def test_task_eval_runs_imitation_ladder_policies_beside_play_policies(tmp_path):
+    """`extra` takes the ladder's policy files (imitation core) as well as Play-LMP/GCBC's: one table."""
+    from skill_rl.errors import UserError
+    from skill_rl.imitation.policy import BCConfig, BCPolicy, HistoryPolicy
+    from skill_rl.play.evaluate import PlayTaskEvalConfig, eval_tasks
+    from skill_rl.play.models import ActorConfig, PlanActor
+    from skill_rl.play.policy import LatentPlanPolicy
+
+    env = make_play_env()
+    dim = env.obs_dim
+    env.close()
+    lmp = LatentPlanPolicy(PlanActor(ActorConfig(obs_dim=dim, act_dim=7, latent_dim=4, hidden=16, n_mix=2,
+                                                 n_bins=32))).save(tmp_path / "lmp.pt")
+    bc = BCPolicy(BCConfig(obs_dim=dim, act_dim=7, hidden=16, goal_index=list(range(dim))))
+    bc.set_normaliser(np.zeros(dim), np.ones(dim))
+    multitask = HistoryPolicy(bc).save(tmp_path / "multitask_bc.pt")
+    summary = eval_tasks(PlayTaskEvalConfig(lmp=str(lmp), extra={"multitask-bc": str(multitask)},
+                                            tasks=["open_drawer"], episodes=1, horizon=5, videos=0,
+                                            run_root=str(tmp_path / "runs"), progress=False))
+    assert list(summary["per_task"]) == ["Play-LMP", "multitask-bc"]
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"not a policy")
+    with pytest.raises(UserError, match="bad.pt"):
+        eval_tasks(PlayTaskEvalConfig(extra={"x": str(bad)}, tasks=["open_drawer"], episodes=1, videos=0,
+                                      run_root=str(tmp_path / "runs"), progress=False))
+
 def test_task_eval_random_baseline_only(tmp_path):
     """random_baseline=true with no policy evaluates the uniform-random policy alone (chance level)."""
     from skill_rl.play.evaluate import PlayTaskEvalConfig, eval_tasks

@@ -36,7 +36,7 @@ class PlayTaskEvalConfig:
 
     lmp: str = ""  # Play-LMP policy.pt ("" = not evaluated)
     gcbc: str = ""  # Play-GCBC policy.pt ("" = not evaluated)
-    extra: dict[str, str] = field(default_factory=dict)  # more policies: label -> policy.pt
+    extra: dict[str, str] = field(default_factory=dict)  # more policies: label -> policy.pt (play or imitation ladder)
     random_baseline: bool = False  # also run a uniform-random policy ("random") on the same episodes
     tasks: list[str] = field(default_factory=list)  # [] = every task in skill_rl.play.tasks.TASKS
     episodes: int = 50  # per task (same starts and goals for every policy)
@@ -68,10 +68,25 @@ class RandomPolicy:
 
 
 def _load(path: str, cfg: PlayTaskEvalConfig) -> Any:
-    from .policy import LatentPlanPolicy
+    """A Play-LMP / Play-GCBC policy (``skill-rl play train``) or an imitation-core policy (the ladder's
+    ``policy.pt``: rung b's multi-task goal-conditioned BC, or a rung-a per-task BC, which ignores the goal), so
+    the ladder's policies are compared with the play learners on the same episodes."""
+    import torch
 
-    return LatentPlanPolicy.load(path, deterministic=cfg.deterministic, replan_every=cfg.replan_every or None,
-                                 sample_plan=cfg.sample_plan or None)
+    from skill_rl.imitation import policy as core
+
+    from . import policy as play
+
+    blob = None
+    if Path(path).is_file():
+        try:
+            blob = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception:  # noqa: BLE001 - the loaders below report the unreadable file by name
+            blob = None
+    if isinstance(blob, dict) and blob.get("format") == core.FORMAT:
+        return core.HistoryPolicy.load(path, deterministic=cfg.deterministic)
+    return play.LatentPlanPolicy.load(path, deterministic=cfg.deterministic, replan_every=cfg.replan_every or None,
+                                      sample_plan=cfg.sample_plan or None)
 
 
 def evaluate_policies(policies: dict[str, Any], tasks: list[PlayTask], *, episodes: int, seed: int = 0,

@@ -15,7 +15,7 @@ from skill_rl.config import config_to_dict, load_config
 from skill_rl.envs.tabletop.play import FREE_OBJECTS, cabinet_keepout
 from skill_rl.play.collect import PlayCollectConfig, PlayCollectError, collect_play
 from skill_rl.play.dataset import read_play_dataset
-from skill_rl.play.player import Player, PlayerConfig
+from skill_rl.play.player import BEHAVIOURS, Player, PlayerConfig
 from tests import conformance
 
 REPO = Path(__file__).resolve().parent.parent
@@ -218,3 +218,55 @@ def test_restore_state_reproduces_a_recorded_frame_mid_episode(tmp_path):
         env.restore_state(data.states[t, : nq - 1], data.states[t, nq:nq + env.model.nv])
     with pytest.raises(ValueError, match="restore_state needs finite qpos"):
         env.restore_state(np.full(nq, np.nan), data.states[t, nq:nq + env.model.nv])
+
+
+def test_player_segments_do_what_they_were_drawn_for_under_noise():
+    """A purposeful player: with the default motion noise, the pushes, lifts, places, stacks and drawer moves that
+    end do what they were drawn for (the object moved to its goal, the drawer to its opening)."""
+    env = E.make("TabletopPlay-v0", max_episode_steps=400)
+    player = Player.for_env(env, np.random.default_rng(0), PlayerConfig(action_noise=0.1))
+    ok = {b: 0 for b in BEHAVIOURS}
+    ended = {b: 0 for b in BEHAVIOURS}
+    for seed in range(12):
+        obs, _ = env.reset(seed=seed)
+        player.reset()
+        for _ in range(400):
+            obs, *_ = env.step(player.act(obs))
+        for b in BEHAVIOURS:
+            ok[b] += player.successes[b]
+            ended[b] += player.ended[b]
+    env.close()
+    assert ended["pause"] == 0  # a pause has no goal
+    for b in ("push", "lift", "place", "stack", "open_drawer", "close_drawer"):
+        assert ended[b] >= 3, (b, ended)
+        assert ok[b] / ended[b] >= 0.7, (b, ok[b], ended[b])
+    assert sum(ok.values()) / sum(ended.values()) >= 0.85
+
+
+def test_dart_play_records_the_intended_actions_and_keeps_the_executed_ones(tmp_path):
+    """record=intended: the labels are the noise-free actions (same gripper, smoother motion); the executed
+    actions, stored beside them, replay the episode from its first state. record=executed: labels = what ran."""
+    s = collect_play(PlayCollectConfig(debug=True, action_noise=0.2, run_root=str(tmp_path)), progress=False)
+    assert s["record"] == "intended" and "segment_success" in s
+    with h5py.File(s["dataset"]) as f:
+        demo = f["data/demo_0"]
+        labels, executed = demo["actions"][()], demo["executed_actions"][()]
+        states, obs, seed = demo["states"][()], demo["obs/flat"][()], int(demo.attrs["seed"])
+    np.testing.assert_array_equal(labels[:, 6], executed[:, 6])  # no noise on the gripper
+    noise = (executed - labels)[:, :6][np.abs(executed[:, :6]) < 1]  # unclipped entries
+    assert 0.15 < noise.std() < 0.25
+    assert np.abs(np.diff(labels[:, :3], axis=0)).mean() < 0.5 * np.abs(np.diff(executed[:, :3], axis=0)).mean()
+    env = E.make("TabletopPlay-v0").unwrapped
+    env.reset(seed=seed)
+    replay = [env._observation()]
+    for a in executed[:-1]:
+        replay.append(env.step(a)[0])
+    np.testing.assert_allclose(np.stack(replay), obs, atol=1e-5)
+
+    s = collect_play(PlayCollectConfig(debug=True, action_noise=0.2, record="executed", run_root=str(tmp_path),
+                                       run_name="executed"), progress=False)
+    with h5py.File(s["dataset"]) as f:
+        assert "executed_actions" not in f["data/demo_0"]
+        np.testing.assert_array_equal(f["data/demo_0/actions"][()], executed)  # same seed: the same run
+    with pytest.raises(ValueError, match="record must be"):
+        PlayCollectConfig(record="noisy")

@@ -77,14 +77,17 @@ def rm():
 
 @pytest.fixture(scope="module")
 def files(tmp_path_factory) -> dict[str, Path]:
-    """A play file (2 episodes of 100 steps), a lifelong demo file of a registered task (Lift) and one of a
-    task-language scene (the first task of tabletop-goal), one demo each."""
+    """A play file (2 episodes of 100 steps, DART: labels are the intended actions), the same play recorded with
+    the executed actions as labels, a lifelong demo file of a registered task (Lift) and one of a task-language
+    scene (the first task of tabletop-goal), one demo each."""
     tmp = tmp_path_factory.mktemp("robomimic")
     play = collect_play(PlayCollectConfig(debug=True, run_root=str(tmp)), progress=False)["dataset"]
+    executed = collect_play(PlayCollectConfig(debug=True, run_root=str(tmp), run_name="play-executed",
+                                              record="executed"), progress=False)["dataset"]
     lift = get_suite("tabletop-micro").subset(1)
     write_suite("tabletop-goal", n_tasks=1, out_dir=tmp / "tasks")
     goal = get_suite("tabletop-goal", root=tmp / "tasks")
-    out = {"play": Path(play)}
+    out = {"play": Path(play), "play_executed": Path(executed)}
     for key, suite in (("lift", lift), ("task_file", goal)):
         stats = generate_demos(suite, tmp / "demos", 1, max_steps=400, progress=False)
         out[key] = Path(stats[suite.tasks[0].name]["path"])
@@ -109,16 +112,16 @@ def test_create_env_from_metadata_recreates_our_env(rm, files, which):
 def test_playback_reproduces_recorded_observations(rm, files, which, capsys):
     """robomimic's playback from actions: its own bit-exact state check reports no divergence, and the
     observations after each action match the file's next_obs; from states: each state gives its obs row.
-    Lifelong demos carry DART noise: the executed actions (``executed_actions``), not the labels, replay."""
+    Play and lifelong demos carry DART noise: the executed actions (``executed_actions``), not the labels, replay."""
     meta = rm.file_utils.get_env_metadata_from_dataset(str(files[which]))
     env = rm.env_utils.create_env_from_metadata(env_meta=meta)
     data = read_play_dataset(files[which], load_next_obs=True)
     with h5py.File(files[which], "r") as f:
         demo = f["data/demo_0"]
         states, actions = demo["states"][()], demo["actions"][()]
-        if which != "play":  # demos recorded with action noise: the labels are not what the env executed
-            assert np.abs(demo["executed_actions"][()] - actions).max() > 0.01
-            actions = demo["executed_actions"][()]
+        # recorded with DART noise: the labels are not what the env executed
+        assert np.abs(demo["executed_actions"][()] - actions).max() > 0.01
+        actions = demo["executed_actions"][()]
         obs, next_obs = demo["obs/flat"][()], demo["next_obs/flat"][()]
     assert len(states) > 20
     # next_obs/flat is the virtual concatenation of the fields our reader loads
@@ -154,8 +157,10 @@ def _playback_args(path: Path, **kw) -> argparse.Namespace:
 
 def test_playback_dataset_script(rm, files, capsys, tmp_path):
     """The script's own entry point (``python -m robomimic.scripts.playback_dataset --dataset play.hdf5
-    --use-actions``), every demo of the play file, and its video output from our camera."""
-    rm.playback_dataset.playback_dataset(_playback_args(files["play"], use_actions=True))
+    --use-actions``), every demo of the play file, and its video output from our camera. The script replays the
+    ``actions`` dataset: a play file whose labels are the executed actions (``record=executed``) replays exactly;
+    a DART file's labels diverge (replay it from states, or with ``executed_actions`` as above)."""
+    rm.playback_dataset.playback_dataset(_playback_args(files["play_executed"], use_actions=True))
     out = capsys.readouterr().out
     assert out.count("Playing back episode") == 2 and "diverged" not in out
     if not os.environ.get("MUJOCO_GL") and not os.environ.get("DISPLAY"):

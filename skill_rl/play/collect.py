@@ -11,6 +11,12 @@ and timeouts, per-object displacement statistics (metres) and the drawer's openi
 
 Each step's ``states`` row is the env's ``sim_state()`` (exact replay, also by robomimic's ``playback_dataset``);
 ``next_obs`` holds the observation after each action, the last one the observation after the episode's last action.
+
+Labels are DART-style by default (``record: intended``): the player's motion noise is executed but not recorded,
+so the ``actions`` are the primitive's own, and the noisy states they are recorded in show how to recover. The
+executed actions are kept as ``executed_actions`` (replay from actions needs them; replay from ``states`` is
+exact either way). The summary gives each primitive's ``segment_success`` (the segments that did what they were
+drawn for, :meth:`~skill_rl.play.player.Player.segment_succeeded`).
 """
 
 from __future__ import annotations
@@ -45,6 +51,9 @@ class PlayCollectConfig:
     episode_steps: int = 200
     seed: int = 0  # episode i resets with seed + i; the player's rng is seeded with seed too
     action_noise: float = 0.1  # std of Gaussian noise on the player's motion commands
+    # which action is the label: "intended" (DART: the noise is only executed, the label is the primitive's own
+    # action, so the data shows recoveries labelled with the correction) or "executed" (the noisy action itself)
+    record: str = "intended"
     # primitive -> weight, replacing the defaults (unnamed primitives get 0); {} = the player's defaults
     weights: dict[str, float] = field(default_factory=dict)
     env_options: dict[str, Any] = field(default_factory=dict)  # passed to the env (TabletopConfig fields)
@@ -59,6 +68,8 @@ class PlayCollectConfig:
             raise ValueError(f"hours_of_play must be > 0, got {self.hours_of_play}")
         if self.episode_steps < 2:
             raise ValueError(f"episode_steps must be >= 2, got {self.episode_steps}")
+        if self.record not in ("intended", "executed"):
+            raise ValueError(f"record must be 'intended' or 'executed', got {self.record!r}")
         if self.compression not in (None, "gzip", "lzf"):
             raise ValueError(f"compression must be 'gzip', 'lzf' or null, got {self.compression!r}")
 
@@ -112,6 +123,8 @@ def collect_play(cfg: PlayCollectConfig, *, progress: bool = True) -> dict[str, 
     }
     counts = {p: 0 for p in BEHAVIOURS}
     timeouts = {p: 0 for p in BEHAVIOURS}
+    seg_ok = {p: 0 for p in BEHAVIOURS}
+    seg_ended = {p: 0 for p in BEHAVIOURS}
     displacement: dict[str, list[float]] = {o: [] for o in FREE_OBJECTS}
     path_length: dict[str, list[float]] = {o: [] for o in FREE_OBJECTS}
     fallen: dict[str, int] = {o: 0 for o in FREE_OBJECTS}
@@ -137,6 +150,7 @@ def collect_play(cfg: PlayCollectConfig, *, progress: bool = True) -> dict[str, 
                     player.reset()
                     obs_buf = np.empty((length, base.obs_dim), np.float32)
                     act_buf = np.empty((length, env.action_space.shape[0]), np.float32)
+                    exec_buf = np.empty_like(act_buf)
                     state_buf = np.empty((length, state_dim), np.float64)
                     dropped = None
                     for t in range(length):
@@ -149,21 +163,28 @@ def collect_play(cfg: PlayCollectConfig, *, progress: bool = True) -> dict[str, 
                         obs_buf[t] = obs
                         state_buf[t] = base.sim_state()
                         action = player.act(obs)
-                        act_buf[t] = action
+                        exec_buf[t] = action
+                        act_buf[t] = player.intended if cfg.record == "intended" else action
                         obs, _, _, _, _ = env.step(action)
                     if dropped is not None:
                         fallen[dropped] += 1
                     if length < 2:
                         continue
                     obs_buf, act_buf, state_buf = obs_buf[:length], act_buf[:length], state_buf[:length]
+                    # labels that are not what ran: the executed actions replay the episode (robomimic's
+                    # playback from actions needs them, as for the lifelong DART demos)
+                    extra = ({"executed_actions": exec_buf[:length]}
+                             if cfg.record == "intended" and cfg.action_noise > 0 else None)
                     # obs is the observation after the last recorded action (the one that ended the episode early,
                     # or the one after its last step)
-                    writer.add_episode(obs_buf, act_buf, states=state_buf, final_obs=obs,
+                    writer.add_episode(obs_buf, act_buf, states=state_buf, final_obs=obs, extra=extra,
                                        attrs={"seed": seed, "primitives": player.log})
                     n_episodes += 1
                     for k in BEHAVIOURS:
                         counts[k] += player.counts[k]
                         timeouts[k] += player.timeouts[k]
+                        seg_ok[k] += player.successes[k]
+                        seg_ended[k] += player.ended[k]
                     for o in FREE_OBJECTS:
                         pos = obs_buf[:, layout[f"{o}_pos"]].astype(np.float64)
                         displacement[o].append(float(np.linalg.norm(pos[-1] - pos[0])))
@@ -185,10 +206,14 @@ def collect_play(cfg: PlayCollectConfig, *, progress: bool = True) -> dict[str, 
             "steps": steps_done,
             "episodes": n_episodes,
             "episode_steps": cfg.episode_steps,
+            "record": cfg.record,
             "steps_per_s": steps_done / elapsed if elapsed > 0 else None,
             "elapsed_s": round(elapsed, 2),
             "primitive_counts": counts,
             "primitive_timeouts": timeouts,
+            # segments that did what they were drawn for (Player.segment_succeeded) / segments that ended
+            "segment_success": {k: seg_ok[k] / seg_ended[k] for k in BEHAVIOURS if seg_ended[k]},
+            "segment_success_all": sum(seg_ok.values()) / max(1, sum(seg_ended.values())),
             "object_displacement_m": {o: _stats(v) for o, v in displacement.items()},
             "object_path_length_m": {o: _stats(v) for o, v in path_length.items()},
             "objects_fallen_off_table": fallen,

@@ -250,6 +250,12 @@ class Player:
         self.counts: dict[str, int] = {p: 0 for p in BEHAVIOURS}
         self.timeouts: dict[str, int] = {p: 0 for p in BEHAVIOURS}
         self.home: np.ndarray | None = None  # the grip site at the episode's first step ("home" goes back near it)
+        self.intended = np.zeros(7, np.float32)  # the last action without its noise (see act)
+        # segments that did what they were for (see segment_succeeded), per primitive; pauses are not counted
+        self.successes: dict[str, int] = {p: 0 for p in BEHAVIOURS}
+        self.ended: dict[str, int] = {p: 0 for p in BEHAVIOURS}  # segments judged (the last one may still run)
+        self._seg_start: np.ndarray | None = None
+        self._seg_max_z = -np.inf
 
     # ----------------------------------------------------------------- choosing
     def _get(self, obs: np.ndarray, name: str) -> np.ndarray:
@@ -374,25 +380,63 @@ class Player:
         self.counts[name] += 1
         self.log.append((self.steps, name, arg))
 
+    def segment_succeeded(self, obs: np.ndarray) -> bool | None:
+        """Whether the current segment, ending at ``obs``, did what it was drawn for (None: a pause, which has
+        no goal): a reach got within 3 cm; a push moved its object at least half the planned distance towards
+        the goal; a lift raised its object 5 cm; a place left it within 3 cm of the goal (a stack: on the other
+        cube); a drawer move opened (closed) it to within 2 cm of its target opening or beyond."""
+        prim, name, start = self.current, self.current_name, self._seg_start
+        if prim is None or start is None or name == "pause":
+            return None
+        if name in ("reach", "home"):
+            return bool(np.linalg.norm(self._get(obs, "eef_pos") - prim.target) < 0.03)
+        if name in ("open_drawer", "close_drawer"):  # opened (closed) at least to 2 cm short of its target
+            return bool(prim.sign * (float(self._get(obs, "cabinet_opening")[0]) - prim.target) <= 0.02)
+        obj = prim.obj_name
+        pos, pos0 = self._get(obs, f"{obj}_pos"), self._get(start, f"{obj}_pos")
+        if name == "push":
+            planned = prim.goal[:2] - pos0[:2]
+            dist = float(np.linalg.norm(planned))
+            return bool(np.dot(pos[:2] - pos0[:2], planned / max(dist, 1e-9)) >= 0.5 * dist)
+        if name == "lift":
+            return bool(self._seg_max_z - pos0[2] >= 0.05)
+        if prim.onto is not None:  # stack
+            below = self._get(obs, f"{prim.onto}_pos")
+            return bool(np.linalg.norm(pos[:2] - below[:2]) < 0.03 and pos[2] > below[2] + 0.02)
+        return bool(np.linalg.norm(pos[:2] - prim.goal_xy) < 0.03)
+
+    def _end_segment(self, obs: np.ndarray) -> None:
+        ok = self.segment_succeeded(obs)
+        if ok is not None:
+            self.ended[self.current_name] += 1
+            self.successes[self.current_name] += int(ok)
+        self.current = None
+
     # ----------------------------------------------------------------- acting
     def act(self, obs: np.ndarray) -> np.ndarray:
-        """The next ee_delta action (float32, in [-1, 1]) for observation ``obs``."""
+        """The next ee_delta action to execute (float32, in [-1, 1]) for observation ``obs``: the primitive's
+        action with the motion noise. :attr:`intended` keeps the same action without the noise (what a DART
+        recording stores as the label: the primitive corrects the noise's drift at the next steps)."""
         obs = np.asarray(obs, dtype=np.float64)
         if self.steps == 0:
             self.home = self._get(obs, "eef_pos").copy()
         if self.current is not None:
             if self.current.finished(obs):
-                self.current = None
+                self._end_segment(obs)
             elif self.budget <= 0:
                 if self.current_name != "pause":  # a pause always ends by its budget
                     self.timeouts[self.current_name] += 1
-                self.current = None
+                self._end_segment(obs)
+            elif self.current_name == "lift":
+                self._seg_max_z = max(self._seg_max_z, float(self._get(obs, f"{self.current.obj_name}_pos")[2]))
         if self.current is None:
             self._start(obs)
+            self._seg_start, self._seg_max_z = obs.copy(), -np.inf
         self.budget -= 1
         self.steps += 1
         action = np.array(self.current.act(obs), dtype=np.float64)
         action[:3] *= self.speed
+        self.intended = np.clip(action, -1.0, 1.0).astype(np.float32)
         if self.config.action_noise > 0:
             action[:6] += self.rng.normal(0.0, self.config.action_noise, size=6)
         return np.clip(action, -1.0, 1.0).astype(np.float32)

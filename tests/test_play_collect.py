@@ -251,7 +251,7 @@ def test_dart_play_records_the_intended_actions_and_keeps_the_executed_ones(tmp_
     with h5py.File(s["dataset"]) as f:
         demo = f["data/demo_0"]
         labels, executed = demo["actions"][()], demo["executed_actions"][()]
-        states, obs, seed = demo["states"][()], demo["obs/flat"][()], int(demo.attrs["seed"])
+        obs, seed = demo["obs/flat"][()], int(demo.attrs["seed"])
     np.testing.assert_array_equal(labels[:, 6], executed[:, 6])  # no noise on the gripper
     noise = (executed - labels)[:, :6][np.abs(executed[:, :6]) < 1]  # unclipped entries
     assert 0.15 < noise.std() < 0.25

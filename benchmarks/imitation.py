@@ -1,6 +1,7 @@
 #!/usr/bin/env python
 """The imitation ladder on the 14 play tasks (issue 18): rung a (per-task BC) and rung b (multi-task goal-conditioned
-BC) on the tasks' scripted expert demos, with the imitation core's recipe (``skill_rl.play.ladder``).
+BC) on the tasks' scripted expert demos, and rung c (Play-GCBC: goal-conditioned BC on unsegmented play with
+hindsight goals), all with the imitation core's recipe (``skill_rl.play.ladder``).
 
     nice -n 15 python benchmarks/imitation.py --rungs a,b --seeds 3 --jobs 1       # the measured protocol (hours)
     nice -n 15 python benchmarks/imitation.py --rungs a --seeds 1 --episodes 20    # a quick pass to find hard tasks
@@ -15,6 +16,9 @@ Protocol (every number is a flag; the JSON records them):
   32 (the recipe's defaults; ``key=value`` overrides any ``BCRecipe`` field, e.g. ``history=4``), no goal input;
 * rung b: for each training seed, one goal-conditioned ``BCPolicy`` on all tasks' demos (goal = each demo's final
   observation, through the play goal layout), ``--steps-b`` steps (default: ``--steps``);
+* rung c: for each training seed, one goal-conditioned ``BCPolicy`` on the play file ``--play`` (``skill-rl play
+  collect``), each row's goal the observation ``k`` steps later in its play episode, ``k`` uniform in the recipe's
+  ``hindsight`` (default ``[16, 150]``: the tasks take 40-160 steps), ``--steps-b`` steps;
 * evaluation: ``--episodes`` episodes per task from the tasks' evaluation starts (seed 0: never a demo start), the
   same for every seed and rung, ``--horizon`` steps, deterministic (the head's mode), success checked after every
   step (``skill_rl.play.tasks.rollout``).
@@ -189,6 +193,21 @@ def _rung_b_job(out: str, demos_dir: str, train_names: list[str], names: list[st
             if not _result_path(out, "b", n, seed).is_file()]
 
 
+def _rung_c_job(out: str, play: str, names: list[str], seed: int, recipe: dict[str, Any], args: dict[str, Any]
+                ) -> list[dict[str, Any]]:
+    """Train on the play file with hindsight goals, evaluate on ``names`` as rung b."""
+    import torch
+
+    from skill_rl.play.ladder import BCRecipe, train_bc
+
+    torch.set_num_threads(1)
+    run = Path(out) / "runs" / "c" / f"seed{seed}"
+    policy, train = train_bc([play], BCRecipe(**recipe), seed=seed, goal=True, ckpt_path=run / "ckpt.pt")
+    policy.save(run / "policy.pt", meta={"rung": "c", "seed": seed, "play": play})
+    return [_evaluate(policy, out, "c", n, seed, args, train, recipe) for n in names
+            if not _result_path(out, "c", n, seed).is_file()]
+
+
 # ------------------------------------------------------------------------------------------------ aggregate
 def _rung_summary(rows: list[dict[str, Any]], names: list[str], seeds: list[int]) -> dict[str, Any]:
     by = {(r["task"], r["seed"]): r for r in rows}
@@ -204,7 +223,7 @@ def _rung_summary(rows: list[dict[str, Any]], names: list[str], seeds: list[int]
                 if all((n, s) in by for n in names)]
     trains = {}
     for r in rows:
-        key = r["task"] if r["rung"] == "a" else f"seed{r['seed']}"
+        key = r["task"] if r["rung"] == "a" else f"seed{r['seed']}"  # b, c: one policy per seed
         trains.setdefault(key, {})[r["seed"]] = r["train"]
     wall = [t["elapsed_s"] for by_seed in trains.values() for t in by_seed.values()]
     one = next(iter(next(iter(trains.values())).values())) if trains else {}
@@ -215,12 +234,12 @@ def _rung_summary(rows: list[dict[str, Any]], names: list[str], seeds: list[int]
                              "runs": len(wall)},
             "gradient_steps_per_run": one.get("steps"), "eval_s_total": float(sum(r["eval_s"] for r in rows)),
             "demos_per_run": one.get("demos"), "demo_steps_per_run": one.get("demo_steps") if rows and
-            rows[0]["rung"] == "b" else {t: next(iter(v.values()))["demo_steps"] for t, v in trains.items()}}
+            rows[0]["rung"] in ("b", "c") else {t: next(iter(v.values()))["demo_steps"] for t, v in trains.items()}}
 
 
 def aggregate(out: str, names: list[str], seeds: list[int], rungs: list[str], budget: dict[str, Any],
               results: Path, lifelong_check: str = "", diagnosis: list[str] | None = None) -> dict[str, Any]:
-    keys = {"a": "bc_per_task_success", "b": "multitask_bc_success"}
+    keys = {"a": "bc_per_task_success", "b": "multitask_bc_success", "c": "play_gcbc_success"}
     doc: dict[str, Any] = {"issue": 18, "budget": budget, "machine": f"{platform.machine()}, {os.cpu_count()} cpus"}
     if lifelong_check:  # lifelong BC on the core vs before it: benchmarks/lifelong_single_task.py summaries
         lines = [json.loads(x) for x in Path(lifelong_check).read_text().splitlines() if x.strip()]
@@ -253,7 +272,9 @@ def _markdown(doc: dict[str, Any], names: list[str], seeds: list[int], rungs: li
              f"horizon {b['horizon']}, deterministic, success checked every step; training seeds {seeds}; recipe: "
              f"`{json.dumps(b['recipe'])}`.", ""]
     titles = {"a": ("bc_per_task_success", "Rung a: per-task BC (one policy per task and seed, no goal input)"),
-              "b": ("multitask_bc_success", "Rung b: one multi-task goal-conditioned BC policy per seed")}
+              "b": ("multitask_bc_success", "Rung b: one multi-task goal-conditioned BC policy per seed"),
+              "c": ("play_gcbc_success", "Rung c: Play-GCBC, one goal-conditioned policy per seed on play "
+                    f"(`{b.get('play', '')}`, hindsight goals {b.get('recipe_c', {}).get('hindsight')} steps ahead)")}
     for rung in rungs:
         key, title = titles[rung]
         r = doc[key]
@@ -289,14 +310,16 @@ def _markdown(doc: dict[str, Any], names: list[str], seeds: list[int], rungs: li
 # ------------------------------------------------------------------------------------------------ main
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--rungs", default="a,b", help="a, b or a,b")
+    p.add_argument("--rungs", default="a,b", help="comma-separated rungs: a, b, c")
+    p.add_argument("--play", default="", help="rung c: the play HDF5 (skill-rl play collect) to train on")
     p.add_argument("--tasks", default="", help="comma-separated task names (default: all 14)")
     p.add_argument("--seeds", type=int, default=3, help="training seeds 0..n-1")
     p.add_argument("--episodes", type=int, default=50)
     p.add_argument("--horizon", type=int, default=200)
     p.add_argument("--demos", type=int, default=100, help="demos per task")
     p.add_argument("--steps", type=int, default=20000, help="gradient steps per rung-a policy")
-    p.add_argument("--steps-b", type=int, default=0, help="gradient steps of the rung-b policy (0: --steps)")
+    p.add_argument("--steps-b", type=int, default=0, help="gradient steps of the rung-b and rung-c policies "
+                   "(0: --steps)")
     p.add_argument("--jobs", type=int, default=1)
     p.add_argument("--out-dir", default="runs/imitation", help="demos, checkpoints, policies, per-run results")
     p.add_argument("--demos-dir", default="", help="demo files (default <out-dir>/demos); shared by passes")
@@ -317,18 +340,27 @@ def main() -> int:
         args.out_dir, args.results = tmp + "/out", tmp + "/imitation"
         args.overrides = [*args.overrides, "hidden=32"]
     rungs = args.rungs.split(",")
-    if not set(rungs) <= {"a", "b"}:
-        raise SystemExit(f"--rungs must name a and/or b, got {args.rungs!r}")
+    if not set(rungs) <= {"a", "b", "c"}:
+        raise SystemExit(f"--rungs must name a, b and/or c, got {args.rungs!r}")
+    if "c" in rungs and not args.play:
+        if not args.debug:
+            raise SystemExit("rung c needs --play <play.hdf5> (skill-rl play collect)")
+        from skill_rl.play.collect import PlayCollectConfig, collect_play
+
+        args.play = collect_play(PlayCollectConfig(debug=True, run_root=tmp), progress=False)["dataset"]
     names, recipe = _tasks(args), _recipe(args)
     recipe_b = {**recipe.to_dict(), "steps": args.steps_b or args.steps}
+    recipe_c = {**recipe_b, "hindsight": recipe.hindsight or [16, 150]}
     seeds = list(range(args.seeds))
     run_args = {"episodes": args.episodes, "horizon": args.horizon}
     budget = {"demos": args.demos, "episodes": args.episodes, "horizon": args.horizon, "recipe": recipe.to_dict(),
               "steps_b": recipe_b["steps"], "tasks": names, "code_rev": _git_rev()}
+    if "c" in rungs:
+        budget.update(play=args.play, recipe_c=recipe_c)
     out = args.out_dir
     demos_dir = args.demos_dir or str(Path(out) / "demos")
     budget["demos_dir"] = demos_dir
-    for rung, rec in (("a", recipe.to_dict()), ("b", recipe_b)):  # never mix recipes in one folder
+    for rung, rec in (("a", recipe.to_dict()), ("b", recipe_b), ("c", recipe_c)):  # never mix recipes in one folder
         for f in (Path(out) / "results" / rung).glob("*.json") if rung in rungs else []:
             if json.loads(f.read_text())["recipe"] != rec:
                 raise SystemExit(f"{f} was made with another recipe; use another --out-dir")
@@ -338,6 +370,8 @@ def main() -> int:
 
         # rung b trains on every task's demos (the debug smoke: on its tasks only)
         demo_tasks = names if args.debug or "b" not in rungs else list(dict.fromkeys([*TASKS, *names]))
+        if not {"a", "b"} & set(rungs):  # rung c alone trains on play, no demos
+            demo_tasks = []
         with ProcessPoolExecutor(max_workers=max(1, args.jobs), mp_context=multiprocessing.get_context("spawn")) as pool:
             futs = [pool.submit(_demos_job, demos_dir, n, args.demos) for n in demo_tasks]
             futs += [pool.submit(_episodes_job, out, n, args.episodes) for n in names]
@@ -352,13 +386,16 @@ def main() -> int:
                 train_names = names if args.debug else list(TASKS)
                 jobs += [pool.submit(_rung_b_job, out, demos_dir, train_names, names, s, recipe_b, run_args) for s in seeds
                          if not all(_result_path(out, "b", n, s).is_file() for n in names)]
+            if "c" in rungs:
+                jobs += [pool.submit(_rung_c_job, out, args.play, names, s, recipe_c, run_args) for s in seeds
+                         if not all(_result_path(out, "c", n, s).is_file() for n in names)]
             for f in jobs:
                 res = f.result()
                 for r in res if isinstance(res, list) else [res]:
                     print(json.dumps({k: r[k] for k in ("rung", "task", "seed", "success_rate", "eval_s")}
                                      | {"train_s": r["train"]["elapsed_s"]}), flush=True)
     doc = aggregate(out, names, seeds, rungs, budget, Path(args.results), args.lifelong_check, args.diagnosis)
-    for key in ("bc_per_task_success", "multitask_bc_success"):
+    for key in ("bc_per_task_success", "multitask_bc_success", "play_gcbc_success"):
         if key in doc:
             print(f"{key}: {doc[key]['mean']}", flush=True)
     print(f"wall {time.perf_counter() - t0:.0f} s; results {args.results}.json/.md", flush=True)

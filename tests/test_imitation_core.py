@@ -195,6 +195,29 @@ def test_balanced_concat_draws_each_part_equally_often_whatever_its_length():
         DemoSet.concat([balanced_set, short])
 
 
+
+def test_hindsight_goals_come_from_the_same_episodes_future():
+    """Play-GCBC's relabelling: a row's goal is the observation 2..4 steps later in its own episode (cut at the
+    episode's last row), drawn afresh each time."""
+    obs = np.arange(20, dtype=np.float32).reshape(10, 2)  # row i: (2i, 2i + 1)
+    play = DemoSet.hindsight(obs, np.zeros((10, 1), np.float32), [6, 4], history=2, goal_offsets=(2, 4))
+    assert len(play) == 10 and play.goal is None
+    b = play.sample(np.random.default_rng(0), 2000)
+    row = (b.obs[:, -1, 0].numpy() / 2).astype(int)
+    goal_row = (b.goal[:, 0].numpy() / 2).astype(int)
+    end = np.where(row < 6, 6, 10)
+    assert ((goal_row >= np.minimum(row + 2, end - 1)) & (goal_row <= np.minimum(row + 4, end - 1))).all()
+    assert {int(g) for g in goal_row[row == 0]} == {2, 3, 4}  # drawn afresh, every offset in the range
+    assert (goal_row[row == 8] == 9).all()  # near the end: the episode's last row
+    both = DemoSet.concat([play, play], balanced=True)
+    rows = (both.sample(np.random.default_rng(1), 500).goal[:, 0].numpy() / 2).astype(int)
+    assert rows.max() <= 9  # the same data twice: offsets kept per part
+    with pytest.raises(ValueError, match="goal_offsets"):
+        DemoSet.hindsight(obs, np.zeros((10, 1), np.float32), [10], history=2, goal_offsets=(3, 2))
+    with pytest.raises(ValueError, match="hindsight goal_offsets"):
+        DemoSet.concat([play, DemoSet.from_arrays(obs, np.zeros((10, 1), np.float32), [10], 2, goal=True)])
+
+
 # ---------------------------------------------------------------------------------------------- policy
 def _policy(goal: bool = False, **kw) -> BCPolicy:
     torch.manual_seed(0)

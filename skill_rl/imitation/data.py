@@ -38,6 +38,8 @@ class DemoSet:
     episode_ends: np.ndarray
     rows: np.ndarray | None = None
     group_sizes: np.ndarray | None = None
+    goal_offsets: tuple[int, int] | None = None  # hindsight goals: see :meth:`hindsight`
+    row_ends: np.ndarray | None = None  # hindsight goals: each row's episode end (exclusive)
 
     def __len__(self) -> int:
         """The number of training samples (``rows``, or every row)."""
@@ -68,6 +70,20 @@ class DemoSet:
         rows = np.setdiff1d(np.arange(len(obs)), ends - 1) if skip_last else None
         return cls(obs, actions, history_index(starts, ends, history), goals, ends, rows)
 
+    @classmethod
+    def hindsight(cls, obs: np.ndarray, actions: np.ndarray, lengths: Sequence[int], history: int,
+                  goal_offsets: tuple[int, int]) -> DemoSet:
+        """Unsegmented play as goal-conditioned data (Play-GCBC's hindsight relabelling, Lynch et al. 2019): each
+        sampled row's goal is the observation ``k`` steps later in its episode, ``k`` drawn uniformly from
+        ``goal_offsets`` (inclusive; cut at the episode's last row) every time the row is drawn."""
+        lo, hi = (int(v) for v in goal_offsets)
+        if not 1 <= lo <= hi:
+            raise ValueError(f"goal_offsets must be 1 <= low <= high, got {goal_offsets}")
+        base = cls.from_arrays(obs, actions, lengths, history)
+        base.goal_offsets = (lo, hi)
+        base.row_ends = np.repeat(base.episode_ends, np.diff(np.concatenate([[0], base.episode_ends])))
+        return base
+
     def batch(self, idx: np.ndarray, device: str | torch.device = "cpu") -> BCBatch:
         goal = None if self.goal is None else torch.as_tensor(self.goal[idx], device=device)
         return BCBatch(torch.as_tensor(self.obs[self.hist[idx]], device=device),
@@ -83,7 +99,14 @@ class DemoSet:
             starts = np.cumsum(self.group_sizes) - self.group_sizes
             g = rng.integers(0, len(self.group_sizes), size=n)
             idx = starts[g] + (rng.random(n) * self.group_sizes[g]).astype(np.int64)
-        return self.batch(idx if self.rows is None else self.rows[idx], device)
+        rows = idx if self.rows is None else self.rows[idx]
+        if self.goal_offsets is not None and self.row_ends is not None:
+            goal_rows = np.minimum(rows + rng.integers(self.goal_offsets[0], self.goal_offsets[1] + 1, size=n),
+                                   self.row_ends[rows] - 1)
+            return BCBatch(torch.as_tensor(self.obs[self.hist[rows]], device=device),
+                           torch.as_tensor(self.actions[rows], device=device),
+                           torch.as_tensor(self.obs[goal_rows], device=device))
+        return self.batch(rows, device)
 
     @staticmethod
     def concat(parts: Sequence[DemoSet], balanced: bool = False) -> DemoSet:
@@ -93,6 +116,8 @@ class DemoSet:
             raise ValueError("nothing to concatenate")
         if any(p.group_sizes is not None for p in parts):
             raise ValueError("concatenating an already balanced DemoSet: concatenate its parts instead")
+        if len({p.goal_offsets for p in parts}) != 1:
+            raise ValueError("either every part has the same hindsight goal_offsets or none has")
         if len({p.goal is None for p in parts}) != 1:
             raise ValueError("either every part has goals or none has")
         offsets = np.cumsum([0] + [len(p.obs) for p in parts[:-1]])
@@ -104,4 +129,6 @@ class DemoSet:
         return DemoSet(np.concatenate([p.obs for p in parts]), np.concatenate([p.actions for p in parts]),
                        np.concatenate([p.hist + o for p, o in zip(parts, offsets, strict=True)]), goal,
                        np.concatenate([p.episode_ends + o for p, o in zip(parts, offsets, strict=True)]), rows,
-                       np.array([len(p) for p in parts], np.int64) if balanced else None)
+                       np.array([len(p) for p in parts], np.int64) if balanced else None, parts[0].goal_offsets,
+                       None if parts[0].row_ends is None else
+                       np.concatenate([p.row_ends + o for p, o in zip(parts, offsets, strict=True)]))  # type: ignore[operator]

@@ -4,7 +4,9 @@
   expert demos (:func:`~skill_rl.play.demos.collect_task_demos`), no goal input;
 * rung b, multi-task goal-conditioned BC: one policy on all tasks' demos, the goal being each demo's final
   observation (the task's goal state), read through the play goal layout (the objects' state:
-  ``PLAY_GOAL_KEYS``); evaluated with each episode's goal observation.
+  ``PLAY_GOAL_KEYS``); evaluated with each episode's goal observation;
+* rung c, Play-GCBC with the same recipe: one goal-conditioned policy on unsegmented play, each row's goal a
+  later observation of its play episode (``BCRecipe.hindsight``), evaluated as rung b.
 
 Both use the core's recipe (:class:`BCRecipe`: MLP 2 x 256, history 2, Gaussian head, normaliser with a std
 floor, AdamW 1e-3 -> 1e-4 cosine, batch 32) and are evaluated with :func:`~skill_rl.play.tasks.rollout`
@@ -50,13 +52,16 @@ class BCRecipe:
     grad_clip: float = 100.0
     skip_stay: bool = True  # the demos' final "stay" row is the goal, not a training sample (see load_demos)
     balance_tasks: bool = False  # rung b: every batch draws each task's demos equally often (DemoSet.concat)
+    # rung c (play): [low, high] = hindsight goals, the observation k in [low, high] steps later in the same play
+    # episode (DemoSet.hindsight); [] = each demo's final observation (rungs a, b)
+    hindsight: list[int] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
 def load_demos(paths: Sequence[str | Path], history: int, goal: bool, skip_stay: bool = True,
-               balanced: bool = False) -> tuple[Any, Any]:
+               balanced: bool = False, hindsight: Sequence[int] = ()) -> tuple[Any, Any]:
     """Demo files (play layout, one per task) -> (one :class:`~skill_rl.imitation.data.DemoSet` of all of them,
     the first file's read dataset, for its layout). All files must share the observation layout.
 
@@ -64,6 +69,8 @@ def load_demos(paths: Sequence[str | Path], history: int, goal: bool, skip_stay:
     part of the demo) is the goal but not a training sample. Trained on, it teaches "hover, gripper open, above
     an object": the end of a place's retreat looks like the start of a grasp (docs/play.md, "Imitation ladder").
     ``balanced``: batches draw each file (task) equally often; the tasks' demos differ up to 4x in length.
+    ``hindsight`` ([low, high], with ``goal``): the files are play, and each row's goal is drawn from its own
+    episode's future (:meth:`~skill_rl.imitation.data.DemoSet.hindsight`); play has no "stay" rows to skip.
     """
     from skill_rl.imitation.data import DemoSet
 
@@ -74,8 +81,14 @@ def load_demos(paths: Sequence[str | Path], history: int, goal: bool, skip_stay:
             first = data
         elif data.obs_keys != first.obs_keys:
             raise ValueError(f"{p}: observation keys {data.obs_keys} differ from {paths[0]}'s {first.obs_keys}")
-        parts.append(DemoSet.from_arrays(data.flat_obs(), data.actions, data.episode_lengths, history, goal,
-                                         skip_last=skip_stay))
+        if hindsight and goal:
+            if len(hindsight) != 2:
+                raise ValueError(f"hindsight must be [low, high] goal offsets in steps, got {list(hindsight)}")
+            parts.append(DemoSet.hindsight(data.flat_obs(), data.actions, data.episode_lengths, history,
+                                           (int(hindsight[0]), int(hindsight[1]))))
+        else:
+            parts.append(DemoSet.from_arrays(data.flat_obs(), data.actions, data.episode_lengths, history, goal,
+                                             skip_last=skip_stay))
     if first is None:
         raise ValueError("no demo files given")
     return DemoSet.concat(parts, balanced), first
@@ -91,7 +104,7 @@ def train_bc(paths: Sequence[str | Path], recipe: BCRecipe, *, seed: int, goal: 
     from skill_rl.imitation.policy import BCConfig, BCPolicy, HistoryPolicy
     from skill_rl.imitation.train import FitConfig, fit
 
-    demos, data = load_demos(paths, recipe.history, goal, recipe.skip_stay, recipe.balance_tasks)
+    demos, data = load_demos(paths, recipe.history, goal, recipe.skip_stay, recipe.balance_tasks, recipe.hindsight)
     cfg = BCConfig(obs_dim=demos.obs.shape[1], act_dim=demos.actions.shape[1], history=recipe.history,
                    hidden=recipe.hidden, layers=recipe.layers, head=recipe.head, n_mix=recipe.n_mix,
                    min_std=recipe.min_std, nll_beta=recipe.nll_beta,

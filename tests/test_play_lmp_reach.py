@@ -64,3 +64,19 @@ def test_small_lmp_reaches_play_goals_better_than_random(play_file, tmp_path):
     # the eval entry point on the same policy (debug: 2 short trials) writes its run
     out = eval_play(PlayEvalConfig(policy=summary["policy"], run_root=str(tmp_path), debug=True))
     assert Path(out["run_dir"], "summary.json").is_file() and 0.0 <= out["success_rate"] <= 1.0
+
+
+def test_core_gcbc_with_hindsight_goals_reaches_play_goals_better_than_random(play_file, tmp_path):
+    """Rung c's learner (the imitation core's BC on play, each row's goal a later frame of its episode): it reaches
+    gripper goals taken from the play file far more often than random actions."""
+    from skill_rl.play.ladder import BCRecipe, train_bc
+
+    recipe = BCRecipe(hidden=64, steps=800, batch_size=64, lr=2e-3, goal_keys=["eef_pos"], goal_delta=True,
+                      hindsight=[4, 20])
+    policy, summary = train_bc([play_file], recipe, seed=0, goal=True)
+    assert summary["final"]["nll"] < summary["first"]["nll"]
+    kw = dict(trials=30, horizon=60, tol_m=0.05)
+    learned, random = evaluate_reach(policy, play_file, **kw), evaluate_reach(None, play_file, **kw)
+    assert learned["success_rate"] >= 0.3 and learned["success_rate"] > random["success_rate"] + 0.2, (
+        learned["success_rate"], random["success_rate"])
+    assert learned["final_distance_m"] < random["final_distance_m"]

@@ -1,0 +1,110 @@
+#!/usr/bin/env python
+"""Rung c diagnosis: is it the hindsight goals or the play itself? Play-GCBC on the same play file, but each row's
+goal is the end of its own player segment (+ ``--after`` steps), read from the player's log that every play episode
+keeps (``attrs["primitives"]``: debug metadata, never used by the learners). That is play cut into demos by an
+oracle segmentation.
+
+    nice -n 19 python benchmarks/diagnostics/rung_c_goals.py --dataset <play.hdf5> --steps 100000 --episodes 20
+
+If this reaches rung b's level the hindsight goal distribution (goals spanning several segments, so several ways
+to get there) is what fails; if not, the play data are short of something the tasks need. Rung b's recipe
+(MLP 2 x 256, history 2, Gaussian head, beta-NLL 0.5, ``goal_delta`` on the objects' positions and the drawer,
+batch 256), one seed; evaluation as ``benchmarks/imitation.py`` (seed-0 starts, horizon 200). Appends one JSON
+line to ``--out`` (default ``benchmarks/results/rung_c_goals.jsonl``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("MUJOCO_GL", "osmesa")
+
+RESULTS = Path(__file__).resolve().parents[1] / "results" / "rung_c_goals.jsonl"
+GOAL_KEYS = ["cube_red_pos", "cube_blue_pos", "cylinder_pos", "cabinet_opening"]
+
+
+def segment_goal_rows(dataset: str, after: int) -> tuple[object, object]:
+    """(read play data, each row's goal row: the last row of its segment + ``after``, cut at its episode's end)."""
+    import h5py
+    import numpy as np
+
+    from skill_rl.play.dataset import read_play_dataset
+
+    data = read_play_dataset(dataset, load_states=False)
+    goal_rows = np.empty(len(data.actions), np.int64)
+    with h5py.File(dataset) as f:
+        for name, s, e in zip(data.demo_names, data.episode_starts, data.episode_ends, strict=True):
+            starts = [int(r[0]) for r in json.loads(f["data"][name].attrs["primitives"])]
+            for a, b in zip(starts, [*starts[1:], int(e - s)], strict=True):
+                goal_rows[s + a: s + b] = min(s + b - 1 + after, e - 1)
+    return data, goal_rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--dataset", default="", help="play HDF5 from skill-rl play collect")
+    p.add_argument("--steps", type=int, default=100000)
+    p.add_argument("--episodes", type=int, default=20, help="per task")
+    p.add_argument("--after", type=int, default=5, help="goal = segment end + this many steps")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--debug", action="store_true", help="tiny play, 30 steps, 1 episode of 20 steps per task")
+    p.add_argument("--out", type=Path, default=RESULTS)
+    args = p.parse_args(argv)
+
+    import numpy as np
+    import torch
+
+    from skill_rl.imitation.data import DemoSet
+    from skill_rl.imitation.policy import BCConfig, BCPolicy, HistoryPolicy
+    from skill_rl.imitation.train import FitConfig, fit
+    from skill_rl.play.ladder import evaluate_bc
+    from skill_rl.play.tasks import TASKS, make_play_env, sample_episodes
+    from skill_rl.play.train import goal_index
+
+    torch.set_num_threads(1)
+    horizon, hidden = 200, 256
+    if args.debug:
+        import tempfile
+
+        from skill_rl.play.collect import PlayCollectConfig, collect_play
+
+        args.dataset = collect_play(PlayCollectConfig(debug=True, run_root=tempfile.mkdtemp()), progress=False)["dataset"]
+        args.steps, args.episodes, horizon, hidden = 30, 1, 20, 32
+    if not args.dataset:
+        raise SystemExit("--dataset <play.hdf5> is needed")
+    data, goal_rows = segment_goal_rows(args.dataset, args.after)
+    obs = data.flat_obs()
+    demos = DemoSet.from_arrays(obs, data.actions, data.episode_lengths, 2, goal=True)
+    demos.goal = obs[goal_rows]
+    cfg = BCConfig(obs_dim=obs.shape[1], act_dim=data.actions.shape[1], history=2, hidden=hidden, layers=2,
+                   head="gaussian", goal_index=goal_index(data, GOAL_KEYS), goal_delta=True, nll_beta=0.5)
+    torch.manual_seed(args.seed)
+    model = BCPolicy(cfg)
+    model.set_normaliser(obs.mean(0), obs.std(0))
+    t0 = time.perf_counter()
+    fit(model, demos.sample, FitConfig(steps=args.steps, batch_size=256, seed=args.seed))
+    train_s = time.perf_counter() - t0
+    policy = HistoryPolicy(model.eval())
+    env = make_play_env()
+    per_task = {}
+    for task in TASKS.values():
+        r = evaluate_bc(policy, task, sample_episodes(task, env, args.episodes, seed=0), env, horizon=horizon)
+        per_task[task.name] = {"success": r["success_rate"], "reached": r["reached_rate"], "moved": r["moved_rate"]}
+    env.close()
+    line = {"dataset": args.dataset, "goals": f"segment end + {args.after}", "steps": args.steps, "seed": args.seed,
+            "episodes": args.episodes, "train_s": round(train_s), "segments": int(len(np.unique(goal_rows))),
+            "mean": float(np.mean([v["success"] for v in per_task.values()])), "per_task": per_task}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    with open(args.out, "a", encoding="utf-8") as f:
+        f.write(json.dumps(line) + "\n")
+    print(json.dumps({k: line[k] for k in ("goals", "steps", "mean", "train_s")}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -48,26 +48,11 @@ def _play_variant(work: Path, label: str, record: str, noise: float, hours: floa
 
 
 def _demos(demos_dir: Path) -> dict[str, Any]:
-    import numpy as np
-
     from skill_rl.play.dataset import read_play_dataset
-    from skill_rl.play.quality import data_quality
+    from skill_rl.play.quality import dataset_quality
     from skill_rl.play.tasks import TASKS
 
-    obs, acts, nxt, ends, layout = [], [], [], [], None
-    for name in TASKS:
-        data = read_play_dataset(demos_dir / f"{name}.hdf5", load_states=False)
-        o = data.flat_obs()
-        n = np.concatenate([o[1:], o[-1:]])
-        n[np.asarray(data.episode_ends) - 1] = o[np.asarray(data.episode_ends) - 1]  # last row: its own next
-        offset = sum(len(a) for a in acts)
-        obs.append(o), acts.append(data.actions), nxt.append(n), ends.append(np.asarray(data.episode_ends) + offset)
-        if layout is None:
-            widths = [data.obs[k].shape[1] for k in data.obs_keys]
-            starts = np.cumsum([0, *widths[:-1]])
-            layout = {k: slice(int(a), int(a + w)) for k, a, w in zip(data.obs_keys, starts, widths, strict=True)}
-    q = data_quality(np.concatenate(obs), np.concatenate(acts), np.concatenate(nxt), np.concatenate(ends),
-                     layout=layout)
+    q = dataset_quality([read_play_dataset(demos_dir / f"{name}.hdf5", load_states=False) for name in TASKS])
     return {"label": "expert task demos", "record": "intended (DART demos)", "action_noise": None,
             "steps": q["rows"], "episodes": q["episodes"], "segment_success_all": 1.0, **q}
 

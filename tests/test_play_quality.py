@@ -61,11 +61,14 @@ def test_dart_play_labels_are_more_consistent_and_its_transitions_more_diverse(t
     from skill_rl.play.dataset import read_play_dataset
     from skill_rl.play.quality import dataset_quality
 
-    q = {}
+    q, files = {}, []
     for record in ("intended", "executed"):
         s = collect_play(PlayCollectConfig(hours_of_play=0.01, episode_steps=100, action_noise=0.2, record=record,
                                            run_root=str(tmp_path), run_name=record), progress=False)
-        q[record] = dataset_quality(read_play_dataset(s["dataset"], load_next_obs=True), n_queries=500)
+        files.append(read_play_dataset(s["dataset"], load_next_obs=True))
+        q[record] = dataset_quality(files[-1], n_queries=500)
+    both = dataset_quality(files, n_queries=500)  # several files as one dataset
+    assert (both["rows"], both["episodes"]) == (2 * q["intended"]["rows"], 2 * q["intended"]["episodes"])
     assert q["intended"]["state_diversity"] == q["executed"]["state_diversity"]  # the same states
     assert q["intended"]["action_variance"] < 0.9 * q["executed"]["action_variance"]
     assert q["intended"]["transition_diversity"] > q["executed"]["transition_diversity"]

@@ -84,8 +84,11 @@ class DemoSet:
         base.row_ends = np.repeat(base.episode_ends, np.diff(np.concatenate([[0], base.episode_ends])))
         return base
 
-    def batch(self, idx: np.ndarray, device: str | torch.device = "cpu") -> BCBatch:
-        goal = None if self.goal is None else torch.as_tensor(self.goal[idx], device=device)
+    def batch(self, idx: np.ndarray, device: str | torch.device = "cpu", goal_rows: np.ndarray | None = None
+              ) -> BCBatch:
+        """Rows ``idx``; their goals are the ``goal`` rows, or the observations at ``goal_rows`` (hindsight)."""
+        goal = (None if self.goal is None else torch.as_tensor(self.goal[idx], device=device)) if goal_rows is None \
+            else torch.as_tensor(self.obs[goal_rows], device=device)
         return BCBatch(torch.as_tensor(self.obs[self.hist[idx]], device=device),
                        torch.as_tensor(self.actions[idx], device=device), goal)
 
@@ -100,13 +103,11 @@ class DemoSet:
             g = rng.integers(0, len(self.group_sizes), size=n)
             idx = starts[g] + (rng.random(n) * self.group_sizes[g]).astype(np.int64)
         rows = idx if self.rows is None else self.rows[idx]
+        goal_rows = None
         if self.goal_offsets is not None and self.row_ends is not None:
             goal_rows = np.minimum(rows + rng.integers(self.goal_offsets[0], self.goal_offsets[1] + 1, size=n),
                                    self.row_ends[rows] - 1)
-            return BCBatch(torch.as_tensor(self.obs[self.hist[rows]], device=device),
-                           torch.as_tensor(self.actions[rows], device=device),
-                           torch.as_tensor(self.obs[goal_rows], device=device))
-        return self.batch(rows, device)
+        return self.batch(rows, device, goal_rows)
 
     @staticmethod
     def concat(parts: Sequence[DemoSet], balanced: bool = False) -> DemoSet:

@@ -103,19 +103,29 @@ def data_quality(obs: np.ndarray, actions: np.ndarray, next_obs: np.ndarray, epi
     return out
 
 
-def dataset_quality(data: Any, **kwargs: Any) -> dict[str, Any]:
-    """:func:`data_quality` of a read play-layout file (:func:`~skill_rl.play.dataset.read_play_dataset`; play
-    data or task demos) over all its observation fields. Without ``next_obs`` (a file written without it, or read
-    without ``load_next_obs``) the next row of the same episode stands in, and an episode's last row is its own
-    next state."""
-    widths = [data.obs[k].shape[1] for k in data.obs_keys]
+def dataset_quality(data: Any | Sequence[Any], **kwargs: Any) -> dict[str, Any]:
+    """:func:`data_quality` of one or several read play-layout files (:func:`~skill_rl.play.dataset.read_play_dataset`;
+    play data or task demos, all with the same observation fields) as one dataset. Without ``next_obs`` (a file
+    written without it, or read without ``load_next_obs``) the next row of the same episode stands in, and an
+    episode's last row is its own next state."""
+    files = list(data) if isinstance(data, Sequence) else [data]
+    if not files:
+        raise ValueError("no dataset given")
+    widths = [files[0].obs[k].shape[1] for k in files[0].obs_keys]
     starts = np.cumsum([0, *widths[:-1]])
-    layout = {k: slice(int(a), int(a + w)) for k, a, w in zip(data.obs_keys, starts, widths, strict=True)}
-    obs = data.flat_obs()
-    if data.next_obs is not None:
-        next_obs = np.concatenate([data.next_obs[k] for k in data.obs_keys], axis=1)
-    else:
-        next_obs = np.concatenate([obs[1:], obs[-1:]])
-        last = np.asarray(data.episode_ends) - 1
-        next_obs[last] = obs[last]
-    return data_quality(obs, data.actions, next_obs, data.episode_ends, layout=layout, **kwargs)
+    layout = {k: slice(int(a), int(a + w)) for k, a, w in zip(files[0].obs_keys, starts, widths, strict=True)}
+    obs, next_obs, ends, offset = [], [], [], 0
+    for d in files:
+        if d.obs_keys != files[0].obs_keys:
+            raise ValueError(f"{d.path}: observation keys {d.obs_keys} differ from {files[0].path}'s")
+        o = d.flat_obs()
+        last = np.asarray(d.episode_ends) - 1
+        if d.next_obs is not None:
+            n = np.concatenate([d.next_obs[k] for k in d.obs_keys], axis=1)
+        else:
+            n = np.concatenate([o[1:], o[-1:]])
+            n[last] = o[last]
+        obs.append(o), next_obs.append(n), ends.append(last + 1 + offset)
+        offset += len(o)
+    return data_quality(np.concatenate(obs), np.concatenate([d.actions for d in files]), np.concatenate(next_obs),
+                        np.concatenate(ends), layout=layout, **kwargs)

@@ -319,7 +319,8 @@ def test_fit_stops_on_a_non_finite_loss_before_applying_it(tmp_path):
     assert load_checkpoint(tmp_path / "c.pt")["step"] == 5
 
 
-def test_goal_conditioned_bc_reaches_held_out_goals_better_than_random():
+@pytest.mark.parametrize("goal_film", [False, True])
+def test_goal_conditioned_bc_reaches_held_out_goals_better_than_random(goal_film):
     """A point mass (p' = p + 0.05 a) shown noisy straight-line demos to random goals reaches goals it never
     saw as well: the goal input is used, not memorised trajectories."""
     rng = np.random.default_rng(0)
@@ -338,7 +339,7 @@ def test_goal_conditioned_bc_reaches_held_out_goals_better_than_random():
         lengths.append(n + 1)
     demos = DemoSet.from_arrays(np.asarray(obs), np.asarray(acts), lengths, history=1, goal=True)
     torch.manual_seed(0)
-    model = BCPolicy(BCConfig(obs_dim=2, act_dim=2, history=1, hidden=64, goal_index=[0, 1]))
+    model = BCPolicy(BCConfig(obs_dim=2, act_dim=2, history=1, hidden=64, goal_index=[0, 1], goal_film=goal_film))
     model.set_normaliser(demos.obs.mean(0), demos.obs.std(0))
     fit(model, demos.sample, FitConfig(steps=1500, batch_size=64, lr=3e-3, lr_min=3e-4))
     policy = HistoryPolicy(model)
@@ -370,3 +371,35 @@ def test_goal_delta_feeds_goal_minus_the_newest_frame():
     g, last = goal[0] / 0.5, obs[0, -1] / 0.5  # the fixture's normaliser: mean 0, std 0.5
     torch.testing.assert_close(x[0, 4:6], g)
     torch.testing.assert_close(x[0, 6:], g - last)
+
+
+def test_film_starts_as_the_plain_mlp_and_then_the_goal_gates_every_layer(tmp_path):
+    """Zero-initialised, the FiLM trunk computes the plain trunk's function; once its conditioning layer has
+    weights, the same observation with another goal gives other hidden features. Saved and loaded, it acts the
+    same; without a goal it is a clear error."""
+    film, plain = _policy(goal=True, goal_film=True), _policy(goal=True)
+    linears = [m for m in plain.net.trunk.modules() if isinstance(m, torch.nn.Linear)]
+    for mine, theirs in zip(film.net.trunk.linears, linears, strict=True):
+        mine.load_state_dict(theirs.state_dict())
+    film.net.head.load_state_dict(plain.net.head.state_dict())
+    obs, goal = torch.randn(5, 2, 2), torch.randn(5, 2)
+    for a, b in zip(film.params(obs, goal), plain.params(obs, goal), strict=True):
+        torch.testing.assert_close(a, b)
+    torch.nn.init.normal_(film.net.trunk.film[-1].weight, std=0.5)
+    same_obs = obs[:1].expand(2, -1, -1)
+    x = film.inputs(same_obs, torch.tensor([[0.5, -0.5], [-0.5, 0.5]]))
+    cond = x[:, -film.cfg.goal_dim:]
+    gated = film.net.trunk(x, cond)
+    ungated = film.net.trunk(x, torch.zeros_like(cond))
+    assert not torch.allclose(gated[0], gated[1]) and not torch.allclose(gated, ungated)
+
+    policy = HistoryPolicy(film)
+    loaded = HistoryPolicy.load(policy.save(tmp_path / "film.pt"))
+    assert loaded.config.goal_film
+    for p in (policy, loaded):
+        p.reset()
+    np.testing.assert_array_equal(policy.act([0.1, 0.2], [0.3, 0.1]), loaded.act([0.1, 0.2], [0.3, 0.1]))
+    with pytest.raises(ValueError, match="goal_film needs a goal"):
+        BCConfig(obs_dim=2, act_dim=1, goal_film=True)
+    with pytest.raises(ValueError, match="FiLM-conditioned"):
+        film.net(x)

@@ -11,7 +11,7 @@ from torch import nn
 
 from .heads import ActionHead, Params, make_head
 
-__all__ = ["Normaliser", "PolicyNet", "mlp", "rename_legacy_keys"]
+__all__ = ["FiLMTrunk", "Normaliser", "PolicyNet", "mlp", "rename_legacy_keys"]
 
 
 def mlp(in_dim: int, hidden: int, layers: int, out_dim: int) -> nn.Sequential:
@@ -61,20 +61,54 @@ class Normaliser(nn.Module):
         return y * self.keep
 
 
+class FiLMTrunk(nn.Module):
+    """``layers`` Linear+ReLU layers whose pre-activations a conditioning vector scales and shifts (FiLM, Perez
+    et al. 2018): ``h = relu(W h * (1 + γ_i(c)) + β_i(c))``.
+
+    Why: concatenated, a goal is a few of many inputs and a multi-task policy can average over the tasks whose
+    goals differ least; through FiLM the goal gates every hidden unit. The conditioning MLP's last layer starts
+    at zero, so an untrained FiLM trunk is the plain MLP."""
+
+    def __init__(self, in_dim: int, cond_dim: int, hidden: int, layers: int) -> None:
+        super().__init__()
+        self.linears = nn.ModuleList(nn.Linear(in_dim if i == 0 else hidden, hidden) for i in range(layers))
+        self.film = mlp(cond_dim, hidden, 1, 2 * hidden * layers)
+        nn.init.zeros_(self.film[-1].weight)
+        nn.init.zeros_(self.film[-1].bias)
+
+    def forward(self, x: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        scales_shifts = self.film(cond).chunk(2 * len(self.linears), dim=-1)
+        h = x
+        for i, linear in enumerate(self.linears):
+            h = torch.relu(linear(h) * (1.0 + scales_shifts[2 * i]) + scales_shifts[2 * i + 1])
+        return h
+
+
 class PolicyNet(nn.Module):
     """π(a | x): an MLP trunk (``layers`` hidden layers of ``hidden``, ReLU) on the concatenation of its
-    (already normalised) inputs, then an action head; ``forward(*parts)`` returns the head's params."""
+    (already normalised) inputs, then an action head; ``forward(*parts)`` returns the head's params.
+
+    ``cond_dim`` > 0: the trunk is a :class:`FiLMTrunk` and ``forward(*parts, cond=c)`` needs the (B, cond_dim)
+    conditioning vector (e.g. the goal's features)."""
 
     def __init__(self, in_dim: int, act_dim: int, hidden: int = 256, layers: int = 2, head: str = "gaussian",
-                 n_mix: int = 5, n_bins: int = 256, min_std: float = 1e-4) -> None:
+                 n_mix: int = 5, n_bins: int = 256, min_std: float = 1e-4, cond_dim: int = 0) -> None:
         super().__init__()
         if layers < 1:
             raise ValueError(f"layers must be >= 1, got {layers}")
-        self.trunk = nn.Sequential(mlp(in_dim, hidden, layers - 1, hidden), nn.ReLU())
+        self.cond_dim = int(cond_dim)
+        self.trunk: nn.Module = (FiLMTrunk(in_dim, self.cond_dim, hidden, layers) if self.cond_dim > 0
+                                 else nn.Sequential(mlp(in_dim, hidden, layers - 1, hidden), nn.ReLU()))
         self.head: ActionHead = make_head(head, hidden, act_dim, n_mix=n_mix, n_bins=n_bins, min_std=min_std)
 
-    def forward(self, *parts: torch.Tensor) -> Params:
+    def forward(self, *parts: torch.Tensor, cond: torch.Tensor | None = None) -> Params:
         x = parts[0] if len(parts) == 1 else torch.cat(parts, dim=-1)
+        if self.cond_dim > 0:
+            if cond is None or cond.shape[-1] != self.cond_dim:
+                got = None if cond is None else tuple(cond.shape)
+                raise ValueError(f"this network is FiLM-conditioned: pass cond of shape (B, {self.cond_dim}), "
+                                 f"got {got}")
+            return self.head(self.trunk(x, cond))
         return self.head(self.trunk(x))
 
     def log_prob(self, params: Params, actions: torch.Tensor) -> torch.Tensor:

@@ -2,7 +2,8 @@
 
 :class:`BCPolicy` (torch module): normaliser (std floored, clipped, ignored features zeroed) -> the flattened
 history of H frames, plus optionally the goal's features (``goal_index``: which observation features a goal
-is made of, e.g. the objects' poses) -> :class:`~skill_rl.imitation.nets.PolicyNet` (MLP trunk + head).
+is made of, e.g. the objects' poses) -> :class:`~skill_rl.imitation.nets.PolicyNet` (MLP trunk + head; with
+``goal_film`` the goal features also scale and shift every hidden layer).
 Inputs are raw observations; the statistics travel with the weights.
 
 :class:`HistoryPolicy` keeps the history while acting (``reset()`` at every episode start, then
@@ -63,6 +64,7 @@ class BCConfig:
     min_std: float = 1e-4
     goal_index: list[int] | None = None  # goal features (indices into the observation); None = no goal
     goal_delta: bool = False  # also feed goal - current on the goal features (which object should move where)
+    goal_film: bool = False  # the goal features also scale and shift every hidden layer (FiLMTrunk)
     ignore_index: list[int] | None = None  # features never seen (zero after normalising)
     std_floor: float = 0.05  # normaliser: every std raised to at least this
     clip: float = 10.0  # normaliser: normalised features clipped to +-clip
@@ -77,6 +79,8 @@ class BCConfig:
             raise ValueError(f"nll_beta must be in [0, 1], got {self.nll_beta}")
         if self.goal_index is not None:
             self.goal_index = checked_index("goal_index", self.goal_index, self.obs_dim, allow_empty=False)
+        elif self.goal_film:
+            raise ValueError("goal_film needs a goal (goal_index)")
         if self.ignore_index is not None:
             self.ignore_index = checked_index("ignore_index", self.ignore_index, self.obs_dim, allow_empty=True)
 
@@ -104,7 +108,8 @@ class BCPolicy(nn.Module):
         self.norm = Normaliser(cfg.obs_dim, cfg.ignore_index, cfg.clip)
         self.register_buffer("goal_idx", torch.as_tensor(cfg.goal_index or [], dtype=torch.long), persistent=False)
         self.net = PolicyNet(cfg.obs_dim * cfg.history + cfg.goal_dim, cfg.act_dim, cfg.hidden, cfg.layers,
-                             cfg.head, cfg.n_mix, cfg.n_bins, cfg.min_std)
+                             cfg.head, cfg.n_mix, cfg.n_bins, cfg.min_std,
+                             cond_dim=cfg.goal_dim if cfg.goal_film else 0)
 
     def set_normaliser(self, mean: Any, std: Any) -> None:
         """Observation statistics ((D,) each, raw units); stds are floored at ``cfg.std_floor``."""
@@ -129,7 +134,9 @@ class BCPolicy(nn.Module):
         return torch.cat([x, g], dim=-1)
 
     def params(self, obs: torch.Tensor, goal: torch.Tensor | None = None) -> Params:
-        return self.net(self.inputs(obs, goal))
+        x = self.inputs(obs, goal)
+        # FiLM: the goal features (the inputs' last goal_dim columns) also condition every hidden layer
+        return self.net(x, cond=x[:, -self.cfg.goal_dim:]) if self.cfg.goal_film else self.net(x)
 
     def loss(self, batch: BCBatch) -> BCLoss:
         params = self.params(batch.obs, batch.goal)

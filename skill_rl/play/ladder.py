@@ -44,6 +44,7 @@ class BCRecipe:
     ignore_obs_keys: list[str] = field(default_factory=list)  # e.g. ["joint_vel"]
     goal_keys: list[str] = field(default_factory=lambda: list(PLAY_GOAL_KEYS))  # rung b's goal features
     goal_delta: bool = False  # rung b: also feed goal - current on the goal features
+    goal_film: bool = False  # rungs b, c: the goal features also scale and shift every hidden layer (FiLM)
     steps: int = 20000
     batch_size: int = 32
     lr: float = 1e-3
@@ -109,7 +110,7 @@ def train_bc(paths: Sequence[str | Path], recipe: BCRecipe, *, seed: int, goal: 
                    hidden=recipe.hidden, layers=recipe.layers, head=recipe.head, n_mix=recipe.n_mix,
                    min_std=recipe.min_std, nll_beta=recipe.nll_beta,
                    goal_index=(goal_index(data, recipe.goal_keys) or list(range(demos.obs.shape[1]))) if goal
-                   else None, goal_delta=recipe.goal_delta,
+                   else None, goal_delta=recipe.goal_delta, goal_film=recipe.goal_film and goal,
                    ignore_index=ignore_index(data, recipe.ignore_obs_keys) if recipe.ignore_obs_keys else None)
     torch.manual_seed(seed)
     model = BCPolicy(cfg)

@@ -1,7 +1,8 @@
 #!/usr/bin/env python
 """The imitation ladder on the 14 play tasks (issue 18): rung a (per-task BC) and rung b (multi-task goal-conditioned
 BC) on the tasks' scripted expert demos, and rung c (Play-GCBC: goal-conditioned BC on unsegmented play with
-hindsight goals), all with the imitation core's recipe (``skill_rl.play.ladder``).
+hindsight goals) and rung d (Play-LMP: the same with a latent plan inferred from play windows), all with the
+imitation core's recipe (``skill_rl.play.ladder``).
 
     nice -n 15 python benchmarks/imitation.py --rungs a,b --seeds 3 --jobs 1       # the measured protocol (hours)
     nice -n 15 python benchmarks/imitation.py --rungs a --seeds 1 --episodes 20    # a quick pass to find hard tasks
@@ -19,6 +20,9 @@ Protocol (every number is a flag; the JSON records them):
 * rung c: for each training seed, one goal-conditioned ``BCPolicy`` on the play file ``--play`` (``skill-rl play
   collect``), each row's goal the observation ``k`` steps later in its play episode, ``k`` uniform in the recipe's
   ``hindsight`` (default ``[16, 150]``: the tasks take 40-160 steps), ``--steps-b`` steps;
+* rung d: as rung c, plus a latent plan z (``latent_dim``, default 16): a recognition network reads windows of
+  play of the ``hindsight`` lengths, the policy is trained on ``plan_steps`` of each window's steps given the
+  window's z and end, and a KL (``kl_beta``) pulls the plan proposal Ψ(z | s, g) towards it; acting, z is Ψ's mean;
 * evaluation: ``--episodes`` episodes per task from the tasks' evaluation starts (seed 0: never a demo start), the
   same for every seed and rung, ``--horizon`` steps, deterministic (the head's mode), success checked after every
   step (``skill_rl.play.tasks.rollout``).
@@ -193,19 +197,19 @@ def _rung_b_job(out: str, demos_dir: str, train_names: list[str], names: list[st
             if not _result_path(out, "b", n, seed).is_file()]
 
 
-def _rung_c_job(out: str, play: str, names: list[str], seed: int, recipe: dict[str, Any], args: dict[str, Any]
-                ) -> list[dict[str, Any]]:
-    """Train on the play file with hindsight goals, evaluate on ``names`` as rung b."""
+def _play_job(out: str, play: str, names: list[str], seed: int, recipe: dict[str, Any], args: dict[str, Any],
+              rung: str = "c") -> list[dict[str, Any]]:
+    """Rungs c and d: train on the play file with hindsight goals, evaluate on ``names`` as rung b."""
     import torch
 
     from skill_rl.play.ladder import BCRecipe, train_bc
 
     torch.set_num_threads(1)
-    run = Path(out) / "runs" / "c" / f"seed{seed}"
+    run = Path(out) / "runs" / rung / f"seed{seed}"
     policy, train = train_bc([play], BCRecipe(**recipe), seed=seed, goal=True, ckpt_path=run / "ckpt.pt")
-    policy.save(run / "policy.pt", meta={"rung": "c", "seed": seed, "play": play})
-    return [_evaluate(policy, out, "c", n, seed, args, train, recipe) for n in names
-            if not _result_path(out, "c", n, seed).is_file()]
+    policy.save(run / "policy.pt", meta={"rung": rung, "seed": seed, "play": play})
+    return [_evaluate(policy, out, rung, n, seed, args, train, recipe) for n in names
+            if not _result_path(out, rung, n, seed).is_file()]
 
 
 # ------------------------------------------------------------------------------------------------ aggregate
@@ -234,12 +238,13 @@ def _rung_summary(rows: list[dict[str, Any]], names: list[str], seeds: list[int]
                              "runs": len(wall)},
             "gradient_steps_per_run": one.get("steps"), "eval_s_total": float(sum(r["eval_s"] for r in rows)),
             "demos_per_run": one.get("demos"), "demo_steps_per_run": one.get("demo_steps") if rows and
-            rows[0]["rung"] in ("b", "c") else {t: next(iter(v.values()))["demo_steps"] for t, v in trains.items()}}
+            rows[0]["rung"] in ("b", "c", "d") else {t: next(iter(v.values()))["demo_steps"] for t, v in trains.items()}}
 
 
 def aggregate(out: str, names: list[str], seeds: list[int], rungs: list[str], budget: dict[str, Any],
               results: Path, lifelong_check: str = "", diagnosis: list[str] | None = None) -> dict[str, Any]:
-    keys = {"a": "bc_per_task_success", "b": "multitask_bc_success", "c": "play_gcbc_success"}
+    keys = {"a": "bc_per_task_success", "b": "multitask_bc_success", "c": "play_gcbc_success",
+            "d": "play_lmp_success"}
     doc: dict[str, Any] = {"issue": 18, "budget": budget, "machine": f"{platform.machine()}, {os.cpu_count()} cpus"}
     if lifelong_check:  # lifelong BC on the core vs before it: benchmarks/lifelong_single_task.py summaries
         lines = [json.loads(x) for x in Path(lifelong_check).read_text().splitlines() if x.strip()]
@@ -274,7 +279,10 @@ def _markdown(doc: dict[str, Any], names: list[str], seeds: list[int], rungs: li
     titles = {"a": ("bc_per_task_success", "Rung a: per-task BC (one policy per task and seed, no goal input)"),
               "b": ("multitask_bc_success", "Rung b: one multi-task goal-conditioned BC policy per seed"),
               "c": ("play_gcbc_success", "Rung c: Play-GCBC, one goal-conditioned policy per seed on play "
-                    f"(`{b.get('play', '')}`, hindsight goals {b.get('recipe_c', {}).get('hindsight')} steps ahead)")}
+                    f"(`{b.get('play', '')}`, hindsight goals {b.get('recipe_c', {}).get('hindsight')} steps ahead)"),
+              "d": ("play_lmp_success", "Rung d: Play-LMP, one latent-plan policy per seed on the same play "
+                    f"(windows of {b.get('recipe_d', {}).get('hindsight')} steps, plan size "
+                    f"{b.get('recipe_d', {}).get('latent_dim')})")}
     for rung in rungs:
         key, title = titles[rung]
         r = doc[key]
@@ -310,8 +318,8 @@ def _markdown(doc: dict[str, Any], names: list[str], seeds: list[int], rungs: li
 # ------------------------------------------------------------------------------------------------ main
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--rungs", default="a,b", help="comma-separated rungs: a, b, c")
-    p.add_argument("--play", default="", help="rung c: the play HDF5 (skill-rl play collect) to train on")
+    p.add_argument("--rungs", default="a,b", help="comma-separated rungs: a, b, c, d")
+    p.add_argument("--play", default="", help="rungs c, d: the play HDF5 (skill-rl play collect) to train on")
     p.add_argument("--tasks", default="", help="comma-separated task names (default: all 14)")
     p.add_argument("--seeds", type=int, default=3, help="training seeds 0..n-1")
     p.add_argument("--episodes", type=int, default=50)
@@ -340,29 +348,32 @@ def main() -> int:
         args.out_dir, args.results = tmp + "/out", tmp + "/imitation"
         args.overrides = [*args.overrides, "hidden=32"]
     rungs = args.rungs.split(",")
-    if not set(rungs) <= {"a", "b", "c"}:
-        raise SystemExit(f"--rungs must name a, b and/or c, got {args.rungs!r}")
-    if "c" in rungs and not args.play:
+    if not set(rungs) <= {"a", "b", "c", "d"}:
+        raise SystemExit(f"--rungs must name a, b, c and/or d, got {args.rungs!r}")
+    if {"c", "d"} & set(rungs) and not args.play:
         if not args.debug:
-            raise SystemExit("rung c needs --play <play.hdf5> (skill-rl play collect)")
+            raise SystemExit("rungs c and d need --play <play.hdf5> (skill-rl play collect)")
         from skill_rl.play.collect import PlayCollectConfig, collect_play
 
         args.play = collect_play(PlayCollectConfig(debug=True, run_root=tmp), progress=False)["dataset"]
     names, recipe = _tasks(args), _recipe(args)
-    recipe_b = {**recipe.to_dict(), "steps": args.steps_b or args.steps}
+    recipe_b = {**recipe.to_dict(), "steps": args.steps_b or args.steps, "latent_dim": 0}
     recipe_c = {**recipe_b, "hindsight": recipe.hindsight or [16, 150]}
+    recipe_d = {**recipe_c, "latent_dim": recipe.latent_dim or 16}
     seeds = list(range(args.seeds))
     run_args = {"episodes": args.episodes, "horizon": args.horizon}
     budget = {"demos": args.demos, "episodes": args.episodes, "horizon": args.horizon, "recipe": recipe.to_dict(),
               "steps_b": recipe_b["steps"], "tasks": names, "code_rev": _git_rev()}
     if "c" in rungs:
         budget.update(play=args.play, recipe_c=recipe_c)
+    if "d" in rungs:
+        budget.update(play=args.play, recipe_d=recipe_d)
     out = args.out_dir
     demos_dir = args.demos_dir or str(Path(out) / "demos")
     budget["demos_dir"] = demos_dir
     # never mix recipes in one folder (a field added to BCRecipe since a result was written: its default then)
     defaults = type(recipe)().to_dict()
-    for rung, rec in (("a", recipe.to_dict()), ("b", recipe_b), ("c", recipe_c)):
+    for rung, rec in (("a", recipe.to_dict()), ("b", recipe_b), ("c", recipe_c), ("d", recipe_d)):
         for f in (Path(out) / "results" / rung).glob("*.json") if rung in rungs else []:
             if {**defaults, **json.loads(f.read_text())["recipe"]} != rec:
                 raise SystemExit(f"{f} was made with another recipe; use another --out-dir")
@@ -372,7 +383,7 @@ def main() -> int:
 
         # rung b trains on every task's demos (the debug smoke: on its tasks only)
         demo_tasks = names if args.debug or "b" not in rungs else list(dict.fromkeys([*TASKS, *names]))
-        if not {"a", "b"} & set(rungs):  # rung c alone trains on play, no demos
+        if not {"a", "b"} & set(rungs):  # rungs c and d train on play, no demos
             demo_tasks = []
         with ProcessPoolExecutor(max_workers=max(1, args.jobs), mp_context=multiprocessing.get_context("spawn")) as pool:
             futs = [pool.submit(_demos_job, demos_dir, n, args.demos) for n in demo_tasks]
@@ -388,16 +399,17 @@ def main() -> int:
                 train_names = names if args.debug else list(TASKS)
                 jobs += [pool.submit(_rung_b_job, out, demos_dir, train_names, names, s, recipe_b, run_args) for s in seeds
                          if not all(_result_path(out, "b", n, s).is_file() for n in names)]
-            if "c" in rungs:
-                jobs += [pool.submit(_rung_c_job, out, args.play, names, s, recipe_c, run_args) for s in seeds
-                         if not all(_result_path(out, "c", n, s).is_file() for n in names)]
+            for rung, rec in (("c", recipe_c), ("d", recipe_d)):
+                if rung in rungs:
+                    jobs += [pool.submit(_play_job, out, args.play, names, s, rec, run_args, rung) for s in seeds
+                             if not all(_result_path(out, rung, n, s).is_file() for n in names)]
             for f in jobs:
                 res = f.result()
                 for r in res if isinstance(res, list) else [res]:
                     print(json.dumps({k: r[k] for k in ("rung", "task", "seed", "success_rate", "eval_s")}
                                      | {"train_s": r["train"]["elapsed_s"]}), flush=True)
     doc = aggregate(out, names, seeds, rungs, budget, Path(args.results), args.lifelong_check, args.diagnosis)
-    for key in ("bc_per_task_success", "multitask_bc_success", "play_gcbc_success"):
+    for key in ("bc_per_task_success", "multitask_bc_success", "play_gcbc_success", "play_lmp_success"):
         if key in doc:
             print(f"{key}: {doc[key]['mean']}", flush=True)
     print(f"wall {time.perf_counter() - t0:.0f} s; results {args.results}.json/.md", flush=True)

@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch.distributions import Categorical, Independent, MixtureSameFamily, Normal
 
-from skill_rl.imitation.data import BCBatch, DemoSet
+from skill_rl.imitation.data import BCBatch, DemoSet, PlanWindows
 from skill_rl.imitation.heads import (
     HEADS,
     GaussianHead,
@@ -399,7 +399,83 @@ def test_film_starts_as_the_plain_mlp_and_then_the_goal_gates_every_layer(tmp_pa
     for p in (policy, loaded):
         p.reset()
     np.testing.assert_array_equal(policy.act([0.1, 0.2], [0.3, 0.1]), loaded.act([0.1, 0.2], [0.3, 0.1]))
-    with pytest.raises(ValueError, match="goal_film needs a goal"):
+    with pytest.raises(ValueError, match="goal_film and latent_dim need a goal"):
         BCConfig(obs_dim=2, act_dim=1, goal_film=True)
     with pytest.raises(ValueError, match="FiLM-conditioned"):
         film.net(x)
+
+
+# ------------------------------------------------------------------------------------------------ latent plans
+def test_plan_windows_stay_in_one_episode_and_end_at_their_goal():
+    """Each window is k consecutive steps of one episode (k in the window range, cut at the episode's end), its
+    goal the frame right after it, padding masked, and the policy rows drawn inside it with their histories."""
+    lengths = [30, 12, 50]
+    obs = np.arange(sum(lengths), dtype=np.float32)[:, None].repeat(2, 1)  # obs value = its row
+    demos = DemoSet.from_arrays(obs, obs.copy(), lengths, history=2)
+    windows = PlanWindows(demos, (5, 20), plan_steps=4)
+    b = windows.sample(np.random.default_rng(0), 200)
+    ends = np.cumsum(lengths)
+    for i in range(200):
+        k = int(b.mask[i].sum())
+        first = int(b.window_obs[i, 0, 0])
+        real = b.window_obs[i, :k, 0].numpy()
+        episode_end = ends[np.searchsorted(ends, first, side="right")]
+        assert 5 <= k <= 20 and first + k < episode_end  # the goal frame is in the same episode
+        np.testing.assert_array_equal(real, np.arange(first, first + k))
+        assert not b.mask[i, k:].any() and float(b.goal[i, 0]) == first + k
+        picked = b.obs[i, :, -1, 0].numpy()  # the newest frame of each policy row's history
+        assert ((picked >= first) & (picked < first + k)).all()
+        np.testing.assert_array_equal(b.actions[i, :, 0].numpy(), picked)  # actions are their rows' own
+    with pytest.raises(ValueError, match="longer than the shortest window"):
+        PlanWindows(demos, (60, 70))
+
+
+def test_latent_plan_policy_acts_with_the_proposals_mean_and_checks_z(tmp_path):
+    model = _policy(goal=True, latent_dim=3, goal_film=True)
+    obs, goal = torch.randn(4, 2, 2), torch.randn(4, 2)
+    z = model.propose(obs[:, -1], goal).mean
+    for a, b in zip(model.params(obs, goal), model.params(obs, goal, z), strict=True):
+        torch.testing.assert_close(a, b)
+    other = [p for p in model.params(obs, goal, z + 1.0)]
+    assert not torch.allclose(other[0], model.params(obs, goal, z)[0])  # the plan changes the action
+    with pytest.raises(ValueError, match=r"z must be \(B, 3\)"):
+        model.params(obs, goal, torch.zeros(4, 2))
+    with pytest.raises(ValueError, match="latent_dim need a goal"):
+        BCConfig(obs_dim=2, act_dim=1, latent_dim=4)
+    policy = HistoryPolicy(model)
+    loaded = HistoryPolicy.load(policy.save(tmp_path / "lmp.pt"))
+    for p in (policy, loaded):
+        p.reset()
+    np.testing.assert_array_equal(policy.act([0.1, 0.2], [0.3, 0.1]), loaded.act([0.1, 0.2], [0.3, 0.1]))
+
+
+def test_plan_learner_trains_recognition_proposal_and_policy_together():
+    """On windows whose actions depend on which of two plans the window follows (not visible in its first
+    frame or goal), the recognition network's z lowers the action NLL below what the proposal's z gives."""
+    from skill_rl.imitation.lmp import PlanLearner
+
+    rng = np.random.default_rng(0)
+    obs, acts, lengths = [], [], []
+    for _ in range(80):  # state stays at 0; the episode's action is +0.5 or -0.5 throughout (a hidden plan)
+        sign = rng.choice([-0.5, 0.5])
+        obs.append(np.zeros((20, 2), np.float32) + rng.normal(0, 0.01, (20, 2)))
+        acts.append(np.full((20, 1), sign, np.float32))
+        lengths.append(20)
+    demos = DemoSet.from_arrays(np.concatenate(obs), np.concatenate(acts), lengths, history=1)
+    torch.manual_seed(0)
+    model = BCPolicy(BCConfig(obs_dim=2, act_dim=1, history=1, hidden=32, goal_index=[0, 1], latent_dim=2))
+    model.set_normaliser(np.zeros(2), np.ones(2))
+    learner = PlanLearner(model, kl_beta=0.01, rnn_hidden=16)
+    windows = PlanWindows(demos, (4, 10), plan_steps=4)
+    fit(learner, windows.sample, FitConfig(steps=400, batch_size=16, lr=3e-3))
+    b = windows.sample(np.random.default_rng(1), 64)
+    with torch.no_grad():
+        q = learner.recognition(model.norm(b.window_obs), b.window_actions, b.mask)
+        z_post = q.mean.repeat_interleave(4, dim=0)
+        flat, goal = b.obs.flatten(0, 1), b.goal.repeat_interleave(4, dim=0)
+        acts = b.actions.flatten(0, 1)
+        err_post = (model.net.mode(model.params(flat, goal, z_post)) - acts).abs().mean()
+        err_prior = (model.net.mode(model.params(flat, goal)) - acts).abs().mean()
+    assert err_post < 0.1 < err_prior, (float(err_post), float(err_prior))
+    with pytest.raises(ValueError, match="latent_dim > 0"):
+        PlanLearner(_policy(goal=True))

@@ -7,9 +7,11 @@ Modules (all import torch; this package file does not):
 * :mod:`.heads`: action heads (``gaussian``, ``gmm``, ``gaussian_mixture``, ``logistic``) and β-NLL.
 * :mod:`.history`: observation-history indices for training and the online buffer for acting.
 * :mod:`.latent`: Play-LMP's plan recognition and plan proposal networks.
+* :mod:`.lmp`: :class:`~.lmp.PlanLearner`, Play-LMP's loss (recognition + proposal + latent-plan policy).
 * :mod:`.policy`: :class:`~.policy.BCPolicy` (history + optional goal + head) and the deployable
   :class:`~.policy.HistoryPolicy` (reset/act, save/load).
-* :mod:`.data`: demonstrations in memory (:class:`~.data.DemoSet`) and typed batches.
+* :mod:`.data`: demonstrations in memory (:class:`~.data.DemoSet`), play windows (:class:`~.data.PlanWindows`)
+  and typed batches.
 * :mod:`.train`: :func:`~.train.fit`, the seeded, resumable training loop with atomic checkpoints.
 
 The recipe that learns (MLP 2 x 256, normalised inputs with a std floor, history 2, Gaussian head, AdamW with

@@ -11,7 +11,7 @@ import torch
 
 from .history import history_index
 
-__all__ = ["BCBatch", "DemoSet"]
+__all__ = ["BCBatch", "DemoSet", "PlanBatch", "PlanWindows"]
 
 
 class BCBatch(NamedTuple):
@@ -21,6 +21,21 @@ class BCBatch(NamedTuple):
     obs: torch.Tensor
     actions: torch.Tensor
     goal: torch.Tensor | None = None
+
+
+class PlanBatch(NamedTuple):
+    """Play-LMP's batch: B play windows and K policy rows drawn from each.
+
+    window_obs (B, W, D) raw observations and window_actions (B, W, A) of each window (padded to the longest
+    window W, ``mask`` (B, W) True on real steps); goal (B, D) the observation right after each window's last
+    step; obs (B, K, H, D) the histories of K steps drawn inside each window and actions (B, K, A) theirs."""
+
+    window_obs: torch.Tensor
+    window_actions: torch.Tensor
+    mask: torch.Tensor
+    goal: torch.Tensor
+    obs: torch.Tensor
+    actions: torch.Tensor
 
 
 @dataclass
@@ -133,3 +148,43 @@ class DemoSet:
                        np.array([len(p) for p in parts], np.int64) if balanced else None, parts[0].goal_offsets,
                        None if parts[0].row_ends is None else
                        np.concatenate([p.row_ends + o for p, o in zip(parts, offsets, strict=True)]))  # type: ignore[operator]
+
+
+@dataclass
+class PlanWindows:
+    """Play as Play-LMP windows (Lynch et al. 2019): a window is ``k`` consecutive steps of one episode, ``k``
+    uniform in ``window`` (inclusive; cut at the episode's end), its goal the observation right after it.
+
+    ``plan_steps`` of each window's steps are drawn for the policy's loss (every step would make a batch of B
+    windows cost W times a BC batch); the recognition network still reads the whole window."""
+
+    demos: DemoSet
+    window: tuple[int, int]
+    plan_steps: int = 8
+
+    def __post_init__(self) -> None:
+        lo, hi = (int(v) for v in self.window)
+        if not 1 <= lo <= hi or self.plan_steps < 1:
+            raise ValueError(f"window must be 1 <= low <= high and plan_steps >= 1, got {self.window}, "
+                             f"{self.plan_steps}")
+        self.window = (lo, hi)
+        ends = self.demos.episode_ends
+        row_ends = np.repeat(ends, np.diff(np.concatenate([[0], ends])))
+        self._row_ends = row_ends
+        self._starts = np.flatnonzero(row_ends - np.arange(len(row_ends)) > lo)  # room for lo steps and a goal
+        if len(self._starts) == 0:
+            raise ValueError(f"no episode is longer than the shortest window ({lo} steps)")
+
+    def sample(self, rng: np.random.Generator, n: int, device: str | torch.device = "cpu") -> PlanBatch:
+        """``n`` windows drawn uniformly over their start rows (with replacement)."""
+        lo, hi = self.window
+        start = self._starts[rng.integers(0, len(self._starts), size=n)]
+        k = np.minimum(rng.integers(lo, hi + 1, size=n), self._row_ends[start] - 1 - start)  # >= lo
+        steps = np.arange(hi)
+        mask = steps[None] < k[:, None]
+        rows = start[:, None] + np.minimum(steps[None], k[:, None] - 1)  # padding repeats the last real step
+        picked = start[:, None] + (rng.random((n, self.plan_steps)) * k[:, None]).astype(np.int64)
+        d = self.demos
+        t = lambda a: torch.as_tensor(a, device=device)  # noqa: E731
+        return PlanBatch(t(d.obs[rows]), t(d.actions[rows]), t(mask), t(d.obs[start + k]), t(d.obs[d.hist[picked]]),
+                         t(d.actions[picked]))

@@ -3,7 +3,9 @@
 :class:`BCPolicy` (torch module): normaliser (std floored, clipped, ignored features zeroed) -> the flattened
 history of H frames, plus optionally the goal's features (``goal_index``: which observation features a goal
 is made of, e.g. the objects' poses) -> :class:`~skill_rl.imitation.nets.PolicyNet` (MLP trunk + head; with
-``goal_film`` the goal features also scale and shift every hidden layer).
+``goal_film`` the goal features also scale and shift every hidden layer). With ``latent_dim`` > 0 it is Play-LMP's
+policy π(a | o, g, z) and holds the plan proposal Ψ(z | o, g); acting, z is the proposal's mean at every step
+(:class:`~skill_rl.imitation.lmp.PlanLearner` trains it with the plan recognition network).
 Inputs are raw observations; the statistics travel with the weights.
 
 :class:`HistoryPolicy` keeps the history while acting (``reset()`` at every episode start, then
@@ -25,6 +27,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import torch
 from torch import nn
+from torch.distributions import Independent
 
 from skill_rl.errors import UserError
 from skill_rl.fileio import atomic_path, atomic_write_text
@@ -32,6 +35,7 @@ from skill_rl.fileio import atomic_path, atomic_write_text
 from .data import BCBatch
 from .heads import HEADS, Params, beta_nll
 from .history import ObsHistory
+from .latent import PlanProposal
 from .nets import Normaliser, PolicyNet
 
 __all__ = ["FORMAT", "BCConfig", "BCLoss", "BCPolicy", "HistoryPolicy", "PolicyLoadError", "checked_index"]
@@ -65,6 +69,7 @@ class BCConfig:
     goal_index: list[int] | None = None  # goal features (indices into the observation); None = no goal
     goal_delta: bool = False  # also feed goal - current on the goal features (which object should move where)
     goal_film: bool = False  # the goal features also scale and shift every hidden layer (FiLMTrunk)
+    latent_dim: int = 0  # Play-LMP: a latent plan z of this size (0 = none); acting, z = the proposal's mean
     ignore_index: list[int] | None = None  # features never seen (zero after normalising)
     std_floor: float = 0.05  # normaliser: every std raised to at least this
     clip: float = 10.0  # normaliser: normalised features clipped to +-clip
@@ -79,8 +84,10 @@ class BCConfig:
             raise ValueError(f"nll_beta must be in [0, 1], got {self.nll_beta}")
         if self.goal_index is not None:
             self.goal_index = checked_index("goal_index", self.goal_index, self.obs_dim, allow_empty=False)
-        elif self.goal_film:
-            raise ValueError("goal_film needs a goal (goal_index)")
+        elif self.goal_film or self.latent_dim:
+            raise ValueError("goal_film and latent_dim need a goal (goal_index)")
+        if self.latent_dim < 0:
+            raise ValueError(f"latent_dim must be >= 0, got {self.latent_dim}")
         if self.ignore_index is not None:
             self.ignore_index = checked_index("ignore_index", self.ignore_index, self.obs_dim, allow_empty=True)
 
@@ -107,16 +114,21 @@ class BCPolicy(nn.Module):
         self.cfg = cfg
         self.norm = Normaliser(cfg.obs_dim, cfg.ignore_index, cfg.clip)
         self.register_buffer("goal_idx", torch.as_tensor(cfg.goal_index or [], dtype=torch.long), persistent=False)
-        self.net = PolicyNet(cfg.obs_dim * cfg.history + cfg.goal_dim, cfg.act_dim, cfg.hidden, cfg.layers,
-                             cfg.head, cfg.n_mix, cfg.n_bins, cfg.min_std,
-                             cond_dim=cfg.goal_dim if cfg.goal_film else 0)
+        self.net = PolicyNet(cfg.obs_dim * cfg.history + cfg.goal_dim + cfg.latent_dim, cfg.act_dim, cfg.hidden,
+                             cfg.layers, cfg.head, cfg.n_mix, cfg.n_bins, cfg.min_std,
+                             cond_dim=cfg.goal_dim + cfg.latent_dim if cfg.goal_film else 0)
+        # Play-LMP: Ψ(z | s, g) on the newest frame and the goal input (the recognition network is training-only)
+        self.proposal = (PlanProposal(cfg.obs_dim, cfg.latent_dim, cfg.hidden, cfg.layers, goal_dim=cfg.goal_dim)
+                         if cfg.latent_dim else None)
 
     def set_normaliser(self, mean: Any, std: Any) -> None:
         """Observation statistics ((D,) each, raw units); stds are floored at ``cfg.std_floor``."""
         self.norm.set_stats(mean, std, floor=self.cfg.std_floor)
 
-    def inputs(self, obs: torch.Tensor, goal: torch.Tensor | None = None) -> torch.Tensor:
-        """Raw obs (B, H, D) (or (B, D) when H = 1) and goal (B, D) -> the network input (B, H*D + G)."""
+    def inputs(self, obs: torch.Tensor, goal: torch.Tensor | None = None, z: torch.Tensor | None = None
+               ) -> torch.Tensor:
+        """Raw obs (B, H, D) (or (B, D) when H = 1), goal (B, D) and, with a latent plan, z (B, Z) (None: the
+        proposal's mean) -> the network input (B, H*D + G + Z)."""
         if obs.dim() == 2:
             obs = obs[:, None]
         if obs.shape[1:] != (self.cfg.history, self.cfg.obs_dim):
@@ -124,19 +136,41 @@ class BCPolicy(nn.Module):
         x = self.norm(obs).flatten(1)
         if self.cfg.goal_index is None:
             return x
+        newest = self.norm(obs[:, -1])
+        g = self.goal_input(newest, goal)
+        if self.proposal is None:
+            return torch.cat([x, g], dim=-1)
+        if z is None:
+            z = self.proposal(newest, g).mean
+        elif z.shape != (x.shape[0], self.cfg.latent_dim):
+            raise ValueError(f"z must be (B, {self.cfg.latent_dim}) = ({x.shape[0]}, {self.cfg.latent_dim}), "
+                             f"got {tuple(z.shape)}")
+        return torch.cat([x, g, z], dim=-1)
+
+    def goal_input(self, newest: torch.Tensor, goal: torch.Tensor | None) -> torch.Tensor:
+        """The normalised newest frame (B, D) and the raw goal observation (B, D) -> the goal input (B, G): the
+        goal's features and, with ``goal_delta``, their difference to the newest frame's."""
         if goal is None or goal.shape[-1] != self.cfg.obs_dim:
             got = None if goal is None else tuple(goal.shape)
             raise ValueError(f"this policy is goal-conditioned: pass goal observations (B, {self.cfg.obs_dim}) "
                              f"in the observation layout, got {got}")
         g = self.norm(goal).index_select(-1, self.goal_idx)
         if self.cfg.goal_delta:  # the newest frame's features against the goal's
-            g = torch.cat([g, g - self.norm(obs[:, -1]).index_select(-1, self.goal_idx)], dim=-1)
-        return torch.cat([x, g], dim=-1)
+            g = torch.cat([g, g - newest.index_select(-1, self.goal_idx)], dim=-1)
+        return g
 
-    def params(self, obs: torch.Tensor, goal: torch.Tensor | None = None) -> Params:
-        x = self.inputs(obs, goal)
-        # FiLM: the goal features (the inputs' last goal_dim columns) also condition every hidden layer
-        return self.net(x, cond=x[:, -self.cfg.goal_dim:]) if self.cfg.goal_film else self.net(x)
+    def propose(self, obs: torch.Tensor, goal: torch.Tensor) -> Independent:
+        """Ψ(z | s, g) for a raw frame (B, D) and goal observation (B, D) (Play-LMP policies only)."""
+        if self.proposal is None:
+            raise ValueError("this policy has no latent plan (latent_dim 0)")
+        newest = self.norm(obs)
+        return self.proposal(newest, self.goal_input(newest, goal))
+
+    def params(self, obs: torch.Tensor, goal: torch.Tensor | None = None, z: torch.Tensor | None = None) -> Params:
+        x = self.inputs(obs, goal, z)
+        # FiLM: the goal features and the plan (the inputs' last columns) also condition every hidden layer
+        cond = self.cfg.goal_dim + self.cfg.latent_dim
+        return self.net(x, cond=x[:, -cond:]) if self.cfg.goal_film else self.net(x)
 
     def loss(self, batch: BCBatch) -> BCLoss:
         params = self.params(batch.obs, batch.goal)

@@ -56,6 +56,11 @@ class BCRecipe:
     # rung c (play): [low, high] = hindsight goals, the observation k in [low, high] steps later in the same play
     # episode (DemoSet.hindsight); [] = each demo's final observation (rungs a, b)
     hindsight: list[int] = field(default_factory=list)
+    # rung d (Play-LMP): a latent plan of latent_dim (0 = none) inferred from play windows of hindsight's length;
+    # plan_steps of each window's steps per batch (batch_size // plan_steps windows), KL weight kl_beta
+    latent_dim: int = 0
+    plan_steps: int = 8
+    kl_beta: float = 0.01
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -105,20 +110,31 @@ def train_bc(paths: Sequence[str | Path], recipe: BCRecipe, *, seed: int, goal: 
     from skill_rl.imitation.policy import BCConfig, BCPolicy, HistoryPolicy
     from skill_rl.imitation.train import FitConfig, fit
 
+    if recipe.latent_dim and not (goal and recipe.hindsight):
+        raise ValueError("a latent plan (latent_dim > 0) is learnt from play windows: it needs goal=True and "
+                         "hindsight=[low, high] (the windows' lengths)")
     demos, data = load_demos(paths, recipe.history, goal, recipe.skip_stay, recipe.balance_tasks, recipe.hindsight)
     cfg = BCConfig(obs_dim=demos.obs.shape[1], act_dim=demos.actions.shape[1], history=recipe.history,
                    hidden=recipe.hidden, layers=recipe.layers, head=recipe.head, n_mix=recipe.n_mix,
                    min_std=recipe.min_std, nll_beta=recipe.nll_beta,
                    goal_index=(goal_index(data, recipe.goal_keys) or list(range(demos.obs.shape[1]))) if goal
-                   else None, goal_delta=recipe.goal_delta, goal_film=recipe.goal_film and goal,
+                   else None, goal_delta=recipe.goal_delta, goal_film=recipe.goal_film and goal, latent_dim=recipe.latent_dim,
                    ignore_index=ignore_index(data, recipe.ignore_obs_keys) if recipe.ignore_obs_keys else None)
     torch.manual_seed(seed)
     model = BCPolicy(cfg)
     model.set_normaliser(demos.obs.mean(0), demos.obs.std(0))
-    fit_cfg = FitConfig(steps=recipe.steps, batch_size=recipe.batch_size, lr=recipe.lr, lr_min=recipe.lr_min,
+    learner, sample, batch = model, demos.sample, recipe.batch_size
+    if recipe.latent_dim:  # Play-LMP: windows of play, the recognition network trains the plan
+        from skill_rl.imitation.data import PlanWindows
+        from skill_rl.imitation.lmp import PlanLearner
+
+        windows = PlanWindows(demos, (int(recipe.hindsight[0]), int(recipe.hindsight[1])), recipe.plan_steps)
+        learner, sample = PlanLearner(model, recipe.kl_beta), windows.sample
+        batch = max(1, recipe.batch_size // recipe.plan_steps)
+    fit_cfg = FitConfig(steps=recipe.steps, batch_size=batch, lr=recipe.lr, lr_min=recipe.lr_min,
                         weight_decay=recipe.weight_decay, grad_clip=recipe.grad_clip, seed=seed,
                         ckpt_every=max(1000, recipe.steps // 5))
-    summary = fit(model, demos.sample, fit_cfg, ckpt_path=ckpt_path, progress=progress, desc="bc")
+    summary = fit(learner, sample, fit_cfg, ckpt_path=ckpt_path, progress=progress, desc="bc")
     summary.update(demos=demos.n_episodes, demo_steps=len(demos.obs), train_samples=len(demos), obs_dim=cfg.obs_dim,
                    parameters=sum(p.numel() for p in model.parameters()))
     return HistoryPolicy(model, deterministic=True), summary

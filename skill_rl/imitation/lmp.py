@@ -1,0 +1,56 @@
+"""Play-LMP on the core (Lynch et al., "Learning Latent Plans from Play", 2019): :class:`PlanLearner` trains a
+:class:`~skill_rl.imitation.policy.BCPolicy` with a latent plan (``latent_dim`` > 0) on play windows.
+
+loss = β-NLL of the window's sampled steps under π(a | o, g, z), z ~ Φ(z | window) (reparameterised, one per
+window) + ``kl_beta`` · KL(Φ(z | window) || Ψ(z | s_0, g)). Only the policy (with its proposal Ψ) is deployed;
+the recognition network Φ exists for training.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+from torch import nn
+from torch.distributions import kl_divergence
+
+from .data import PlanBatch
+from .heads import beta_nll
+from .latent import PlanRecognition
+from .policy import BCPolicy
+
+__all__ = ["PlanLearner", "PlanLoss"]
+
+
+class PlanLoss(NamedTuple):
+    """total: what is minimised; nll: the plain action NLL (nats); kl: KL(Φ || Ψ) (nats, batch mean)."""
+
+    total: torch.Tensor
+    nll: torch.Tensor
+    kl: torch.Tensor
+
+
+class PlanLearner(nn.Module):
+    """A latent-plan :class:`BCPolicy` plus the plan recognition network that trains it."""
+
+    def __init__(self, policy: BCPolicy, kl_beta: float = 0.01, rnn_hidden: int = 128) -> None:
+        super().__init__()
+        cfg = policy.cfg
+        if cfg.latent_dim <= 0:
+            raise ValueError("PlanLearner needs a policy with latent_dim > 0")
+        if kl_beta < 0:
+            raise ValueError(f"kl_beta must be >= 0, got {kl_beta}")
+        self.policy = policy
+        self.recognition = PlanRecognition(cfg.obs_dim, cfg.act_dim, cfg.latent_dim, rnn_hidden)
+        self.kl_beta = float(kl_beta)
+
+    def loss(self, batch: PlanBatch) -> PlanLoss:
+        pol = self.policy
+        q = self.recognition(pol.norm(batch.window_obs), batch.window_actions.clamp(-1.0, 1.0), batch.mask)
+        kl = kl_divergence(q, pol.propose(batch.window_obs[:, 0], batch.goal)).mean()
+        b, k = batch.obs.shape[:2]
+        z = q.rsample().repeat_interleave(k, dim=0)
+        goal = batch.goal.repeat_interleave(k, dim=0)
+        params = pol.params(batch.obs.flatten(0, 1), goal, z)
+        nll, train = beta_nll(pol.net.head, params, batch.actions.flatten(0, 1), beta=pol.cfg.nll_beta)
+        return PlanLoss(train + self.kl_beta * kl, nll, kl)

@@ -449,7 +449,8 @@ def test_latent_plan_policy_acts_with_the_proposals_mean_and_checks_z(tmp_path):
     np.testing.assert_array_equal(policy.act([0.1, 0.2], [0.3, 0.1]), loaded.act([0.1, 0.2], [0.3, 0.1]))
 
 
-def test_plan_learner_trains_recognition_proposal_and_policy_together():
+@pytest.mark.parametrize("stride", [1, 3])
+def test_plan_learner_trains_recognition_proposal_and_policy_together(stride):
     """On windows whose actions depend on which of two plans the window follows (not visible in its first
     frame or goal), the recognition network's z lowers the action NLL below what the proposal's z gives."""
     from skill_rl.imitation.lmp import PlanLearner
@@ -465,12 +466,13 @@ def test_plan_learner_trains_recognition_proposal_and_policy_together():
     torch.manual_seed(0)
     model = BCPolicy(BCConfig(obs_dim=2, act_dim=1, history=1, hidden=32, goal_index=[0, 1], latent_dim=2))
     model.set_normaliser(np.zeros(2), np.ones(2))
-    learner = PlanLearner(model, kl_beta=0.01, rnn_hidden=16)
+    learner = PlanLearner(model, kl_beta=0.01, rnn_hidden=16, stride=stride)
     windows = PlanWindows(demos, (4, 10), plan_steps=4)
     fit(learner, windows.sample, FitConfig(steps=400, batch_size=16, lr=3e-3))
     b = windows.sample(np.random.default_rng(1), 64)
     with torch.no_grad():
-        q = learner.recognition(model.norm(b.window_obs), b.window_actions, b.mask)
+        every = slice(None, None, stride)
+        q = learner.recognition(model.norm(b.window_obs[:, every]), b.window_actions[:, every], b.mask[:, every])
         z_post = q.mean.repeat_interleave(4, dim=0)
         flat, goal = b.obs.flatten(0, 1), b.goal.repeat_interleave(4, dim=0)
         acts = b.actions.flatten(0, 1)

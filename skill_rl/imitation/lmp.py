@@ -33,20 +33,23 @@ class PlanLoss(NamedTuple):
 class PlanLearner(nn.Module):
     """A latent-plan :class:`BCPolicy` plus the plan recognition network that trains it."""
 
-    def __init__(self, policy: BCPolicy, kl_beta: float = 0.01, rnn_hidden: int = 128) -> None:
+    def __init__(self, policy: BCPolicy, kl_beta: float = 0.01, rnn_hidden: int = 128, stride: int = 1) -> None:
         super().__init__()
         cfg = policy.cfg
         if cfg.latent_dim <= 0:
             raise ValueError("PlanLearner needs a policy with latent_dim > 0")
-        if kl_beta < 0:
-            raise ValueError(f"kl_beta must be >= 0, got {kl_beta}")
+        if kl_beta < 0 or stride < 1:
+            raise ValueError(f"kl_beta must be >= 0 and stride >= 1, got {kl_beta}, {stride}")
         self.policy = policy
         self.recognition = PlanRecognition(cfg.obs_dim, cfg.act_dim, cfg.latent_dim, rnn_hidden)
         self.kl_beta = float(kl_beta)
+        self.stride = int(stride)  # the recognition reads every stride-th step: the GRU is most of a step's cost
 
     def loss(self, batch: PlanBatch) -> PlanLoss:
         pol = self.policy
-        q = self.recognition(pol.norm(batch.window_obs), batch.window_actions.clamp(-1.0, 1.0), batch.mask)
+        every = slice(None, None, self.stride)  # real steps come first, so the mask stays a prefix
+        q = self.recognition(pol.norm(batch.window_obs[:, every]),
+                             batch.window_actions[:, every].clamp(-1.0, 1.0), batch.mask[:, every])
         kl = kl_divergence(q, pol.propose(batch.window_obs[:, 0], batch.goal)).mean()
         b, k = batch.obs.shape[:2]
         z = q.rsample().repeat_interleave(k, dim=0)

@@ -61,6 +61,7 @@ class BCRecipe:
     latent_dim: int = 0
     plan_steps: int = 8
     kl_beta: float = 0.01
+    recognition_stride: int = 1  # rung d: the recognition network reads every n-th step of a window (speed)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -129,7 +130,7 @@ def train_bc(paths: Sequence[str | Path], recipe: BCRecipe, *, seed: int, goal: 
         from skill_rl.imitation.lmp import PlanLearner
 
         windows = PlanWindows(demos, (int(recipe.hindsight[0]), int(recipe.hindsight[1])), recipe.plan_steps)
-        learner, sample = PlanLearner(model, recipe.kl_beta), windows.sample
+        learner, sample = PlanLearner(model, recipe.kl_beta, stride=recipe.recognition_stride), windows.sample
         batch = max(1, recipe.batch_size // recipe.plan_steps)
     fit_cfg = FitConfig(steps=recipe.steps, batch_size=batch, lr=recipe.lr, lr_min=recipe.lr_min,
                         weight_decay=recipe.weight_decay, grad_clip=recipe.grad_clip, seed=seed,

@@ -436,8 +436,7 @@ def test_latent_plan_policy_acts_with_the_proposals_mean_and_checks_z(tmp_path):
     z = model.propose(obs[:, -1], goal).mean
     for a, b in zip(model.params(obs, goal), model.params(obs, goal, z), strict=True):
         torch.testing.assert_close(a, b)
-    other = [p for p in model.params(obs, goal, z + 1.0)]
-    assert not torch.allclose(other[0], model.params(obs, goal, z)[0])  # the plan changes the action
+    assert not torch.allclose(model.params(obs, goal, z + 1.0)[0], model.params(obs, goal, z)[0])  # z matters
     with pytest.raises(ValueError, match=r"z must be \(B, 3\)"):
         model.params(obs, goal, torch.zeros(4, 2))
     with pytest.raises(ValueError, match="latent_dim need a goal"):

@@ -96,8 +96,12 @@ class DemoSet:
             raise ValueError(f"goal_offsets must be 1 <= low <= high, got {goal_offsets}")
         base = cls.from_arrays(obs, actions, lengths, history)
         base.goal_offsets = (lo, hi)
-        base.row_ends = np.repeat(base.episode_ends, np.diff(np.concatenate([[0], base.episode_ends])))
+        base.row_ends = base.episode_end_of_rows()
         return base
+
+    def episode_end_of_rows(self) -> np.ndarray:
+        """(N,) each row's episode end (exclusive row index)."""
+        return np.repeat(self.episode_ends, np.diff(np.concatenate([[0], self.episode_ends])))
 
     def batch(self, idx: np.ndarray, device: str | torch.device = "cpu", goal_rows: np.ndarray | None = None
               ) -> BCBatch:
@@ -168,10 +172,8 @@ class PlanWindows:
             raise ValueError(f"window must be 1 <= low <= high and plan_steps >= 1, got {self.window}, "
                              f"{self.plan_steps}")
         self.window = (lo, hi)
-        ends = self.demos.episode_ends
-        row_ends = np.repeat(ends, np.diff(np.concatenate([[0], ends])))
-        self._row_ends = row_ends
-        self._starts = np.flatnonzero(row_ends - np.arange(len(row_ends)) > lo)  # room for lo steps and a goal
+        self._row_ends = self.demos.episode_end_of_rows()
+        self._starts = np.flatnonzero(self._row_ends - np.arange(len(self._row_ends)) > lo)  # lo steps and a goal
         if len(self._starts) == 0:
             raise ValueError(f"no episode is longer than the shortest window ({lo} steps)")
 

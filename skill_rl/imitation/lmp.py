@@ -51,7 +51,7 @@ class PlanLearner(nn.Module):
         q = self.recognition(pol.norm(batch.window_obs[:, every]),
                              batch.window_actions[:, every].clamp(-1.0, 1.0), batch.mask[:, every])
         kl = kl_divergence(q, pol.propose(batch.window_obs[:, 0], batch.goal)).mean()
-        b, k = batch.obs.shape[:2]
+        k = batch.obs.shape[1]  # policy rows per window
         z = q.rsample().repeat_interleave(k, dim=0)
         goal = batch.goal.repeat_interleave(k, dim=0)
         params = pol.params(batch.obs.flatten(0, 1), goal, z)

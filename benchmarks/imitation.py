@@ -11,7 +11,7 @@ imitation core's recipe (``skill_rl.play.ladder``).
 Protocol (every number is a flag; the JSON records them):
 
 * demos: ``--demos`` successful scripted demos per task (``collect_task_demos``: starts of seed 1, DART noise of
-  std 0.1 on the executed motion, the intended action recorded), written once to ``--demos-dir`` (default
+  std ``--demo-noise`` (0.1) on the executed motion, the intended action recorded), written once to ``--demos-dir`` (default
   ``<out-dir>/demos``) as ``<task>.hdf5``;
 * rung a: for each task and training seed, a ``BCPolicy`` on that task's demos, ``--steps`` AdamW steps of batch
   32 (the recipe's defaults; ``key=value`` overrides any ``BCRecipe`` field, e.g. ``history=4``), no goal input;
@@ -83,19 +83,25 @@ def _tasks(args: argparse.Namespace) -> list[str]:
     return names
 
 
-def _demos_job(demos_dir: str, name: str, n: int) -> dict[str, Any]:
+def _demos_job(demos_dir: str, name: str, n: int, noise: float = 0.1) -> dict[str, Any]:
     from skill_rl.fileio import atomic_path
     from skill_rl.play.demos import collect_task_demos
     from skill_rl.play.tasks import TASKS
 
     path = Path(demos_dir) / f"{name}.hdf5"
     meta = path.with_suffix(".json")
-    if path.is_file() and meta.is_file() and json.loads(meta.read_text())["demos"] >= n:
-        return json.loads(meta.read_text())
+    if path.is_file() and meta.is_file():
+        done = json.loads(meta.read_text())
+        if done.get("action_noise", 0.1) != noise:  # files written before the field existed: the old fixed 0.1
+            raise SystemExit(f"{path} holds demos of DART noise {done.get('action_noise', 0.1)}, not --demo-noise "
+                             f"{noise}; use another --demos-dir")
+        if done["demos"] >= n:
+            return done
     t0 = time.perf_counter()
     with atomic_path(path) as tmp:
-        summary = collect_task_demos(TASKS[name], tmp, n, seed=1, action_noise=0.1)
-    summary.update(dataset=str(path), wall_s=round(time.perf_counter() - t0, 1), code_rev=_git_rev())
+        summary = collect_task_demos(TASKS[name], tmp, n, seed=1, action_noise=noise)
+    summary.update(dataset=str(path), action_noise=noise, wall_s=round(time.perf_counter() - t0, 1),
+                   code_rev=_git_rev())
     _write_json(meta, summary)
     return summary
 
@@ -272,7 +278,7 @@ def aggregate(out: str, names: list[str], seeds: list[int], rungs: list[str], bu
 def _markdown(doc: dict[str, Any], names: list[str], seeds: list[int], rungs: list[str]) -> str:
     b = doc["budget"]
     lines = ["# Imitation ladder on the 14 play tasks (issue 18)", "",
-             f"Written by `benchmarks/imitation.py`. Demos per task: {b['demos']} (DART noise 0.1, intended action "
+             f"Written by `benchmarks/imitation.py`. Demos per task: {b['demos']} (DART noise {b.get('demo_noise', 0.1)}, intended action "
              f"recorded, seed-1 starts); evaluation: {b['episodes']} episodes per task (seed-0 starts, never a demo's), "
              f"horizon {b['horizon']}, deterministic, success checked every step; training seeds {seeds}; recipe: "
              f"`{json.dumps(b['recipe'])}`.", ""]
@@ -325,6 +331,7 @@ def main() -> int:
     p.add_argument("--episodes", type=int, default=50)
     p.add_argument("--horizon", type=int, default=200)
     p.add_argument("--demos", type=int, default=100, help="demos per task")
+    p.add_argument("--demo-noise", type=float, default=0.1, help="DART noise std of the demos' executed motion")
     p.add_argument("--steps", type=int, default=20000, help="gradient steps per rung-a policy")
     p.add_argument("--steps-b", type=int, default=0, help="gradient steps of the rung-b and rung-c policies "
                    "(0: --steps)")
@@ -362,7 +369,7 @@ def main() -> int:
     recipe_d = {**recipe_c, "latent_dim": recipe.latent_dim or 16}
     seeds = list(range(args.seeds))
     run_args = {"episodes": args.episodes, "horizon": args.horizon}
-    budget = {"demos": args.demos, "episodes": args.episodes, "horizon": args.horizon, "recipe": recipe.to_dict(),
+    budget = {"demos": args.demos, "demo_noise": args.demo_noise, "episodes": args.episodes, "horizon": args.horizon, "recipe": recipe.to_dict(),
               "steps_b": recipe_b["steps"], "tasks": names, "code_rev": _git_rev()}
     if "c" in rungs:
         budget.update(play=args.play, recipe_c=recipe_c)
@@ -386,7 +393,7 @@ def main() -> int:
         if not {"a", "b"} & set(rungs):  # rungs c and d train on play, no demos
             demo_tasks = []
         with ProcessPoolExecutor(max_workers=max(1, args.jobs), mp_context=multiprocessing.get_context("spawn")) as pool:
-            futs = [pool.submit(_demos_job, demos_dir, n, args.demos) for n in demo_tasks]
+            futs = [pool.submit(_demos_job, demos_dir, n, args.demos, args.demo_noise) for n in demo_tasks]
             futs += [pool.submit(_episodes_job, out, n, args.episodes) for n in names]
             for f in futs:
                 f.result()

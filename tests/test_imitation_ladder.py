@@ -54,3 +54,20 @@ def test_bad_demo_files_are_clear_errors(demo_files, tmp_path):
                  goal=True)
     with pytest.raises(ValueError, match="no demo files"):
         load_demos([], history=2, goal=False)
+
+
+def test_ladder_demos_of_another_noise_level_are_an_error_not_reused(tmp_path):
+    """``benchmarks/imitation.py --demo-noise``: a demos folder written at another DART noise is refused by name,
+    so that two noise levels never mix in one result."""
+    import importlib.util
+    import json
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location("imitation_bench", Path(__file__).parents[1] / "benchmarks" / "imitation.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    done = bench._demos_job(str(tmp_path), "close_drawer", 1, 0.2)
+    assert done["action_noise"] == 0.2 and json.loads((tmp_path / "close_drawer.json").read_text())["demos"] == 1
+    assert bench._demos_job(str(tmp_path), "close_drawer", 1, 0.2)["wall_s"] == done["wall_s"]  # reused
+    with pytest.raises(SystemExit, match=r"close_drawer.hdf5 holds demos of DART noise 0.2, not --demo-noise 0.1"):
+        bench._demos_job(str(tmp_path), "close_drawer", 1, 0.1)

@@ -11,8 +11,8 @@ imitation core's recipe (``skill_rl.play.ladder``).
 Protocol (every number is a flag; the JSON records them):
 
 * demos: ``--demos`` successful scripted demos per task (``collect_task_demos``: starts of seed 1, DART noise of
-  std ``--demo-noise`` (0.1) on the executed motion, the intended action recorded), written once to ``--demos-dir`` (default
-  ``<out-dir>/demos``) as ``<task>.hdf5``;
+  std ``--demo-noise`` (0.1) on the executed motion, the intended action recorded), written once to
+  ``--demos-dir`` (default ``<out-dir>/demos``) as ``<task>.hdf5``;
 * rung a: for each task and training seed, a ``BCPolicy`` on that task's demos, ``--steps`` AdamW steps of batch
   32 (the recipe's defaults; ``key=value`` overrides any ``BCRecipe`` field, e.g. ``history=4``), no goal input;
 * rung b: for each training seed, one goal-conditioned ``BCPolicy`` on all tasks' demos (goal = each demo's final
@@ -92,9 +92,10 @@ def _demos_job(demos_dir: str, name: str, n: int, noise: float = 0.1) -> dict[st
     meta = path.with_suffix(".json")
     if path.is_file() and meta.is_file():
         done = json.loads(meta.read_text())
-        if done.get("action_noise", 0.1) != noise:  # files written before the field existed: the old fixed 0.1
-            raise SystemExit(f"{path} holds demos of DART noise {done.get('action_noise', 0.1)}, not --demo-noise "
-                             f"{noise}; use another --demos-dir")
+        done_noise = done.get("action_noise", 0.1)  # files written before the field existed: the old fixed 0.1
+        if done_noise != noise:
+            raise SystemExit(f"{path} holds demos of DART noise {done_noise}, not --demo-noise {noise}; use another "
+                             "--demos-dir")
         if done["demos"] >= n:
             return done
     t0 = time.perf_counter()
@@ -278,8 +279,8 @@ def aggregate(out: str, names: list[str], seeds: list[int], rungs: list[str], bu
 def _markdown(doc: dict[str, Any], names: list[str], seeds: list[int], rungs: list[str]) -> str:
     b = doc["budget"]
     lines = ["# Imitation ladder on the 14 play tasks (issue 18)", "",
-             f"Written by `benchmarks/imitation.py`. Demos per task: {b['demos']} (DART noise {b.get('demo_noise', 0.1)}, intended action "
-             f"recorded, seed-1 starts); evaluation: {b['episodes']} episodes per task (seed-0 starts, never a demo's), "
+             f"Written by `benchmarks/imitation.py`. Demos per task: {b['demos']} (DART noise "
+             f"{b.get('demo_noise', 0.1)}, intended action recorded, seed-1 starts); evaluation: {b['episodes']} episodes per task (seed-0 starts, never a demo's), "
              f"horizon {b['horizon']}, deterministic, success checked every step; training seeds {seeds}; recipe: "
              f"`{json.dumps(b['recipe'])}`.", ""]
     titles = {"a": ("bc_per_task_success", "Rung a: per-task BC (one policy per task and seed, no goal input)"),
@@ -369,8 +370,8 @@ def main() -> int:
     recipe_d = {**recipe_c, "latent_dim": recipe.latent_dim or 16}
     seeds = list(range(args.seeds))
     run_args = {"episodes": args.episodes, "horizon": args.horizon}
-    budget = {"demos": args.demos, "demo_noise": args.demo_noise, "episodes": args.episodes, "horizon": args.horizon, "recipe": recipe.to_dict(),
-              "steps_b": recipe_b["steps"], "tasks": names, "code_rev": _git_rev()}
+    budget = {"demos": args.demos, "demo_noise": args.demo_noise, "episodes": args.episodes, "horizon": args.horizon,
+              "recipe": recipe.to_dict(), "steps_b": recipe_b["steps"], "tasks": names, "code_rev": _git_rev()}
     if "c" in rungs:
         budget.update(play=args.play, recipe_c=recipe_c)
     if "d" in rungs:

@@ -63,7 +63,8 @@ def test_ladder_demos_of_another_noise_level_are_an_error_not_reused(tmp_path):
     import json
     from pathlib import Path
 
-    spec = importlib.util.spec_from_file_location("imitation_bench", Path(__file__).parents[1] / "benchmarks" / "imitation.py")
+    script = Path(__file__).parents[1] / "benchmarks" / "imitation.py"
+    spec = importlib.util.spec_from_file_location("imitation_bench", script)
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
     done = bench._demos_job(str(tmp_path), "close_drawer", 1, 0.2)

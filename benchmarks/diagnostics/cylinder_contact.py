@@ -58,7 +58,7 @@ def main() -> int:
     import torch
 
     from skill_rl.imitation.policy import HistoryPolicy
-    from skill_rl.play.tasks import TASKS, _start_record, make_play_env, reset_task, task_success
+    from skill_rl.play.tasks import TASKS, TaskEpisode, make_play_env, rollout
 
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--demos", required=True)
@@ -74,31 +74,30 @@ def main() -> int:
     with h5py.File(args.demos, "r") as f:
         for key in list(f["data"])[: args.n]:
             d = f["data"][key]
-            expert.append(first_contact(d["obs/eef_pos"][:], d["obs/cylinder_pos"][:], d["obs/gripper_qpos"][:].sum(1),
-                                        d["actions"][:, -1]))
+            expert.append(first_contact(d["obs/eef_pos"][:], d["obs/cylinder_pos"][:],
+                                        d["obs/gripper_qpos"][:].sum(1), d["actions"][:, -1]))
     policy = HistoryPolicy.load(args.policy)
     eps = np.load(args.episodes_file)
     task, env = TASKS[TASK], make_play_env()
     lay = env.obs_layout
     rows: list[dict[str, Any] | None] = []
     for i in range(min(args.n, len(eps["seeds"]))):
-        obs = reset_task(task, env, int(eps["seeds"][i]))
-        start, ok = _start_record(env), False
-        policy.reset()
-        eef, cyl, width, cmd = [obs[lay["eef_pos"]]], [obs[lay["cylinder_pos"]]], [obs[lay["gripper_qpos"]].sum()], []
-        for _ in range(args.horizon):
-            action = policy.act(obs.astype(np.float32), eps["goal_obs"][i])
-            cmd.append(action[-1])
-            obs, *_ = env.step(action)
-            eef.append(obs[lay["eef_pos"]])
-            cyl.append(obs[lay["cylinder_pos"]])
-            width.append(obs[lay["gripper_qpos"]].sum())
-            if task_success(task, env, start):
-                ok = True
-                break
-        cmd.append(0.0)
-        row = first_contact(np.array(eef), np.array(cyl), np.array(width), np.array(cmd)) or {}
-        rows.append({**row, "success": ok})
+        episode = TaskEpisode(TASK, int(eps["seeds"][i]), eps["goal_obs"][i], eps["start_obs"][i], 0)
+        seen: list[np.ndarray] = []  # the observation each action was taken in
+        cmd: list[float] = []
+
+        def act(obs: np.ndarray, goal: np.ndarray = episode.goal_obs, seen: list[np.ndarray] = seen,
+                cmd: list[float] = cmd) -> np.ndarray:
+            action = policy.act(obs.astype(np.float32), goal)
+            seen.append(obs)
+            cmd.append(float(action[-1]))
+            return action
+
+        res = rollout(task, env, episode, policy, horizon=args.horizon, act=act)
+        o = np.array(seen)
+        row = first_contact(o[:, lay["eef_pos"]], o[:, lay["cylinder_pos"]], o[:, lay["gripper_qpos"]].sum(1),
+                            np.array(cmd)) or {}
+        rows.append({**row, "success": bool(res["success"])})
     env.close()
     doc = {"task": TASK, "demos": args.demos, "policy": args.policy, "expert": _means(expert), "policy_rollouts":
            _means(rows), "expert_rows": expert, "policy_rows": rows}

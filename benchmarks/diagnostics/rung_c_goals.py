@@ -83,7 +83,8 @@ def main(argv: list[str] | None = None) -> int:
     demos = DemoSet.from_arrays(obs, data.actions, data.episode_lengths, 2, goal=True)
     demos.goal = obs[goal_rows]
     cfg = BCConfig(obs_dim=obs.shape[1], act_dim=data.actions.shape[1], history=2, hidden=hidden, layers=2,
-                   head="gaussian", goal_index=goal_index(data, GOAL_KEYS), goal_delta=True, nll_beta=0.5, goal_film=args.film)
+                   head="gaussian", goal_index=goal_index(data, GOAL_KEYS), goal_delta=True, nll_beta=0.5,
+                   goal_film=args.film)
     torch.manual_seed(args.seed)
     model = BCPolicy(cfg)
     model.set_normaliser(obs.mean(0), obs.std(0))
@@ -97,7 +98,8 @@ def main(argv: list[str] | None = None) -> int:
         r = evaluate_bc(policy, task, sample_episodes(task, env, args.episodes, seed=0), env, horizon=horizon)
         per_task[task.name] = {"success": r["success_rate"], "reached": r["reached_rate"], "moved": r["moved_rate"]}
     env.close()
-    line = {"dataset": args.dataset, "goals": f"segment end + {args.after}", "steps": args.steps, "seed": args.seed, "goal_film": args.film,
+    line = {"dataset": args.dataset, "goals": f"segment end + {args.after}", "steps": args.steps, "seed": args.seed,
+            "goal_film": args.film,
             "episodes": args.episodes, "train_s": round(train_s), "segments": int(len(np.unique(goal_rows))),
             "mean": float(np.mean([v["success"] for v in per_task.values()])), "per_task": per_task}
     args.out.parent.mkdir(parents=True, exist_ok=True)

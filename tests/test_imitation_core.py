@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch.distributions import Categorical, Independent, MixtureSameFamily, Normal
 
-from skill_rl.imitation.data import BCBatch, DemoSet, PlanWindows
+from skill_rl.imitation.data import BCBatch, DemoSet, PlanWindows, rest_goal_rows
 from skill_rl.imitation.heads import (
     HEADS,
     GaussianHead,
@@ -216,6 +216,39 @@ def test_hindsight_goals_come_from_the_same_episodes_future():
         DemoSet.hindsight(obs, np.zeros((10, 1), np.float32), [10], history=2, goal_offsets=(3, 2))
     with pytest.raises(ValueError, match="hindsight goal_offsets"):
         DemoSet.concat([play, DemoSet.from_arrays(obs, np.zeros((10, 1), np.float32), [10], 2, goal=True)])
+
+
+def test_rest_goals_are_where_what_moved_comes_to_rest():
+    """Rest relabelling: a row's goal is the frame where the goal features stop after moving (+ ``after``), never
+    across an episode's end; rows with no rest ahead are not trained on; noise below ``tol`` is rest."""
+    # one feature: still 0-2, moves 3-5, rests 6-9 (onset 5: the last change), moves 10-11, rests 12-13; episode 2
+    # (rows 14-19) never moves
+    x = np.array([0, 0, 0, 1, 2, 3, 3, 3, 3, 3, 4, 5, 5, 5, 9, 9, 9, 9, 9, 9], np.float64)
+    x[6:10] += [1e-4, -1e-4, 1e-4, 0]  # jitter below tol
+    rows = rest_goal_rows(x[:, None], [14, 6], tol=0.01, settle=2, after=1)
+    assert rows[:5].tolist() == [6] * 5  # onset 5, + 1
+    assert rows[5:11].tolist() == [12] * 6  # next onset 11 (the end of the second move), + 1
+    assert rows[11:14].tolist() == [-1] * 3  # nothing moves after row 11 in episode 1
+    assert (rows[14:] == -1).all()  # episode 2 never moves (and its first row's jump from row 13 is not a move)
+    assert rest_goal_rows(x[:, None], [14, 6], tol=0.01, settle=2, after=9)[0] == 13  # cut at the episode's end
+    # stay=3: rows 5-7 and 11-13 (just at rest, nothing moving yet) keep their own onset as the goal
+    stays = rest_goal_rows(x[:, None], [14, 6], tol=0.01, settle=2, after=1, stay=3)
+    assert stays[:14].tolist() == [6] * 5 + [5] * 3 + [12] * 3 + [11] * 3
+    # a move cuts a stay short: onset 5 with stay 8 covers rows 5-9 only (row 10 moves)
+    assert rest_goal_rows(x[:, None], [14, 6], tol=0.01, settle=2, after=1, stay=8)[5:11].tolist() == [5] * 5 + [12]
+    obs = np.stack([x, np.arange(20.0)], axis=1).astype(np.float32)  # column 1 (the arm) always moves
+    play = DemoSet.rest_goals(obs, np.zeros((20, 1), np.float32), [14, 6], history=2, goal_cols=[0], tol=0.01,
+                              settle=2, after=1)
+    assert len(play) == 11 and set(play.rows.tolist()) == set(range(11))
+    b = play.sample(np.random.default_rng(0), 500)
+    row, goal_row = b.obs[:, -1, 1].numpy().astype(int), b.goal[:, 1].numpy().astype(int)
+    assert (goal_row == np.where(row < 5, 6, 12)).all()
+    with pytest.raises(ValueError, match="goal_cols"):
+        DemoSet.rest_goals(obs, np.zeros((20, 1), np.float32), [14, 6], 2, goal_cols=[2], tol=0.01, settle=2, after=1)
+    with pytest.raises(ValueError, match="nothing to train on"):
+        DemoSet.rest_goals(obs, np.zeros((20, 1), np.float32), [14, 6], 2, goal_cols=[0], tol=10.0, settle=2, after=1)
+    with pytest.raises(ValueError, match="sum"):
+        rest_goal_rows(x[:, None], [10], tol=0.01, settle=2)
 
 
 # ---------------------------------------------------------------------------------------------- policy
@@ -428,6 +461,27 @@ def test_plan_windows_stay_in_one_episode_and_end_at_their_goal():
         np.testing.assert_array_equal(b.actions[i, :, 0].numpy(), picked)  # actions are their rows' own
     with pytest.raises(ValueError, match="longer than the shortest window"):
         PlanWindows(demos, (60, 70))
+
+
+def test_plan_windows_on_rest_goals_run_from_their_start_to_its_rest_goal():
+    """On rest-relabelled play a window runs from its start row to that row's goal row (the goal frame right
+    after it); starts whose goal is further ahead than the window's upper bound are not drawn."""
+    x = np.array([0, 0, 0, 1, 2, 3, 3, 3, 3, 3, 4, 5, 5, 5, 5, 5], np.float32)  # onsets 5 and 11
+    obs = np.stack([x, np.arange(16, dtype=np.float32)], axis=1)  # column 1 = the row
+    demos = DemoSet.concat([DemoSet.rest_goals(obs, obs.copy(), [16], history=2, goal_cols=[0], tol=0.01,
+                                               settle=2, after=0)])
+    assert demos.goal_rows is not None and demos.goal_rows[:11].tolist() == [5] * 5 + [11] * 6
+    b = PlanWindows(demos, (1, 5), plan_steps=3).sample(np.random.default_rng(0), 300)
+    firsts = b.window_obs[:, 0, 1].numpy().astype(int)
+    assert set(firsts.tolist()) == {0, 1, 2, 3, 4, 6, 7, 8, 9, 10}  # row 5's goal (11) is 6 steps ahead
+    for i, first in enumerate(firsts):
+        goal = 5 if first < 5 else 11
+        k = int(b.mask[i].sum())
+        assert k == goal - first and float(b.goal[i, 1]) == goal
+        np.testing.assert_array_equal(b.window_obs[i, :k, 1].numpy(), np.arange(first, goal))
+    late = DemoSet.rest_goals(obs, obs.copy(), [16], history=2, goal_cols=[0], tol=0.01, settle=2, after=3)
+    with pytest.raises(ValueError, match="rest goal lies 1-2 steps ahead"):  # every goal is >= 4 steps ahead
+        PlanWindows(late, (1, 2))
 
 
 def test_latent_plan_policy_acts_with_the_proposals_mean_and_checks_z(tmp_path):

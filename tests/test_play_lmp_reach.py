@@ -82,3 +82,22 @@ def test_core_gcbc_with_hindsight_goals_reaches_play_goals_better_than_random(pl
     assert learned["success_rate"] >= 0.3 and learned["success_rate"] > random["success_rate"] + 0.2, (
         learned["success_rate"], random["success_rate"])
     assert learned["final_distance_m"] < random["final_distance_m"]
+
+
+@pytest.mark.parametrize("latent_dim", [0, 4], ids=["gcbc", "lmp"])
+def test_rest_relabelling_trains_rungs_c_and_d_through_the_ladder(play_file, latent_dim):
+    """``relabel="rest"``: the play rows' goals are where the objects come to rest (DemoSet.rest_goals), rows with
+    none ahead are not trained on, and Play-LMP's windows end at those goals; a bad mode is refused by name."""
+    from skill_rl.play.ladder import BCRecipe, load_demos, train_bc
+
+    recipe = BCRecipe(hidden=32, steps=20, batch_size=32, hindsight=[1, 60], relabel="rest", latent_dim=latent_dim,
+                      plan_steps=4, rest_stay=5)
+    demos, _ = load_demos([play_file], 2, goal=True, hindsight=recipe.hindsight, rest=recipe)
+    assert demos.goal_rows is not None and 0 < len(demos) < len(demos.obs)
+    rows = demos.rows
+    ahead = demos.goal_rows[rows] > rows  # a goal ahead, or a stay: the rest the row is in (at most 5 rows back)
+    assert ahead.any() and (~ahead).any() and (rows[~ahead] - demos.goal_rows[rows[~ahead]] < 5).all()
+    _, summary = train_bc([play_file], recipe, seed=0, goal=True)
+    assert summary["train_samples"] == len(demos) and np.isfinite(summary["final"]["nll"])
+    with pytest.raises(ValueError, match="relabel"):
+        BCRecipe(relabel="segments")

@@ -21,6 +21,7 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("MUJOCO_GL", "osmesa")
 
@@ -45,6 +46,19 @@ def segment_goal_rows(dataset: str, after: int) -> tuple[object, object]:
     return data, goal_rows
 
 
+def next_changing_goal(features: Any, goal_rows: Any, row_ends: Any, tol: float = 0.01) -> Any:
+    """Each row's goal row, or where that goal leaves the ``features`` within ``tol`` of the row's, the first goal
+    row ahead in the same episode that does not (-1 where there is none)."""
+    import numpy as np
+
+    changes = np.abs(features[goal_rows] - features).max(1) >= tol
+    out = np.where(changes, goal_rows, -1)
+    for r in range(len(out) - 2, -1, -1):  # backwards: a stay row takes the next row's (changing) goal
+        if not changes[r] and r + 1 < row_ends[r]:
+            out[r] = out[r + 1]
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--dataset", default="", help="play HDF5 from skill-rl play collect")
@@ -53,6 +67,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--after", type=int, default=5, help="goal = segment end + this many steps")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--film", action="store_true", help="the goal through FiLM (goal_film, as rungs b and c now)")
+    p.add_argument("--goals", choices=["segment", "segment_no_stay", "rest"], default="segment",
+                   help="segment: the oracle's; segment_no_stay: the same, but a row whose segment goal leaves the "
+                        "goal features as they are (a retreat, a reach, a pause) gets the next goal ahead that "
+                        "changes them (rows with none are dropped); rest: DemoSet.rest_goals' (tol 1e-3, settle 10)")
     p.add_argument("--debug", action="store_true", help="tiny play, 30 steps, 1 episode of 20 steps per task")
     p.add_argument("--out", type=Path, default=RESULTS)
     args = p.parse_args(argv)
@@ -60,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     import numpy as np
     import torch
 
-    from skill_rl.imitation.data import DemoSet
+    from skill_rl.imitation.data import DemoSet, rest_goal_rows
     from skill_rl.imitation.policy import BCConfig, BCPolicy, HistoryPolicy
     from skill_rl.imitation.train import FitConfig, fit
     from skill_rl.play.ladder import evaluate_bc
@@ -81,7 +99,14 @@ def main(argv: list[str] | None = None) -> int:
     data, goal_rows = segment_goal_rows(args.dataset, args.after)
     obs = data.flat_obs()
     demos = DemoSet.from_arrays(obs, data.actions, data.episode_lengths, 2, goal=True)
-    demos.goal = obs[goal_rows]
+    cols = goal_index(data, GOAL_KEYS)
+    if args.goals == "segment_no_stay":
+        goal_rows = next_changing_goal(obs[:, cols], goal_rows, np.repeat(data.episode_ends, data.episode_lengths))
+        demos.rows = np.flatnonzero(goal_rows >= 0)
+    elif args.goals == "rest":
+        goal_rows = rest_goal_rows(obs[:, cols], data.episode_lengths, 1e-3, 10, args.after)
+        demos.rows = np.flatnonzero(goal_rows >= 0)
+    demos.goal = obs[np.maximum(goal_rows, 0)]
     cfg = BCConfig(obs_dim=obs.shape[1], act_dim=data.actions.shape[1], history=2, hidden=hidden, layers=2,
                    head="gaussian", goal_index=goal_index(data, GOAL_KEYS), goal_delta=True, nll_beta=0.5,
                    goal_film=args.film)
@@ -98,7 +123,8 @@ def main(argv: list[str] | None = None) -> int:
         r = evaluate_bc(policy, task, sample_episodes(task, env, args.episodes, seed=0), env, horizon=horizon)
         per_task[task.name] = {"success": r["success_rate"], "reached": r["reached_rate"], "moved": r["moved_rate"]}
     env.close()
-    line = {"dataset": args.dataset, "goals": f"segment end + {args.after}", "steps": args.steps, "seed": args.seed,
+    what = {"segment": "segment end", "segment_no_stay": "segment end, stays -> next change", "rest": "rest onset"}
+    line = {"dataset": args.dataset, "goals": f"{what[args.goals]} + {args.after}", "steps": args.steps, "seed": args.seed,
             "goal_film": args.film,
             "episodes": args.episodes, "train_s": round(train_s), "segments": int(len(np.unique(goal_rows))),
             "mean": float(np.mean([v["success"] for v in per_task.values()])), "per_task": per_task}

@@ -11,7 +11,56 @@ import torch
 
 from .history import history_index
 
-__all__ = ["BCBatch", "DemoSet", "PlanBatch", "PlanWindows"]
+__all__ = ["BCBatch", "DemoSet", "PlanBatch", "PlanWindows", "rest_goal_rows"]
+
+
+def rest_goal_rows(features: np.ndarray, lengths: Sequence[int], tol: float, settle: int, after: int = 0,
+                   stay: int = 0) -> np.ndarray:
+    """Each row's goal row from the observations alone: the next frame where the ``features`` (e.g. the objects'
+    positions and the drawer) come to rest after moving, plus ``after`` steps (cut at the episode's last row);
+    -1 where the episode has no such frame ahead.
+
+    A frame ``r`` is a rest onset when some feature moved more than ``tol`` between ``r - 1`` and ``r`` and none
+    moves more than ``tol`` over the next ``settle`` steps. Why: a behaviour in play (a push, a place, a drawer
+    move) ends where what it moved stops, so these frames cut play roughly where a segmented demo would end,
+    without the player's log. Uniform hindsight goals mostly fall mid-behaviour or across several behaviours
+    (docs/play.md, "Rung c").
+
+    ``stay``: the first ``stay`` rows from an onset on (while nothing moves) get that onset as their goal, i.e. the
+    state they are in: "done, let go and back off". Without such rows the policy never sees a goal it has
+    reached, and with the oracle's segment goals dropping them costs most of the success (docs/play.md)."""
+    features = np.asarray(features, np.float64)
+    lengths_a = np.asarray(lengths, np.int64)
+    if features.ndim != 2 or int(lengths_a.sum()) != len(features) or (lengths_a < 1).any():
+        raise ValueError(f"features must be (N, F) with episode lengths >= 1 summing to N, got {features.shape} and "
+                         f"sum {int(lengths_a.sum())}")
+    if tol <= 0 or settle < 1 or after < 0 or stay < 0:
+        raise ValueError(f"need tol > 0, settle >= 1, after >= 0 and stay >= 0, got {tol}, {settle}, {after}, "
+                         f"{stay}")
+    goal_rows = np.full(len(features), -1, np.int64)
+    start = 0
+    for n in lengths_a.tolist():
+        f = features[start:start + n]
+        moving = np.zeros(n, bool)  # moving[t]: some feature changed between t - 1 and t
+        if n > 1:
+            moving[1:] = np.abs(np.diff(f, axis=0)).max(axis=1) > tol
+        # still_ahead[t]: no change in (t, t + settle]; the episode's end counts as rest
+        still_ahead = np.ones(n, bool)
+        for k in range(1, settle + 1):
+            still_ahead[:n - k] &= ~moving[k:]
+        onsets = np.flatnonzero(moving & still_ahead)
+        nxt = np.searchsorted(onsets, np.arange(n), side="right")  # the first onset after each row
+        has = nxt < len(onsets)
+        rows = np.arange(n)[has]
+        goal_rows[start + rows] = start + np.minimum(onsets[nxt[has]] + after, n - 1)
+        if stay:
+            move_rows = np.flatnonzero(moving)
+            for o in onsets.tolist():  # rows o .. before the next move (at most stay of them) stay at o
+                k = np.searchsorted(move_rows, o, side="right")
+                end = min(o + stay, int(move_rows[k]) if k < len(move_rows) else n)
+                goal_rows[start + o: start + end] = start + o
+        start += n
+    return goal_rows
 
 
 class BCBatch(NamedTuple):
@@ -55,6 +104,7 @@ class DemoSet:
     group_sizes: np.ndarray | None = None
     goal_offsets: tuple[int, int] | None = None  # hindsight goals: see :meth:`hindsight`
     row_ends: np.ndarray | None = None  # hindsight goals: each row's episode end (exclusive)
+    goal_rows: np.ndarray | None = None  # rest goals: each row's goal row (-1: none), see :meth:`rest_goals`
 
     def __len__(self) -> int:
         """The number of training samples (``rows``, or every row)."""
@@ -99,6 +149,24 @@ class DemoSet:
         base.row_ends = base.episode_end_of_rows()
         return base
 
+    @classmethod
+    def rest_goals(cls, obs: np.ndarray, actions: np.ndarray, lengths: Sequence[int], history: int,
+                   goal_cols: Sequence[int], tol: float, settle: int, after: int, stay: int = 0) -> DemoSet:
+        """Unsegmented play as goal-conditioned data, each row's goal the next frame where the ``goal_cols``
+        features come to rest (:func:`rest_goal_rows`); rows with no rest ahead in their episode are not trained
+        on (they stay history frames)."""
+        base = cls.from_arrays(obs, actions, lengths, history)
+        cols = np.asarray(goal_cols, np.int64)
+        if cols.ndim != 1 or len(cols) == 0 or cols.min() < 0 or cols.max() >= base.obs.shape[1]:
+            raise ValueError(f"goal_cols must index the {base.obs.shape[1]} observation columns, got {list(cols)}")
+        goal_rows = rest_goal_rows(base.obs[:, cols], lengths, tol, settle, after, stay)
+        rows = np.flatnonzero(goal_rows >= 0)
+        if len(rows) == 0:
+            raise ValueError(f"no frame comes to rest after moving (tol {tol}, settle {settle}): nothing to train on")
+        base.goal = base.obs[np.maximum(goal_rows, 0)]
+        base.rows, base.goal_rows = rows, goal_rows
+        return base
+
     def episode_end_of_rows(self) -> np.ndarray:
         """(N,) each row's episode end (exclusive row index)."""
         return np.repeat(self.episode_ends, np.diff(np.concatenate([[0], self.episode_ends])))
@@ -138,8 +206,8 @@ class DemoSet:
             raise ValueError("concatenating an already balanced DemoSet: concatenate its parts instead")
         if len({p.goal_offsets for p in parts}) != 1:
             raise ValueError("either every part has the same hindsight goal_offsets or none has")
-        if len({p.goal is None for p in parts}) != 1:
-            raise ValueError("either every part has goals or none has")
+        if len({p.goal is None for p in parts}) != 1 or len({p.goal_rows is None for p in parts}) != 1:
+            raise ValueError("either every part has goals (of the same kind) or none has")
         offsets = np.cumsum([0] + [len(p.obs) for p in parts[:-1]])
         goal = None if parts[0].goal is None else np.concatenate([p.goal for p in parts])  # type: ignore[misc]
         rows = None
@@ -151,13 +219,18 @@ class DemoSet:
                        np.concatenate([p.episode_ends + o for p, o in zip(parts, offsets, strict=True)]), rows,
                        np.array([len(p) for p in parts], np.int64) if balanced else None, parts[0].goal_offsets,
                        None if parts[0].row_ends is None else
-                       np.concatenate([p.row_ends + o for p, o in zip(parts, offsets, strict=True)]))  # type: ignore[operator]
+                       np.concatenate([p.row_ends + o for p, o in zip(parts, offsets, strict=True)]),  # type: ignore[operator]
+                       None if parts[0].goal_rows is None else
+                       np.concatenate([np.where(p.goal_rows >= 0, p.goal_rows + o, -1)  # type: ignore[operator]
+                                       for p, o in zip(parts, offsets, strict=True)]))
 
 
 @dataclass
 class PlanWindows:
     """Play as Play-LMP windows (Lynch et al. 2019): a window is ``k`` consecutive steps of one episode, ``k``
-    uniform in ``window`` (inclusive; cut at the episode's end), its goal the observation right after it.
+    uniform in ``window`` (inclusive; cut at the episode's end), its goal the observation right after it. On
+    rest-relabelled play (``demos.goal_rows``, :meth:`DemoSet.rest_goals`) a window instead runs from its start
+    row to that row's goal row (starts whose goal is more than ``window[1]`` steps ahead are not drawn).
 
     ``plan_steps`` of each window's steps are drawn for the policy's loss (every step would make a batch of B
     windows cost W times a BC batch); the recognition network still reads the whole window."""
@@ -174,14 +247,22 @@ class PlanWindows:
         self.window = (lo, hi)
         self._row_ends = self.demos.episode_end_of_rows()
         self._starts = np.flatnonzero(self._row_ends - np.arange(len(self._row_ends)) > lo)  # lo steps and a goal
+        if self.demos.goal_rows is not None:  # rest goals: the window ends at its start's goal
+            ahead = self.demos.goal_rows - np.arange(len(self.demos.goal_rows))
+            self._starts = np.flatnonzero((self.demos.goal_rows >= 0) & (ahead >= 1) & (ahead <= hi))
         if len(self._starts) == 0:
-            raise ValueError(f"no episode is longer than the shortest window ({lo} steps)")
+            raise ValueError(f"no window to draw: no episode is longer than the shortest window ({lo} steps)"
+                             if self.demos.goal_rows is None else
+                             f"no window to draw: no row's rest goal lies 1-{hi} steps ahead")
 
     def sample(self, rng: np.random.Generator, n: int, device: str | torch.device = "cpu") -> PlanBatch:
         """``n`` windows drawn uniformly over their start rows (with replacement)."""
         lo, hi = self.window
         start = self._starts[rng.integers(0, len(self._starts), size=n)]
-        k = np.minimum(rng.integers(lo, hi + 1, size=n), self._row_ends[start] - 1 - start)  # >= lo
+        if self.demos.goal_rows is not None:
+            k = self.demos.goal_rows[start] - start  # in [1, hi]
+        else:
+            k = np.minimum(rng.integers(lo, hi + 1, size=n), self._row_ends[start] - 1 - start)  # >= lo
         steps = np.arange(hi)
         mask = steps[None] < k[:, None]
         rows = start[:, None] + np.minimum(steps[None], k[:, None] - 1)  # padding repeats the last real step

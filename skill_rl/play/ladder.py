@@ -56,6 +56,15 @@ class BCRecipe:
     # rung c (play): [low, high] = hindsight goals, the observation k in [low, high] steps later in the same play
     # episode (DemoSet.hindsight); [] = each demo's final observation (rungs a, b)
     hindsight: list[int] = field(default_factory=list)
+    # rung c (play), how play rows get goals: "uniform" = hindsight's uniform offsets; "rest" = the next frame
+    # where the goal features come to rest after moving, + rest_after steps (DemoSet.rest_goals: the segment-like
+    # goals that the oracle segmentation showed are missing, from observations alone); rest_tol: the largest
+    # per-step change of a goal feature that counts as still (m, or drawer m); rest_settle: steps it must last
+    relabel: str = "uniform"
+    rest_tol: float = 1e-3
+    rest_settle: int = 5
+    rest_after: int = 5
+    rest_stay: int = 0  # rows just after a rest onset whose goal is that rest, i.e. where they are (rest_goal_rows)
     # rung d (Play-LMP): a latent plan of latent_dim (0 = none) inferred from play windows of hindsight's length;
     # plan_steps of each window's steps per batch (batch_size // plan_steps windows), KL weight kl_beta
     latent_dim: int = 0
@@ -63,12 +72,17 @@ class BCRecipe:
     kl_beta: float = 0.01
     recognition_stride: int = 1  # rung d: the recognition network reads every n-th step of a window (speed)
 
+    def __post_init__(self) -> None:
+        if self.relabel not in ("uniform", "rest"):
+            raise ValueError(f"relabel must be 'uniform' or 'rest', got {self.relabel!r}")
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
 def load_demos(paths: Sequence[str | Path], history: int, goal: bool, skip_stay: bool = True,
-               balanced: bool = False, hindsight: Sequence[int] = ()) -> tuple[Any, Any]:
+               balanced: bool = False, hindsight: Sequence[int] = (), rest: BCRecipe | None = None
+               ) -> tuple[Any, Any]:
     """Demo files (play layout, one per task) -> (one :class:`~skill_rl.imitation.data.DemoSet` of all of them,
     the first file's read dataset, for its layout). All files must share the observation layout.
 
@@ -78,6 +92,8 @@ def load_demos(paths: Sequence[str | Path], history: int, goal: bool, skip_stay:
     ``balanced``: batches draw each file (task) equally often; the tasks' demos differ up to 4x in length.
     ``hindsight`` ([low, high], with ``goal``): the files are play, and each row's goal is drawn from its own
     episode's future (:meth:`~skill_rl.imitation.data.DemoSet.hindsight`); play has no "stay" rows to skip.
+    ``rest`` (a recipe with ``relabel="rest"``, with ``hindsight``): the goal is instead the next frame where the
+    recipe's goal features come to rest (:meth:`~skill_rl.imitation.data.DemoSet.rest_goals`).
     """
     from skill_rl.imitation.data import DemoSet
 
@@ -91,8 +107,13 @@ def load_demos(paths: Sequence[str | Path], history: int, goal: bool, skip_stay:
         if hindsight and goal:
             if len(hindsight) != 2:
                 raise ValueError(f"hindsight must be [low, high] goal offsets in steps, got {list(hindsight)}")
-            parts.append(DemoSet.hindsight(data.flat_obs(), data.actions, data.episode_lengths, history,
-                                           (int(hindsight[0]), int(hindsight[1]))))
+            if rest is not None and rest.relabel == "rest":
+                cols = goal_index(data, rest.goal_keys) or list(range(data.flat_obs().shape[1]))
+                parts.append(DemoSet.rest_goals(data.flat_obs(), data.actions, data.episode_lengths, history, cols,
+                                                rest.rest_tol, rest.rest_settle, rest.rest_after, rest.rest_stay))
+            else:
+                parts.append(DemoSet.hindsight(data.flat_obs(), data.actions, data.episode_lengths, history,
+                                               (int(hindsight[0]), int(hindsight[1]))))
         else:
             parts.append(DemoSet.from_arrays(data.flat_obs(), data.actions, data.episode_lengths, history, goal,
                                              skip_last=skip_stay))
@@ -114,7 +135,8 @@ def train_bc(paths: Sequence[str | Path], recipe: BCRecipe, *, seed: int, goal: 
     if recipe.latent_dim and not (goal and recipe.hindsight):
         raise ValueError("a latent plan (latent_dim > 0) is learnt from play windows: it needs goal=True and "
                          "hindsight=[low, high] (the windows' lengths)")
-    demos, data = load_demos(paths, recipe.history, goal, recipe.skip_stay, recipe.balance_tasks, recipe.hindsight)
+    demos, data = load_demos(paths, recipe.history, goal, recipe.skip_stay, recipe.balance_tasks, recipe.hindsight,
+                             rest=recipe)
     cfg = BCConfig(obs_dim=demos.obs.shape[1], act_dim=demos.actions.shape[1], history=recipe.history,
                    hidden=recipe.hidden, layers=recipe.layers, head=recipe.head, n_mix=recipe.n_mix,
                    min_std=recipe.min_std, nll_beta=recipe.nll_beta,

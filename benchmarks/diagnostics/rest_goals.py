@@ -1,0 +1,89 @@
+#!/usr/bin/env python
+"""Rung c diagnosis: do goals found from the observations alone (the next frame where the objects and the drawer
+come to rest, ``DemoSet.rest_goals``) agree with the oracle's (the end of each row's own player segment + 5,
+read from the player's log, as ``rung_c_goals.py``)? Agreement is counted in the goal features the policy sees
+(the objects' positions and the drawer): two goals agree when no feature differs by 1 cm or more.
+
+    python benchmarks/diagnostics/rest_goals.py --dataset <3 h DART play.hdf5> --out <rest_goals.json>
+
+For each (tol, settle) setting: the share of rows that get a goal, how far ahead the goals are, and the share
+agreeing with the oracle, over all rows and over the rows whose oracle goal moves something. Seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from rung_c_goals import GOAL_KEYS, segment_goal_rows  # noqa: E402
+
+os.environ.setdefault("MUJOCO_GL", "osmesa")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--dataset", default="", help="play HDF5 from skill-rl play collect")
+    p.add_argument("--tols", type=float, nargs="+", default=[3e-4, 1e-3, 3e-3], help="m (drawer: m) per step")
+    p.add_argument("--settles", type=int, nargs="+", default=[3, 5, 10, 20], help="steps still")
+    p.add_argument("--stays", type=int, nargs="+", default=[0], help="rest_goal_rows' stay (with tol 1e-3, settle 10)")
+    p.add_argument("--after", type=int, default=5)
+    p.add_argument("--debug", action="store_true", help="a tiny play file collected on the spot")
+    p.add_argument("--out", type=Path, required=True)
+    args = p.parse_args(argv)
+
+    import numpy as np
+
+    from skill_rl.imitation.data import rest_goal_rows
+    from skill_rl.play.train import goal_index
+
+    if args.debug:
+        import tempfile
+
+        from skill_rl.play.collect import PlayCollectConfig, collect_play
+
+        args.dataset = collect_play(PlayCollectConfig(debug=True, run_root=tempfile.mkdtemp()), progress=False)["dataset"]
+    if not args.dataset:
+        raise SystemExit("--dataset <play.hdf5> is needed")
+    t0 = time.time()
+    data, oracle = segment_goal_rows(args.dataset, args.after)
+    feats = data.flat_obs()[:, goal_index(data, GOAL_KEYS)].astype(np.float64)
+    oracle_moves = np.abs(feats[oracle] - feats).max(1) >= 0.01  # the oracle's goal differs from the row
+    # (stay rows, whose goal is the state they are in, have goal <= row; agreement counts them like any goal)
+    rows = []
+    grid = [(tol, settle, 0) for tol in args.tols for settle in args.settles]
+    grid += [(1e-3, 10, stay) for stay in args.stays if stay]
+    for tol, settle, stay in grid:
+        goal = rest_goal_rows(feats, data.episode_lengths, tol, settle, args.after, stay)
+        has = goal >= 0
+        ahead = (goal - np.arange(len(goal)))[has]
+        agree = np.abs(feats[np.maximum(goal, 0)] - feats[oracle]).max(1) < 0.01
+        rows.append({"tol": tol, "settle": settle, "stay": stay, "rows_with_goal": float(has.mean()),
+                     "stay_rows": float((has & (goal <= np.arange(len(goal)))).mean()),
+                     "steps_ahead_median": float(np.median(ahead)) if has.any() else None,
+                     "steps_ahead_p90": float(np.quantile(ahead, 0.9)) if has.any() else None,
+                     "agree_with_oracle": float(agree[has].mean()) if has.any() else None,
+                     "agree_where_oracle_moves": float(agree[has & oracle_moves].mean())
+                     if (has & oracle_moves).any() else None})
+    # the baseline: uniform hindsight goals 16-60 steps ahead (rung c's protocol), one draw per row
+    ends = np.repeat(data.episode_ends, data.episode_lengths)
+    uniform = np.minimum(np.arange(len(feats)) + np.random.default_rng(0).integers(16, 61, len(feats)), ends - 1)
+    agree_u = np.abs(feats[uniform] - feats[oracle]).max(1) < 0.01
+    rows.append({"uniform_hindsight": [16, 60], "agree_with_oracle": float(agree_u.mean()),
+                 "agree_where_oracle_moves": float(agree_u[oracle_moves].mean()) if oracle_moves.any() else None})
+    result = {"issue": 18, "dataset": str(args.dataset), "after": args.after, "rows": int(len(feats)),
+              "oracle_goal_moves_something": float(oracle_moves.mean()), "settings": rows,
+              "elapsed_s": round(time.time() - t0, 2)}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=1) + "\n")
+    for r in rows:
+        print(json.dumps(r))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

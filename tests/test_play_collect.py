@@ -222,12 +222,16 @@ def test_restore_state_reproduces_a_recorded_frame_mid_episode(tmp_path):
 
 def test_player_segments_do_what_they_were_drawn_for_under_noise():
     """A purposeful player: with the default motion noise, the pushes, lifts, places, stacks and drawer moves that
-    end do what they were drawn for (the object moved to its goal, the drawer to its opening)."""
+    end do what they were drawn for (the object moved to its goal, the drawer to its opening).
+
+    Rates, not single segments: on 3 h of play the weakest behaviour, close_drawer, succeeds in 82 % of segments
+    and floating point differs between CPUs: with 12 episodes (6 drawer closings) one machine saw 4 of 6 where the
+    earlier ones passed. 40 episodes give ~20 of each; >= 60 % then fails ~1 machine in 200 at 82 %."""
     env = E.make("TabletopPlay-v0", max_episode_steps=400)
     player = Player.for_env(env, np.random.default_rng(0), PlayerConfig(action_noise=0.1))
     ok = {b: 0 for b in BEHAVIOURS}
     ended = {b: 0 for b in BEHAVIOURS}
-    for seed in range(12):
+    for seed in range(40):
         obs, _ = env.reset(seed=seed)
         player.reset()
         for _ in range(400):
@@ -238,8 +242,8 @@ def test_player_segments_do_what_they_were_drawn_for_under_noise():
     env.close()
     assert ended["pause"] == 0  # a pause has no goal
     for b in ("push", "lift", "place", "stack", "open_drawer", "close_drawer"):
-        assert ended[b] >= 3, (b, ended)
-        assert ok[b] / ended[b] >= 0.7, (b, ok[b], ended[b])
+        assert ended[b] >= 10, (b, ended)
+        assert ok[b] / ended[b] >= 0.6, (b, ok[b], ended[b])
     assert sum(ok.values()) / sum(ended.values()) >= 0.85
 
 

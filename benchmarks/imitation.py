@@ -329,6 +329,8 @@ def main() -> int:
     p.add_argument("--play", default="", help="rungs c, d: the play HDF5 (skill-rl play collect) to train on")
     p.add_argument("--tasks", default="", help="comma-separated task names (default: all 14)")
     p.add_argument("--seeds", type=int, default=3, help="training seeds 0..n-1")
+    p.add_argument("--first-seed", type=int, default=0, help="train seeds first..first+n-1 instead (split a run's "
+                   "seeds over processes or sittings; aggregate in one --out-dir with --seeds n)")
     p.add_argument("--episodes", type=int, default=50)
     p.add_argument("--horizon", type=int, default=200)
     p.add_argument("--demos", type=int, default=100, help="demos per task")
@@ -368,7 +370,7 @@ def main() -> int:
     recipe_b = {**recipe.to_dict(), "steps": args.steps_b or args.steps, "latent_dim": 0}
     recipe_c = {**recipe_b, "hindsight": recipe.hindsight or [16, 150]}
     recipe_d = {**recipe_c, "latent_dim": recipe.latent_dim or 16}
-    seeds = list(range(args.seeds))
+    seeds = list(range(args.seeds)) if args.aggregate else list(range(args.first_seed, args.first_seed + args.seeds))
     run_args = {"episodes": args.episodes, "horizon": args.horizon}
     budget = {"demos": args.demos, "demo_noise": args.demo_noise, "episodes": args.episodes, "horizon": args.horizon,
               "recipe": recipe.to_dict(), "steps_b": recipe_b["steps"], "tasks": names, "code_rev": _git_rev()}

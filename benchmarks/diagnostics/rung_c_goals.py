@@ -108,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
         demos.rows = np.flatnonzero(goal_rows >= 0)
     demos.goal = obs[np.maximum(goal_rows, 0)]
     cfg = BCConfig(obs_dim=obs.shape[1], act_dim=data.actions.shape[1], history=2, hidden=hidden, layers=2,
-                   head="gaussian", goal_index=goal_index(data, GOAL_KEYS), goal_delta=True, nll_beta=0.5,
+                   head="gaussian", goal_index=cols, goal_delta=True, nll_beta=0.5,
                    goal_film=args.film)
     torch.manual_seed(args.seed)
     model = BCPolicy(cfg)

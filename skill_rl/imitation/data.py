@@ -163,8 +163,7 @@ class DemoSet:
         rows = np.flatnonzero(goal_rows >= 0)
         if len(rows) == 0:
             raise ValueError(f"no frame comes to rest after moving (tol {tol}, settle {settle}): nothing to train on")
-        base.goal = base.obs[np.maximum(goal_rows, 0)]
-        base.rows, base.goal_rows = rows, goal_rows
+        base.rows, base.goal_rows = rows, goal_rows  # goals are read at batch time (no (N, D) copy)
         return base
 
     def episode_end_of_rows(self) -> np.ndarray:
@@ -190,7 +189,7 @@ class DemoSet:
             g = rng.integers(0, len(self.group_sizes), size=n)
             idx = starts[g] + (rng.random(n) * self.group_sizes[g]).astype(np.int64)
         rows = idx if self.rows is None else self.rows[idx]
-        goal_rows = None
+        goal_rows = None if self.goal_rows is None else self.goal_rows[rows]
         if self.goal_offsets is not None and self.row_ends is not None:
             goal_rows = np.minimum(rows + rng.integers(self.goal_offsets[0], self.goal_offsets[1] + 1, size=n),
                                    self.row_ends[rows] - 1)
@@ -246,8 +245,9 @@ class PlanWindows:
                              f"{self.plan_steps}")
         self.window = (lo, hi)
         self._row_ends = self.demos.episode_end_of_rows()
-        self._starts = np.flatnonzero(self._row_ends - np.arange(len(self._row_ends)) > lo)  # lo steps and a goal
-        if self.demos.goal_rows is not None:  # rest goals: the window ends at its start's goal
+        if self.demos.goal_rows is None:
+            self._starts = np.flatnonzero(self._row_ends - np.arange(len(self._row_ends)) > lo)  # lo steps and a goal
+        else:  # rest goals: the window ends at its start's goal
             ahead = self.demos.goal_rows - np.arange(len(self.demos.goal_rows))
             self._starts = np.flatnonzero((self.demos.goal_rows >= 0) & (ahead >= 1) & (ahead <= hi))
         if len(self._starts) == 0:

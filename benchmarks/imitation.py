@@ -284,8 +284,9 @@ def _markdown(doc: dict[str, Any], names: list[str], seeds: list[int], rungs: li
              f"horizon {b['horizon']}, deterministic, success checked every step; training seeds {seeds}; recipe: "
              f"`{json.dumps(b['recipe'])}`.", ""]
     rc = b.get("recipe_c", {})
-    goals_c = (f"rest goals: the next frame where the goal features come to rest, + {rc.get('rest_after')}; the first "
-               f"{rc.get('rest_stay')} rows of each rest keep it as their goal" if rc.get("relabel") == "rest" else
+    away = (f" once the arm is over {rc['rest_away']} m from what moved" if rc.get("rest_away") else "")
+    goals_c = (f"rest goals: the next frame where the goal features come to rest{away}, + {rc.get('rest_after')}; "
+               f"the first {rc.get('rest_stay')} rows of each rest keep it as their goal" if rc.get("relabel") == "rest" else
                f"hindsight goals {rc.get('hindsight')} steps ahead")
     titles = {"a": ("bc_per_task_success", "Rung a: per-task BC (one policy per task and seed, no goal input)"),
               "b": ("multitask_bc_success", "Rung b: one multi-task goal-conditioned BC policy per seed"),

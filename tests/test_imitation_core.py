@@ -251,6 +251,36 @@ def test_rest_goals_are_where_what_moved_comes_to_rest():
         rest_goal_rows(x[:, None], [10], tol=0.01, settle=2)
 
 
+def test_rest_goals_with_away_skip_pauses_while_the_arm_stays_at_what_moved():
+    """``away``: a rest counts only once the arm leaves what moved (a push's mid-way pause, arm still at the
+    object, is no goal); which thing moved decides which distance counts; bad arguments are clear errors."""
+    # object A (cols 0-1): moves 1-2, rests 3-6 (arm at A), moves 7-8, rests 9-15 (arm leaves A at row 12);
+    # object B (col 2) moves 16-17 and the episode ends at rest with the arm still at B
+    a = np.array([0, 1, 2, 2, 2, 2, 2, 3, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4], np.float64)
+    b = np.array([0] * 16 + [1, 2, 2, 2], np.float64)
+    feats = np.stack([a, a, b], axis=1)
+    dist = np.full((20, 2), 0.05)
+    dist[12:16, 0] = 0.3  # the arm away from A
+    plain = rest_goal_rows(feats, [20], tol=0.01, settle=2, after=0)
+    assert plain[0] == 2 and plain[3] == 8  # the pause at 2 is a rest without away
+    away = rest_goal_rows(feats, [20], tol=0.01, settle=2, after=0, away=0.1, arm_dist=dist, groups=[0, 0, 1])
+    assert away[:8].tolist() == [8] * 8  # the pause (onset 2) is skipped: the arm never left A before row 7
+    assert away[8:17].tolist() == [17] * 9  # B's onset 17 counts: the episode ends after it
+    stays = rest_goal_rows(feats, [20], tol=0.01, settle=2, after=0, stay=3, away=0.1, arm_dist=dist,
+                           groups=[0, 0, 1])
+    assert stays[2:11].tolist() == [8] * 6 + [8] * 3  # no stay at the skipped pause; rows 8-10 stay at onset 8
+    # the arm away from *B* (not what moved) during A's pause and rest: neither of A's rests counts
+    dist_b = np.full((20, 2), 0.05)
+    dist_b[3:16, 1] = 0.3
+    assert rest_goal_rows(feats, [20], tol=0.01, settle=2, away=0.1, arm_dist=dist_b, groups=[0, 0, 1])[0] == 17
+    with pytest.raises(ValueError, match="arm_dist"):
+        rest_goal_rows(feats, [20], tol=0.01, settle=2, away=0.1)
+    with pytest.raises(ValueError, match="groups"):
+        rest_goal_rows(feats, [20], tol=0.01, settle=2, away=0.1, arm_dist=dist, groups=[0, 2, 1])
+    with pytest.raises(ValueError, match="away >= 0"):
+        rest_goal_rows(feats, [20], tol=0.01, settle=2, away=-1.0)
+
+
 # ---------------------------------------------------------------------------------------------- policy
 def _policy(goal: bool = False, **kw) -> BCPolicy:
     torch.manual_seed(0)
@@ -482,6 +512,28 @@ def test_plan_windows_on_rest_goals_run_from_their_start_to_its_rest_goal():
     late = DemoSet.rest_goals(obs, obs.copy(), [16], history=2, goal_cols=[0], tol=0.01, settle=2, after=3)
     with pytest.raises(ValueError, match="rest goal lies 1-2 steps ahead"):  # every goal is >= 4 steps ahead
         PlanWindows(late, (1, 2))
+
+
+def test_plan_windows_on_rest_goals_with_stays_cover_the_stay_rows():
+    """With ``rest_stay`` a stay row starts a window of itself and the stay rows after it at the same rest
+    (capped at the window's upper bound), whose goal is that rest (a row at or before the window's start)."""
+    x = np.array([0, 0, 0, 1, 2, 3, 3, 3, 3, 3, 4, 5, 5, 5, 5, 5], np.float32)  # onsets 5 and 11
+    obs = np.stack([x, np.arange(16, dtype=np.float32)], axis=1)
+    demos = DemoSet.rest_goals(obs, obs.copy(), [16], history=2, goal_cols=[0], tol=0.01, settle=2, after=0, stay=4)
+    assert demos.goal_rows is not None and demos.goal_rows[:16].tolist() == [5] * 9 + [11, 11] + [11] * 4 + [-1]
+    b = PlanWindows(demos, (1, 3), plan_steps=3).sample(np.random.default_rng(0), 400)
+    firsts = b.window_obs[:, 0, 1].numpy().astype(int)
+    assert {5, 6, 7, 8, 11, 12, 13, 14} <= set(firsts.tolist())  # the stay rows start windows
+    for i, first in enumerate(firsts):
+        k, goal = int(b.mask[i].sum()), int(b.goal[i, 1])
+        if first in (5, 6, 7, 8):  # the stay at rest 5 runs through row 8
+            assert goal == 5 and k == min(9 - first, 3)
+        elif first >= 11:  # the stay at rest 11 runs through row 14
+            assert goal == 11 and k == min(15 - first, 3)
+        else:
+            assert goal == (5 if first < 5 else 11) and k == goal - first
+        np.testing.assert_array_equal(b.window_obs[i, :k, 1].numpy(), np.arange(first, first + k))
+        assert ((b.obs[i, :, -1, 1] >= first) & (b.obs[i, :, -1, 1] < first + k)).all()  # policy rows inside
 
 
 def test_latent_plan_policy_acts_with_the_proposals_mean_and_checks_z(tmp_path):

@@ -101,3 +101,23 @@ def test_rest_relabelling_trains_rungs_c_and_d_through_the_ladder(play_file, lat
     assert summary["train_samples"] == len(demos) and np.isfinite(summary["final"]["nll"])
     with pytest.raises(ValueError, match="relabel"):
         BCRecipe(relabel="segments")
+    # rest_away: rests while the arm stays at what moved are no goals, so fewer distinct goals, none new
+    away = BCRecipe(**{**recipe.to_dict(), "rest_away": 0.1})
+    demos_away, _ = load_demos([play_file], 2, goal=True, hindsight=away.hindsight, rest=away)
+    assert set(demos_away.goal_rows[demos_away.rows]) < set(demos.goal_rows[rows]) | {-1}
+
+
+def test_arm_distances_measure_the_arm_to_each_goal_key(play_file):
+    """``arm_distances``: metres from the gripper to each goal key's position (quat -> its pos, the drawer ->
+    its handle), a column per key; keys without a position are refused by name."""
+    from skill_rl.play.dataset import read_play_dataset
+    from skill_rl.play.train import PlayTrainError, arm_distances
+
+    data = read_play_dataset(play_file, load_states=False)
+    dist, groups = arm_distances(data, ["cube_red_quat", "cabinet_opening"])
+    assert dist.shape == (len(data.actions), 2) and groups == [0, 0, 0, 0, 1]
+    np.testing.assert_allclose(dist[:, 0], np.linalg.norm(data.obs["cube_red_to_eef"], axis=1), atol=1e-4)
+    np.testing.assert_allclose(dist[:, 1], np.linalg.norm(data.obs["cabinet_handle_pos"] - data.obs["eef_pos"],
+                                                          axis=1), atol=1e-6)
+    with pytest.raises(PlayTrainError, match="region_pos_x"):
+        arm_distances(data, ["region_pos_x"])

@@ -6,7 +6,7 @@ read from the player's log, as ``rung_c_goals.py``)? Agreement is counted in the
 
     python benchmarks/diagnostics/rest_goals.py --dataset <3 h DART play.hdf5> --out <rest_goals.json>
 
-For each (tol, settle) setting: the share of rows that get a goal, how far ahead the goals are, and the share
+For each (tol, settle[, stay, away]) setting: the share of rows that get a goal, how far ahead the goals are, and the share
 agreeing with the oracle, over all rows and over the rows whose oracle goal moves something. Seconds.
 """
 
@@ -31,6 +31,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--tols", type=float, nargs="+", default=[3e-4, 1e-3, 3e-3], help="m (drawer: m) per step")
     p.add_argument("--settles", type=int, nargs="+", default=[3, 5, 10, 20], help="steps still")
     p.add_argument("--stays", type=int, nargs="+", default=[0], help="rest_goal_rows' stay (with tol 1e-3, settle 10)")
+    p.add_argument("--aways", type=float, nargs="+", default=[], help="rest_goal_rows' away (m; tol 1e-3, settle 10, "
+                   "each of --stays): a rest counts once the arm leaves what moved")
     p.add_argument("--after", type=int, default=5)
     p.add_argument("--debug", action="store_true", help="a tiny play file collected on the spot")
     p.add_argument("--out", type=Path, required=True)
@@ -39,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     import numpy as np
 
     from skill_rl.imitation.data import rest_goal_rows
-    from skill_rl.play.train import goal_index
+    from skill_rl.play.train import arm_distances, goal_index
 
     if args.debug:
         import tempfile
@@ -55,14 +57,16 @@ def main(argv: list[str] | None = None) -> int:
     oracle_moves = np.abs(feats[oracle] - feats).max(1) >= 0.01  # the oracle's goal differs from the row
     # (stay rows, whose goal is the state they are in, have goal <= row; agreement counts them like any goal)
     rows = []
-    grid = [(tol, settle, 0) for tol in args.tols for settle in args.settles]
-    grid += [(1e-3, 10, stay) for stay in args.stays if stay]
-    for tol, settle, stay in grid:
-        goal = rest_goal_rows(feats, data.episode_lengths, tol, settle, args.after, stay)
+    arm_dist, groups = arm_distances(data, GOAL_KEYS)
+    grid = [(tol, settle, 0, 0.0) for tol in args.tols for settle in args.settles]
+    grid += [(1e-3, 10, stay, 0.0) for stay in args.stays if stay]
+    grid += [(1e-3, 10, stay, away) for away in args.aways for stay in args.stays]
+    for tol, settle, stay, away in grid:
+        goal = rest_goal_rows(feats, data.episode_lengths, tol, settle, args.after, stay, away, arm_dist, groups)
         has = goal >= 0
         ahead = (goal - np.arange(len(goal)))[has]
         agree = np.abs(feats[np.maximum(goal, 0)] - feats[oracle]).max(1) < 0.01
-        rows.append({"tol": tol, "settle": settle, "stay": stay, "rows_with_goal": float(has.mean()),
+        rows.append({"tol": tol, "settle": settle, "stay": stay, "away": away, "rows_with_goal": float(has.mean()),
                      "stay_rows": float((has & (goal <= np.arange(len(goal)))).mean()),
                      "steps_ahead_median": float(np.median(ahead)) if has.any() else None,
                      "steps_ahead_p90": float(np.quantile(ahead, 0.9)) if has.any() else None,

@@ -15,7 +15,8 @@ __all__ = ["BCBatch", "DemoSet", "PlanBatch", "PlanWindows", "rest_goal_rows"]
 
 
 def rest_goal_rows(features: np.ndarray, lengths: Sequence[int], tol: float, settle: int, after: int = 0,
-                   stay: int = 0) -> np.ndarray:
+                   stay: int = 0, away: float = 0.0, arm_dist: np.ndarray | None = None,
+                   groups: Sequence[int] | None = None) -> np.ndarray:
     """Each row's goal row from the observations alone: the next frame where the ``features`` (e.g. the objects'
     positions and the drawer) come to rest after moving, plus ``after`` steps (cut at the episode's last row);
     -1 where the episode has no such frame ahead.
@@ -28,33 +29,61 @@ def rest_goal_rows(features: np.ndarray, lengths: Sequence[int], tol: float, set
 
     ``stay``: the first ``stay`` rows from an onset on (while nothing moves) get that onset as their goal, i.e. the
     state they are in: "done, let go and back off". Without such rows the policy never sees a goal it has
-    reached, and with the oracle's segment goals dropping them costs most of the success (docs/play.md)."""
+    reached, and with the oracle's segment goals dropping them costs most of the success (docs/play.md).
+
+    ``away`` > 0 (with ``arm_dist`` (N, M), the arm's distance to each of M things, and ``groups`` (F,), the thing
+    each feature column belongs to): an onset counts only if, before anything moves again, the arm gets farther
+    than ``away`` from every thing that moved in the onset's last 4 frames (or the episode ends). Why: a push in
+    play moves its object in bursts while the arm re-places behind it; those pauses are rests too, and cut a push
+    into pieces that no held-out push goal looks like. A behaviour ends when the arm leaves what it moved."""
     features = np.asarray(features, np.float64)
     lengths_a = np.asarray(lengths, np.int64)
     if features.ndim != 2 or int(lengths_a.sum()) != len(features) or (lengths_a < 1).any():
         raise ValueError(f"features must be (N, F) with episode lengths >= 1 summing to N, got {features.shape} and "
                          f"sum {int(lengths_a.sum())}")
-    if tol <= 0 or settle < 1 or after < 0 or stay < 0:
-        raise ValueError(f"need tol > 0, settle >= 1, after >= 0 and stay >= 0, got {tol}, {settle}, {after}, "
-                         f"{stay}")
+    if tol <= 0 or settle < 1 or after < 0 or stay < 0 or away < 0:
+        raise ValueError(f"need tol > 0, settle >= 1, after >= 0, stay >= 0 and away >= 0, got {tol}, {settle}, "
+                         f"{after}, {stay}, {away}")
+    group_of = None
+    if away > 0:
+        if arm_dist is None or groups is None:
+            raise ValueError("away > 0 needs arm_dist (N, M) and groups (F,)")
+        arm_dist = np.asarray(arm_dist, np.float64)
+        group_of = np.asarray(groups, np.int64)
+        if arm_dist.ndim != 2 or len(arm_dist) != len(features) or group_of.shape != (features.shape[1],) \
+                or group_of.min() < 0 or group_of.max() >= arm_dist.shape[1]:
+            raise ValueError(f"arm_dist must be (N={len(features)}, M) and groups ({features.shape[1]},) in [0, M), "
+                             f"got {arm_dist.shape} and {group_of.shape}")
     goal_rows = np.full(len(features), -1, np.int64)
     start = 0
     for n in lengths_a.tolist():
         f = features[start:start + n]
-        moving = np.zeros(n, bool)  # moving[t]: some feature changed between t - 1 and t
+        changed = np.zeros(f.shape, bool)  # changed[t, j]: feature j changed between t - 1 and t
         if n > 1:
-            moving[1:] = np.abs(np.diff(f, axis=0)).max(axis=1) > tol
+            changed[1:] = np.abs(np.diff(f, axis=0)) > tol
+        moving = changed.any(axis=1)
         # still_ahead[t]: no change in (t, t + settle]; the episode's end counts as rest
         still_ahead = np.ones(n, bool)
         for k in range(1, settle + 1):
             still_ahead[:n - k] &= ~moving[k:]
         onsets = np.flatnonzero(moving & still_ahead)
+        move_rows = np.flatnonzero(moving)
+        if away > 0:
+            assert arm_dist is not None and group_of is not None
+            d = arm_dist[start:start + n]
+            keep = []
+            for o in onsets.tolist():
+                k = np.searchsorted(move_rows, o, side="right")
+                nxt_move = int(move_rows[k]) if k < len(move_rows) else n
+                things = np.unique(group_of[changed[max(0, o - 3):o + 1].any(axis=0)])
+                if nxt_move == n or (d[o:nxt_move][:, things].min(axis=1) > away).any():
+                    keep.append(o)
+            onsets = np.asarray(keep, np.int64)
         nxt = np.searchsorted(onsets, np.arange(n), side="right")  # the first onset after each row
         has = nxt < len(onsets)
         rows = np.arange(n)[has]
         goal_rows[start + rows] = start + np.minimum(onsets[nxt[has]] + after, n - 1)
         if stay:
-            move_rows = np.flatnonzero(moving)
             for o in onsets.tolist():  # rows o .. before the next move (at most stay of them) stay at o
                 k = np.searchsorted(move_rows, o, side="right")
                 end = min(o + stay, int(move_rows[k]) if k < len(move_rows) else n)
@@ -151,15 +180,16 @@ class DemoSet:
 
     @classmethod
     def rest_goals(cls, obs: np.ndarray, actions: np.ndarray, lengths: Sequence[int], history: int,
-                   goal_cols: Sequence[int], tol: float, settle: int, after: int, stay: int = 0) -> DemoSet:
+                   goal_cols: Sequence[int], tol: float, settle: int, after: int, stay: int = 0, away: float = 0.0,
+                   arm_dist: np.ndarray | None = None, groups: Sequence[int] | None = None) -> DemoSet:
         """Unsegmented play as goal-conditioned data, each row's goal the next frame where the ``goal_cols``
-        features come to rest (:func:`rest_goal_rows`); rows with no rest ahead in their episode are not trained
-        on (they stay history frames)."""
+        features come to rest (:func:`rest_goal_rows`, also for ``away``, ``arm_dist`` and ``groups``); rows with
+        no rest ahead in their episode are not trained on (they stay history frames)."""
         base = cls.from_arrays(obs, actions, lengths, history)
         cols = np.asarray(goal_cols, np.int64)
         if cols.ndim != 1 or len(cols) == 0 or cols.min() < 0 or cols.max() >= base.obs.shape[1]:
             raise ValueError(f"goal_cols must index the {base.obs.shape[1]} observation columns, got {list(cols)}")
-        goal_rows = rest_goal_rows(base.obs[:, cols], lengths, tol, settle, after, stay)
+        goal_rows = rest_goal_rows(base.obs[:, cols], lengths, tol, settle, after, stay, away, arm_dist, groups)
         rows = np.flatnonzero(goal_rows >= 0)
         if len(rows) == 0:
             raise ValueError(f"no frame comes to rest after moving (tol {tol}, settle {settle}): nothing to train on")
@@ -229,7 +259,10 @@ class PlanWindows:
     """Play as Play-LMP windows (Lynch et al. 2019): a window is ``k`` consecutive steps of one episode, ``k``
     uniform in ``window`` (inclusive; cut at the episode's end), its goal the observation right after it. On
     rest-relabelled play (``demos.goal_rows``, :meth:`DemoSet.rest_goals`) a window instead runs from its start
-    row to that row's goal row (starts whose goal is more than ``window[1]`` steps ahead are not drawn).
+    row to that row's goal row (starts whose goal is more than ``window[1]`` steps ahead are not drawn); a stay
+    row (its goal the rest it is in, ``rest_stay``) starts a window of it and the stay rows after it at the same
+    rest (at most ``window[1]``), whose goal is that rest: without them the plans never see a reached goal, the
+    stays that rung c's oracle showed matter most (docs/play.md).
 
     ``plan_steps`` of each window's steps are drawn for the policy's loss (every step would make a batch of B
     windows cost W times a BC batch); the recognition network still reads the whole window."""
@@ -247,9 +280,15 @@ class PlanWindows:
         self._row_ends = self.demos.episode_end_of_rows()
         if self.demos.goal_rows is None:
             self._starts = np.flatnonzero(self._row_ends - np.arange(len(self._row_ends)) > lo)  # lo steps and a goal
-        else:  # rest goals: the window ends at its start's goal
-            ahead = self.demos.goal_rows - np.arange(len(self.demos.goal_rows))
-            self._starts = np.flatnonzero((self.demos.goal_rows >= 0) & (ahead >= 1) & (ahead <= hi))
+        else:  # rest goals: the window ends at its start's goal, or a stay window runs to the end of its stay
+            goal_rows = self.demos.goal_rows
+            ahead = goal_rows - np.arange(len(goal_rows))
+            stay = (goal_rows >= 0) & (ahead <= 0)
+            run = np.ones(len(goal_rows), np.int64)  # stay rows: how many rows from here stay at the same rest
+            for r in np.flatnonzero(stay[:-1] & stay[1:] & (goal_rows[:-1] == goal_rows[1:]))[::-1].tolist():
+                run[r] = run[r + 1] + 1
+            self._k = np.where(stay, np.minimum(run, hi), ahead)
+            self._starts = np.flatnonzero(((goal_rows >= 0) & (ahead >= 1) & (ahead <= hi)) | stay)
         if len(self._starts) == 0:
             raise ValueError(f"no window to draw: no episode is longer than the shortest window ({lo} steps)"
                              if self.demos.goal_rows is None else
@@ -260,14 +299,15 @@ class PlanWindows:
         lo, hi = self.window
         start = self._starts[rng.integers(0, len(self._starts), size=n)]
         if self.demos.goal_rows is not None:
-            k = self.demos.goal_rows[start] - start  # in [1, hi]
+            k, goal = self._k[start], self.demos.goal_rows[start]  # k in [1, hi]
         else:
             k = np.minimum(rng.integers(lo, hi + 1, size=n), self._row_ends[start] - 1 - start)  # >= lo
+            goal = start + k
         steps = np.arange(hi)
         mask = steps[None] < k[:, None]
         rows = start[:, None] + np.minimum(steps[None], k[:, None] - 1)  # padding repeats the last real step
         picked = start[:, None] + (rng.random((n, self.plan_steps)) * k[:, None]).astype(np.int64)
         d = self.demos
         t = lambda a: torch.as_tensor(a, device=device)  # noqa: E731
-        return PlanBatch(t(d.obs[rows]), t(d.actions[rows]), t(mask), t(d.obs[start + k]), t(d.obs[d.hist[picked]]),
+        return PlanBatch(t(d.obs[rows]), t(d.actions[rows]), t(mask), t(d.obs[goal]), t(d.obs[d.hist[picked]]),
                          t(d.actions[picked]))

@@ -25,7 +25,7 @@ import numpy as np
 
 from .dataset import read_play_dataset
 from .tasks import MOVED_M, REACHED_M, PlayTask, TaskEpisode, rollout
-from .train import PLAY_GOAL_KEYS, goal_index, ignore_index
+from .train import PLAY_GOAL_KEYS, arm_distances, goal_index, ignore_index
 
 __all__ = ["BCRecipe", "evaluate_bc", "load_demos", "train_bc"]
 
@@ -65,6 +65,8 @@ class BCRecipe:
     rest_settle: int = 5
     rest_after: int = 5
     rest_stay: int = 0  # rows just after a rest onset whose goal is that rest, i.e. where they are (rest_goal_rows)
+    # > 0: a rest counts only once the arm gets this far (m) from what moved (a push's mid-way pauses do not)
+    rest_away: float = 0.0
     # rung d (Play-LMP): a latent plan of latent_dim (0 = none) inferred from play windows of hindsight's length;
     # plan_steps of each window's steps per batch (batch_size // plan_steps windows), KL weight kl_beta
     latent_dim: int = 0
@@ -109,8 +111,11 @@ def load_demos(paths: Sequence[str | Path], history: int, goal: bool, skip_stay:
                 raise ValueError(f"hindsight must be [low, high] goal offsets in steps, got {list(hindsight)}")
             if rest is not None and rest.relabel == "rest":
                 cols = goal_index(data, rest.goal_keys) or list(range(data.flat_obs().shape[1]))
+                arm_dist, groups = arm_distances(data, rest.goal_keys, dataset=str(p)) if rest.rest_away > 0 \
+                    else (None, None)
                 parts.append(DemoSet.rest_goals(data.flat_obs(), data.actions, data.episode_lengths, history, cols,
-                                                rest.rest_tol, rest.rest_settle, rest.rest_after, rest.rest_stay))
+                                                rest.rest_tol, rest.rest_settle, rest.rest_after, rest.rest_stay,
+                                                rest.rest_away, arm_dist, groups))
             else:
                 parts.append(DemoSet.hindsight(data.flat_obs(), data.actions, data.episode_lengths, history,
                                                (int(hindsight[0]), int(hindsight[1]))))

@@ -35,6 +35,7 @@ ALGOS = ("lmp", "gcbc")
 PLAY_GOAL_KEYS = ("cube_red_pos", "cube_red_quat", "cube_blue_pos", "cube_blue_quat", "cylinder_pos", "cylinder_quat",
                   "cabinet_opening")
 PLAY_IGNORE_KEYS = ("joint_vel",)
+REST_ANCHORS = {"cabinet_opening": "cabinet_handle_pos"}  # arm_distances: where the arm meets a goal key
 
 
 class PlayTrainError(UserError, ValueError):
@@ -118,6 +119,22 @@ def ignore_index(data: Any, keys: list[str], dataset: str = "") -> list[int]:
     if tuple(keys) == PLAY_IGNORE_KEYS:
         keys = [k for k in keys if k in data.obs]
     return _feature_index(data, keys, dataset, "ignore_obs_keys")
+
+
+def arm_distances(data: Any, keys: list[str], arm_key: str = "eef_pos", dataset: str = "") -> tuple[np.ndarray, list[int]]:
+    """The arm's distance to what each goal key describes, for rest goals' ``away`` test
+    (:func:`~skill_rl.imitation.data.rest_goal_rows`): (N, len(keys)) metres from ``arm_key`` to each key's
+    position (``<x>_quat`` -> ``<x>_pos``, ``cabinet_opening`` -> ``cabinet_handle_pos``), and each goal column's
+    key index."""
+    anchors = [REST_ANCHORS.get(k, k[:-len("_quat")] + "_pos" if k.endswith("_quat") else k) for k in keys]
+    _feature_index(data, [arm_key, *anchors], dataset, "arm distance keys")
+    arm = np.asarray(data.obs[arm_key], np.float64)
+    bad = [a for a in anchors if data.obs[a].shape[1] != arm.shape[1]]
+    if bad:
+        raise PlayTrainError(f"{dataset}: {bad} are not {arm.shape[1]}-d positions like {arm_key}: no arm distance")
+    dist = np.stack([np.linalg.norm(np.asarray(data.obs[a], np.float64) - arm, axis=1) for a in anchors], axis=1)
+    groups = [i for i, k in enumerate(keys) for _ in range(data.obs[k].shape[1])]
+    return dist, groups
 
 
 def _feature_index(data: Any, keys: list[str], dataset: str, what: str) -> list[int]:

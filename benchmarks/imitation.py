@@ -283,18 +283,21 @@ def _markdown(doc: dict[str, Any], names: list[str], seeds: list[int], rungs: li
              f"{b.get('demo_noise', 0.1)}, intended action recorded, seed-1 starts); evaluation: {b['episodes']} episodes per task (seed-0 starts, never a demo's), "
              f"horizon {b['horizon']}, deterministic, success checked every step; training seeds {seeds}; recipe: "
              f"`{json.dumps(b['recipe'])}`.", ""]
-    rc = b.get("recipe_c", {})
-    away = (f" once the arm is over {rc['rest_away']} m from what moved" if rc.get("rest_away") else "")
-    goals_c = (f"rest goals: the next frame where the goal features come to rest{away}, + {rc.get('rest_after')}; "
-               f"the first {rc.get('rest_stay')} rows of each rest keep it as their goal" if rc.get("relabel") == "rest" else
-               f"hindsight goals {rc.get('hindsight')} steps ahead")
+    def goals(rc: dict[str, Any]) -> str:
+        away = f" once the arm is over {rc['rest_away']} m from what moved" if rc.get("rest_away") else ""
+        return (f"rest goals: the next frame where the goal features come to rest{away}, + {rc.get('rest_after')}; "
+                f"the first {rc.get('rest_stay')} rows of each rest keep it as their goal"
+                if rc.get("relabel") == "rest" else f"hindsight goals {rc.get('hindsight')} steps ahead")
+
+    rd = b.get("recipe_d", {})
+    windows_d = (f"windows from each row to its {goals(rd)}, at most {rd.get('hindsight')[1]} steps"
+                 if rd.get("relabel") == "rest" else f"windows of {rd.get('hindsight')} steps")
     titles = {"a": ("bc_per_task_success", "Rung a: per-task BC (one policy per task and seed, no goal input)"),
               "b": ("multitask_bc_success", "Rung b: one multi-task goal-conditioned BC policy per seed"),
               "c": ("play_gcbc_success", "Rung c: Play-GCBC, one goal-conditioned policy per seed on play "
-                    f"(`{b.get('play', '')}`, {goals_c})"),
+                    f"(`{b.get('play', '')}`, {goals(b.get('recipe_c', {}))})"),
               "d": ("play_lmp_success", "Rung d: Play-LMP, one latent-plan policy per seed on the same play "
-                    f"(windows of {b.get('recipe_d', {}).get('hindsight')} steps, plan size "
-                    f"{b.get('recipe_d', {}).get('latent_dim')})")}
+                    f"({windows_d}, plan size {rd.get('latent_dim')})")}
     for rung in rungs:
         key, title = titles[rung]
         r = doc[key]

@@ -281,6 +281,23 @@ def test_rest_goals_with_away_skip_pauses_while_the_arm_stays_at_what_moved():
         rest_goal_rows(feats, [20], tol=0.01, settle=2, away=-1.0)
 
 
+def test_rest_goals_before_the_approach_stay_or_drop():
+    """``before_approach``: rows with a goal ahead that come before the arm's approach to what moves next (here a
+    reach away, rows 0-2) get their own frame as goal ("stay") or none ("drop"); the approach keeps its goal."""
+    x = np.array([0] * 8 + [1, 2] + [2] * 6, np.float64)[:, None]  # moves at rows 8-9, rest onset 9
+    dist = np.array([0.30, 0.32, 0.35, 0.40, 0.30, 0.20, 0.10, 0.02] + [0.0] * 8)[:, None]
+    kw = dict(tol=0.01, settle=2, after=1, arm_dist=dist, groups=[0])
+    assert rest_goal_rows(x, [16], **kw)[:9].tolist() == [10] * 9
+    assert rest_goal_rows(x, [16], before_approach="stay", **kw)[:9].tolist() == [0, 1, 2] + [10] * 6
+    assert rest_goal_rows(x, [16], before_approach="drop", **kw)[:9].tolist() == [-1] * 3 + [10] * 6
+    # a slack above the reach's rises (5 cm) reads the whole lead-in as approach
+    assert rest_goal_rows(x, [16], before_approach="stay", approach_slack=0.06, **kw)[:9].tolist() == [10] * 9
+    with pytest.raises(ValueError, match="before_approach"):
+        rest_goal_rows(x, [16], before_approach="skip", **kw)
+    with pytest.raises(ValueError, match="arm_dist"):
+        rest_goal_rows(x, [16], tol=0.01, settle=2, before_approach="stay")
+
+
 # ---------------------------------------------------------------------------------------------- policy
 def _policy(goal: bool = False, **kw) -> BCPolicy:
     torch.manual_seed(0)

@@ -105,6 +105,12 @@ def test_rest_relabelling_trains_rungs_c_and_d_through_the_ladder(play_file, lat
     away = BCRecipe(**{**recipe.to_dict(), "rest_away": 0.1})
     demos_away, _ = load_demos([play_file], 2, goal=True, hindsight=away.hindsight, rest=away)
     assert set(demos_away.goal_rows[demos_away.rows]) < set(demos.goal_rows[rows]) | {-1}
+    # rest_before_approach="drop": rows before the arm's approach to what moves next are not trained on
+    drop = BCRecipe(**{**away.to_dict(), "rest_before_approach": "drop"})
+    demos_drop, _ = load_demos([play_file], 2, goal=True, hindsight=drop.hindsight, rest=drop)
+    assert 0 < len(demos_drop) < len(demos_away)
+    with pytest.raises(ValueError, match="rest_before_approach"):
+        BCRecipe(rest_before_approach="skip")
 
 
 def test_arm_distances_measure_the_arm_to_each_goal_key(play_file):

@@ -33,6 +33,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--stays", type=int, nargs="+", default=[0], help="rest_goal_rows' stay (with tol 1e-3, settle 10)")
     p.add_argument("--aways", type=float, nargs="+", default=[], help="rest_goal_rows' away (m; tol 1e-3, settle 10, "
                    "each of --stays): a rest counts once the arm leaves what moved")
+    p.add_argument("--before-approach", nargs="+", default=[], choices=["stay", "drop"],
+                   help="rest_goal_rows' before_approach (slack 1 cm) with each --aways and --stays")
     p.add_argument("--after", type=int, default=5)
     p.add_argument("--debug", action="store_true", help="a tiny play file collected on the spot")
     p.add_argument("--out", type=Path, required=True)
@@ -58,15 +60,18 @@ def main(argv: list[str] | None = None) -> int:
     # (stay rows, whose goal is the state they are in, have goal <= row; agreement counts them like any goal)
     rows = []
     arm_dist, groups = arm_distances(data, GOAL_KEYS)
-    grid = [(tol, settle, 0, 0.0) for tol in args.tols for settle in args.settles]
-    grid += [(1e-3, 10, stay, 0.0) for stay in args.stays if stay]
-    grid += [(1e-3, 10, stay, away) for away in args.aways for stay in args.stays]
-    for tol, settle, stay, away in grid:
-        goal = rest_goal_rows(feats, data.episode_lengths, tol, settle, args.after, stay, away, arm_dist, groups)
+    grid = [(tol, settle, 0, 0.0, "keep") for tol in args.tols for settle in args.settles]
+    grid += [(1e-3, 10, stay, 0.0, "keep") for stay in args.stays if stay]
+    grid += [(1e-3, 10, stay, away, mode) for mode in ["keep", *args.before_approach] for away in args.aways
+             for stay in args.stays]
+    for tol, settle, stay, away, mode in grid:
+        goal = rest_goal_rows(feats, data.episode_lengths, tol, settle, args.after, stay, away, arm_dist, groups,
+                              mode)
         has = goal >= 0
         ahead = (goal - np.arange(len(goal)))[has]
         agree = np.abs(feats[np.maximum(goal, 0)] - feats[oracle]).max(1) < 0.01
-        rows.append({"tol": tol, "settle": settle, "stay": stay, "away": away, "rows_with_goal": float(has.mean()),
+        rows.append({"tol": tol, "settle": settle, "stay": stay, "away": away, "before_approach": mode,
+                     "rows_with_goal": float(has.mean()),
                      "stay_rows": float((has & (goal <= np.arange(len(goal)))).mean()),
                      "steps_ahead_median": float(np.median(ahead)) if has.any() else None,
                      "steps_ahead_p90": float(np.quantile(ahead, 0.9)) if has.any() else None,

@@ -67,10 +67,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--after", type=int, default=5, help="goal = segment end + this many steps")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--film", action="store_true", help="the goal through FiLM (goal_film, as rungs b and c now)")
-    p.add_argument("--goals", choices=["segment", "segment_no_stay", "rest"], default="segment",
+    p.add_argument("--goals", choices=["segment", "segment_no_stay", "rest", "rest_oracle_stays", "oracle_rest_stays"],
+                   default="segment",
                    help="segment: the oracle's; segment_no_stay: the same, but a row whose segment goal leaves the "
                         "goal features as they are (a retreat, a reach, a pause) gets the next goal ahead that "
-                        "changes them (rows with none are dropped); rest: DemoSet.rest_goals' (tol 1e-3, settle 10)")
+                        "changes them (rows with none are dropped); rest: DemoSet.rest_goals' (tol 1e-3, settle 10); "
+                        "rest_oracle_stays: rest goals (stay 10, away 0.1 m), but the oracle's stay rows keep their "
+                        "own frame; oracle_rest_stays: the oracle's goals, but its stay rows get the rest goals")
     p.add_argument("--debug", action="store_true", help="tiny play, 30 steps, 1 episode of 20 steps per task")
     p.add_argument("--out", type=Path, default=RESULTS)
     args = p.parse_args(argv)
@@ -83,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     from skill_rl.imitation.train import FitConfig, fit
     from skill_rl.play.ladder import evaluate_bc
     from skill_rl.play.tasks import TASKS, make_play_env, sample_episodes
-    from skill_rl.play.train import goal_index
+    from skill_rl.play.train import arm_distances, goal_index
 
     torch.set_num_threads(1)
     horizon, hidden = 200, 256
@@ -106,6 +109,13 @@ def main(argv: list[str] | None = None) -> int:
     elif args.goals == "rest":
         goal_rows = rest_goal_rows(obs[:, cols], data.episode_lengths, 1e-3, 10, args.after)
         demos.rows = np.flatnonzero(goal_rows >= 0)
+    elif args.goals in ("rest_oracle_stays", "oracle_rest_stays"):  # which half of the oracle is the gap?
+        rest = rest_goal_rows(obs[:, cols], data.episode_lengths, 1e-3, 10, args.after, 10, 0.1,
+                              *arm_distances(data, GOAL_KEYS))
+        oracle_stay = np.abs(obs[goal_rows][:, cols] - obs[:, cols]).max(1) < 0.01
+        goal_rows = np.where(oracle_stay, np.arange(len(obs)), rest) if args.goals == "rest_oracle_stays" \
+            else np.where(oracle_stay, rest, goal_rows)
+        demos.rows = np.flatnonzero(goal_rows >= 0)
     demos.goal = obs[np.maximum(goal_rows, 0)]
     cfg = BCConfig(obs_dim=obs.shape[1], act_dim=data.actions.shape[1], history=2, hidden=hidden, layers=2,
                    head="gaussian", goal_index=cols, goal_delta=True, nll_beta=0.5,
@@ -123,7 +133,9 @@ def main(argv: list[str] | None = None) -> int:
         r = evaluate_bc(policy, task, sample_episodes(task, env, args.episodes, seed=0), env, horizon=horizon)
         per_task[task.name] = {"success": r["success_rate"], "reached": r["reached_rate"], "moved": r["moved_rate"]}
     env.close()
-    what = {"segment": "segment end", "segment_no_stay": "segment end, stays -> next change", "rest": "rest onset"}
+    what = {"segment": "segment end", "segment_no_stay": "segment end, stays -> next change", "rest": "rest onset",
+            "rest_oracle_stays": "rest onset (stay 10, away 0.1), the oracle's stays own frame",
+            "oracle_rest_stays": "segment end, the oracle's stays -> rest goals (stay 10, away 0.1)"}
     line = {"dataset": args.dataset, "goals": f"{what[args.goals]} + {args.after}", "steps": args.steps, "seed": args.seed,
             "goal_film": args.film,
             "episodes": args.episodes, "train_s": round(train_s), "segments": int(len(np.unique(goal_rows))),

@@ -59,6 +59,33 @@ def next_changing_goal(features: Any, goal_rows: Any, row_ends: Any, tol: float 
     return out
 
 
+def lookahead_stays(features: Any, lengths: Any, goal_rows: Any, arm_dist: Any, groups: Any, tol: float = 1e-3,
+                    steps: int = 5, closing_m: float = 0.01, far_m: float = 0.12) -> Any:
+    """A stay detector from observations: a row with a goal ahead that moves nothing, is more than ``far_m`` from
+    the thing that moves next and does not close in on it by ``closing_m`` over the next ``steps`` (or up to the
+    motion) gets its own frame as goal (a retreat, a random reach, a pause)."""
+    import numpy as np
+
+    out, start, groups = goal_rows.copy(), 0, np.asarray(groups)
+    for n in np.asarray(lengths).tolist():
+        f, d = features[start:start + n], arm_dist[start:start + n]
+        changed = np.zeros(f.shape, bool)
+        changed[1:] = np.abs(np.diff(f, axis=0)) > tol
+        moving = changed.any(1)
+        motion_starts = np.flatnonzero(moving & ~np.r_[False, moving[:-1]])
+        if len(motion_starts):
+            r = np.arange(n)
+            k = np.searchsorted(motion_starts, r)
+            ok = k < len(motion_starts)
+            m = motion_starts[np.minimum(k, len(motion_starts) - 1)]
+            thing = groups[changed[m].argmax(1)]
+            closing = d[r, thing] - d[np.minimum(r + steps, m), thing] > closing_m
+            sel = r[ok & ~closing & ~moving & (d[r, thing] > far_m) & (out[start + r] > start + r)]
+            out[start + sel] = start + sel
+        start += n
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--dataset", default="", help="play HDF5 from skill-rl play collect")
@@ -67,13 +94,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--after", type=int, default=5, help="goal = segment end + this many steps")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--film", action="store_true", help="the goal through FiLM (goal_film, as rungs b and c now)")
-    p.add_argument("--goals", choices=["segment", "segment_no_stay", "rest", "rest_oracle_stays", "oracle_rest_stays"],
+    p.add_argument("--goals", choices=["segment", "segment_no_stay", "rest", "rest_oracle_stays", "oracle_rest_stays",
+                                       "rest_lookahead_stays"],
                    default="segment",
                    help="segment: the oracle's; segment_no_stay: the same, but a row whose segment goal leaves the "
                         "goal features as they are (a retreat, a reach, a pause) gets the next goal ahead that "
                         "changes them (rows with none are dropped); rest: DemoSet.rest_goals' (tol 1e-3, settle 10); "
                         "rest_oracle_stays: rest goals (stay 10, away 0.1 m), but the oracle's stay rows keep their "
-                        "own frame; oracle_rest_stays: the oracle's goals, but its stay rows get the rest goals")
+                        "own frame; oracle_rest_stays: the oracle's goals, but its stay rows get the rest goals; "
+                        "rest_lookahead_stays: rest goals, and rows far from what moves next and not closing in on "
+                        "it become stays (lookahead_stays)")
     p.add_argument("--debug", action="store_true", help="tiny play, 30 steps, 1 episode of 20 steps per task")
     p.add_argument("--out", type=Path, default=RESULTS)
     args = p.parse_args(argv)
@@ -116,6 +146,11 @@ def main(argv: list[str] | None = None) -> int:
         goal_rows = np.where(oracle_stay, np.arange(len(obs)), rest) if args.goals == "rest_oracle_stays" \
             else np.where(oracle_stay, rest, goal_rows)
         demos.rows = np.flatnonzero(goal_rows >= 0)
+    elif args.goals == "rest_lookahead_stays":
+        arm = arm_distances(data, GOAL_KEYS)
+        rest = rest_goal_rows(obs[:, cols], data.episode_lengths, 1e-3, 10, args.after, 10, 0.1, *arm)
+        goal_rows = lookahead_stays(obs[:, cols], data.episode_lengths, rest, *arm)
+        demos.rows = np.flatnonzero(goal_rows >= 0)
     demos.goal = obs[np.maximum(goal_rows, 0)]
     cfg = BCConfig(obs_dim=obs.shape[1], act_dim=data.actions.shape[1], history=2, hidden=hidden, layers=2,
                    head="gaussian", goal_index=cols, goal_delta=True, nll_beta=0.5,
@@ -135,7 +170,8 @@ def main(argv: list[str] | None = None) -> int:
     env.close()
     what = {"segment": "segment end", "segment_no_stay": "segment end, stays -> next change", "rest": "rest onset",
             "rest_oracle_stays": "rest onset (stay 10, away 0.1), the oracle's stays own frame",
-            "oracle_rest_stays": "segment end, the oracle's stays -> rest goals (stay 10, away 0.1)"}
+            "oracle_rest_stays": "segment end, the oracle's stays -> rest goals (stay 10, away 0.1)",
+            "rest_lookahead_stays": "rest onset (stay 10, away 0.1), rows far and not closing in -> own frame"}
     line = {"dataset": args.dataset, "goals": f"{what[args.goals]} + {args.after}", "steps": args.steps, "seed": args.seed,
             "goal_film": args.film,
             "episodes": args.episodes, "train_s": round(train_s), "segments": int(len(np.unique(goal_rows))),

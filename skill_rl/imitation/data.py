@@ -77,27 +77,24 @@ def rest_goal_rows(features: np.ndarray, lengths: Sequence[int], tol: float, set
         for k in range(1, settle + 1):
             still_ahead[:n - k] &= ~moving[k:]
         onsets = np.flatnonzero(moving & still_ahead)
-        move_rows = np.flatnonzero(moving)
+        move_rows = np.append(np.flatnonzero(moving), n)  # n: no move ahead
+        next_move = move_rows[np.searchsorted(move_rows, onsets, side="right")]  # the first move after each onset
         if away > 0:
             assert arm_dist is not None and group_of is not None
             d = arm_dist[start:start + n]
-            keep = []
-            for o in onsets.tolist():
-                k = np.searchsorted(move_rows, o, side="right")
-                nxt_move = int(move_rows[k]) if k < len(move_rows) else n
-                things = np.unique(group_of[changed[max(0, o - 3):o + 1].any(axis=0)])
-                if nxt_move == n or (d[o:nxt_move][:, things].min(axis=1) > away).any():
-                    keep.append(o)
-            onsets = np.asarray(keep, np.int64)
+            keep = np.ones(len(onsets), bool)
+            for i, (o, nxt) in enumerate(zip(onsets.tolist(), next_move.tolist(), strict=True)):
+                if nxt < n:  # the arm must get away from what moved before the next move
+                    things = np.unique(group_of[changed[max(0, o - 3):o + 1].any(axis=0)])
+                    keep[i] = bool((d[o:nxt][:, things].min(axis=1) > away).any())
+            onsets, next_move = onsets[keep], next_move[keep]
         nxt = np.searchsorted(onsets, np.arange(n), side="right")  # the first onset after each row
         has = nxt < len(onsets)
         rows = np.arange(n)[has]
         goal_rows[start + rows] = start + np.minimum(onsets[nxt[has]] + after, n - 1)
         if stay:
-            for o in onsets.tolist():  # rows o .. before the next move (at most stay of them) stay at o
-                k = np.searchsorted(move_rows, o, side="right")
-                end = min(o + stay, int(move_rows[k]) if k < len(move_rows) else n)
-                goal_rows[start + o: start + end] = start + o
+            for o, nxt in zip(onsets.tolist(), next_move.tolist(), strict=True):  # rows o .. before the next
+                goal_rows[start + o: start + min(o + stay, nxt)] = start + o  # move (at most stay) stay at o
         if before_approach != "keep":
             assert arm_dist is not None and group_of is not None
             d, prev_end = arm_dist[start:start + n], 0

@@ -298,6 +298,21 @@ def test_rest_goals_before_the_approach_stay_or_drop():
         rest_goal_rows(x, [16], tol=0.01, settle=2, before_approach="stay")
 
 
+def test_rest_goals_far_judges_each_row_so_a_bump_in_the_approach_does_not_cut_it():
+    """``before_approach="far"``: a row far from what moves next (> approach_far) and not closing in on it by
+    approach_slack over approach_steps is a stay; the walk back of "stay" ends at the approach's first bump (row 6
+    is 2 cm farther than row 5) and calls the approach's start a stay too."""
+    x = np.array([0] * 9 + [1, 2] + [2] * 6, np.float64)[:, None]  # moves at rows 9-10, rest onset 10
+    dist = np.array([0.30, 0.32, 0.31, 0.33, 0.305, 0.20, 0.22, 0.10, 0.02] + [0.0] * 8)[:, None]
+    kw = dict(tol=0.01, settle=2, after=1, arm_dist=dist, groups=[0], approach_steps=2)
+    assert rest_goal_rows(x, [17], before_approach="far", **kw)[:10].tolist() == [0, 1, 2] + [11] * 7
+    assert rest_goal_rows(x, [17], before_approach="stay", **kw)[:10].tolist() == [0, 1, 2, 3, 4, 5] + [11] * 4
+    # nothing is farther than 35 cm: no stays
+    assert rest_goal_rows(x, [17], before_approach="far", approach_far=0.35, **kw)[:10].tolist() == [11] * 10
+    with pytest.raises(ValueError, match="approach_steps"):
+        rest_goal_rows(x, [17], before_approach="far", **{**kw, "approach_steps": 0})
+
+
 # ---------------------------------------------------------------------------------------------- policy
 def _policy(goal: bool = False, **kw) -> BCPolicy:
     torch.manual_seed(0)

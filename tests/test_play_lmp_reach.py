@@ -109,6 +109,11 @@ def test_rest_relabelling_trains_rungs_c_and_d_through_the_ladder(play_file, lat
     drop = BCRecipe(**{**away.to_dict(), "rest_before_approach": "drop"})
     demos_drop, _ = load_demos([play_file], 2, goal=True, hindsight=drop.hindsight, rest=drop)
     assert 0 < len(demos_drop) < len(demos_away)
+    # "far": rows far from what moves next and not closing in on it become stays (their own frame), none dropped
+    far = BCRecipe(**{**away.to_dict(), "rest_before_approach": "far"})
+    demos_far, _ = load_demos([play_file], 2, goal=True, hindsight=far.hindsight, rest=far)
+    own = [int((d.goal_rows[d.rows] == d.rows).sum()) for d in (demos_away, demos_far)]
+    assert len(demos_far) == len(demos_away) and own[1] > own[0]
     with pytest.raises(ValueError, match="rest_before_approach"):
         BCRecipe(rest_before_approach="skip")
 

@@ -59,33 +59,6 @@ def next_changing_goal(features: Any, goal_rows: Any, row_ends: Any, tol: float 
     return out
 
 
-def lookahead_stays(features: Any, lengths: Any, goal_rows: Any, arm_dist: Any, groups: Any, tol: float = 1e-3,
-                    steps: int = 5, closing_m: float = 0.01, far_m: float = 0.12) -> Any:
-    """A stay detector from observations: a row with a goal ahead that moves nothing, is more than ``far_m`` from
-    the thing that moves next and does not close in on it by ``closing_m`` over the next ``steps`` (or up to the
-    motion) gets its own frame as goal (a retreat, a random reach, a pause)."""
-    import numpy as np
-
-    out, start, groups = goal_rows.copy(), 0, np.asarray(groups)
-    for n in np.asarray(lengths).tolist():
-        f, d = features[start:start + n], arm_dist[start:start + n]
-        changed = np.zeros(f.shape, bool)
-        changed[1:] = np.abs(np.diff(f, axis=0)) > tol
-        moving = changed.any(1)
-        motion_starts = np.flatnonzero(moving & ~np.r_[False, moving[:-1]])
-        if len(motion_starts):
-            r = np.arange(n)
-            k = np.searchsorted(motion_starts, r)
-            ok = k < len(motion_starts)
-            m = motion_starts[np.minimum(k, len(motion_starts) - 1)]
-            thing = groups[changed[m].argmax(1)]
-            closing = d[r, thing] - d[np.minimum(r + steps, m), thing] > closing_m
-            sel = r[ok & ~closing & ~moving & (d[r, thing] > far_m) & (out[start + r] > start + r)]
-            out[start + sel] = start + sel
-        start += n
-    return out
-
-
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--dataset", default="", help="play HDF5 from skill-rl play collect")
@@ -103,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
                         "rest_oracle_stays: rest goals (stay 10, away 0.1 m), but the oracle's stay rows keep their "
                         "own frame; oracle_rest_stays: the oracle's goals, but its stay rows get the rest goals; "
                         "rest_lookahead_stays: rest goals, and rows far from what moves next and not closing in on "
-                        "it become stays (lookahead_stays)")
+                        "it become stays (rest_goal_rows' before_approach='far')")
     p.add_argument("--debug", action="store_true", help="tiny play, 30 steps, 1 episode of 20 steps per task")
     p.add_argument("--out", type=Path, default=RESULTS)
     args = p.parse_args(argv)
@@ -147,9 +120,8 @@ def main(argv: list[str] | None = None) -> int:
             else np.where(oracle_stay, rest, goal_rows)
         demos.rows = np.flatnonzero(goal_rows >= 0)
     elif args.goals == "rest_lookahead_stays":
-        arm = arm_distances(data, GOAL_KEYS)
-        rest = rest_goal_rows(obs[:, cols], data.episode_lengths, 1e-3, 10, args.after, 10, 0.1, *arm)
-        goal_rows = lookahead_stays(obs[:, cols], data.episode_lengths, rest, *arm)
+        goal_rows = rest_goal_rows(obs[:, cols], data.episode_lengths, 1e-3, 10, args.after, 10, 0.1,
+                                   *arm_distances(data, GOAL_KEYS), before_approach="far")
         demos.rows = np.flatnonzero(goal_rows >= 0)
     demos.goal = obs[np.maximum(goal_rows, 0)]
     cfg = BCConfig(obs_dim=obs.shape[1], act_dim=data.actions.shape[1], history=2, hidden=hidden, layers=2,

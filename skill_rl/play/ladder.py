@@ -67,9 +67,13 @@ class BCRecipe:
     rest_stay: int = 0  # rows just after a rest onset whose goal is that rest, i.e. where they are (rest_goal_rows)
     # > 0: a rest counts only once the arm gets this far (m) from what moved (a push's mid-way pauses do not)
     rest_away: float = 0.0
-    # rows before the arm's approach to what moves next: "keep" their goal ahead, "stay" (own frame) or "drop"
+    # rows before the arm's approach to what moves next: "keep" their goal ahead, "stay" (own frame) or "drop";
+    # "far": each row that is farther than rest_approach_far (m) from what moves next and not rest_approach_slack
+    # closer to it over the next rest_approach_steps gets its own frame (rest_goal_rows)
     rest_before_approach: str = "keep"
     rest_approach_slack: float = 0.01  # m of distance noise the approach may have
+    rest_approach_far: float = 0.12
+    rest_approach_steps: int = 5
     # rung d (Play-LMP): a latent plan of latent_dim (0 = none) inferred from play windows of hindsight's length;
     # plan_steps of each window's steps per batch (batch_size // plan_steps windows), KL weight kl_beta
     latent_dim: int = 0
@@ -80,8 +84,9 @@ class BCRecipe:
     def __post_init__(self) -> None:
         if self.relabel not in ("uniform", "rest"):
             raise ValueError(f"relabel must be 'uniform' or 'rest', got {self.relabel!r}")
-        if self.rest_before_approach not in ("keep", "stay", "drop"):
-            raise ValueError(f"rest_before_approach must be 'keep', 'stay' or 'drop', got {self.rest_before_approach!r}")
+        if self.rest_before_approach not in ("keep", "stay", "drop", "far"):
+            raise ValueError(f"rest_before_approach must be 'keep', 'stay', 'drop' or 'far', got "
+                             f"{self.rest_before_approach!r}")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -121,7 +126,8 @@ def load_demos(paths: Sequence[str | Path], history: int, goal: bool, skip_stay:
                 parts.append(DemoSet.rest_goals(data.flat_obs(), data.actions, data.episode_lengths, history, cols,
                                                 rest.rest_tol, rest.rest_settle, rest.rest_after, rest.rest_stay,
                                                 rest.rest_away, arm_dist, groups, rest.rest_before_approach,
-                                                rest.rest_approach_slack))
+                                                rest.rest_approach_slack, rest.rest_approach_far,
+                                                rest.rest_approach_steps))
             else:
                 parts.append(DemoSet.hindsight(data.flat_obs(), data.actions, data.episode_lengths, history,
                                                (int(hindsight[0]), int(hindsight[1]))))

@@ -285,8 +285,14 @@ def _markdown(doc: dict[str, Any], names: list[str], seeds: list[int], rungs: li
              f"`{json.dumps(b['recipe'])}`.", ""]
     def goals(rc: dict[str, Any]) -> str:
         away = f" once the arm is over {rc['rest_away']} m from what moved" if rc.get("rest_away") else ""
+        before = rc.get("rest_before_approach", "keep")
+        lead = {"keep": "", "stay": "; rows before the arm's approach to what moves next keep their own frame",
+                "drop": "; rows before the arm's approach to what moves next are dropped",
+                "far": f"; rows over {rc.get('rest_approach_far')} m from what moves next and not "
+                       f"{rc.get('rest_approach_slack')} m closer to it within {rc.get('rest_approach_steps')} steps "
+                       "keep their own frame"}[before]
         return (f"rest goals: the next frame where the goal features come to rest{away}, + {rc.get('rest_after')}; "
-                f"the first {rc.get('rest_stay')} rows of each rest keep it as their goal"
+                f"the first {rc.get('rest_stay')} rows of each rest keep it as their goal{lead}"
                 if rc.get("relabel") == "rest" else f"hindsight goals {rc.get('hindsight')} steps ahead")
 
     rd = b.get("recipe_d", {})

@@ -33,8 +33,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--stays", type=int, nargs="+", default=[0], help="rest_goal_rows' stay (with tol 1e-3, settle 10)")
     p.add_argument("--aways", type=float, nargs="+", default=[], help="rest_goal_rows' away (m; tol 1e-3, settle 10, "
                    "each of --stays): a rest counts once the arm leaves what moved")
-    p.add_argument("--before-approach", nargs="+", default=[], choices=["stay", "drop"],
-                   help="rest_goal_rows' before_approach (slack 1 cm) with each --aways and --stays")
+    p.add_argument("--before-approach", nargs="+", default=[], choices=["stay", "drop", "far"],
+                   help="rest_goal_rows' before_approach (slack 1 cm; far: 12 cm, 5 steps) with each --aways and --stays")
     p.add_argument("--after", type=int, default=5)
     p.add_argument("--debug", action="store_true", help="a tiny play file collected on the spot")
     p.add_argument("--out", type=Path, required=True)
@@ -70,9 +70,12 @@ def main(argv: list[str] | None = None) -> int:
         has = goal >= 0
         ahead = (goal - np.arange(len(goal)))[has]
         agree = np.abs(feats[np.maximum(goal, 0)] - feats[oracle]).max(1) < 0.01
+        stays = has & (goal <= np.arange(len(goal)))  # vs the oracle's stays: rows whose goal moves nothing
         rows.append({"tol": tol, "settle": settle, "stay": stay, "away": away, "before_approach": mode,
                      "rows_with_goal": float(has.mean()),
-                     "stay_rows": float((has & (goal <= np.arange(len(goal)))).mean()),
+                     "stay_rows": float(stays.mean()),
+                     "stay_precision": float((stays & ~oracle_moves).sum() / max(stays.sum(), 1)),
+                     "stay_recall": float((stays & ~oracle_moves).sum() / max((~oracle_moves).sum(), 1)),
                      "steps_ahead_median": float(np.median(ahead)) if has.any() else None,
                      "steps_ahead_p90": float(np.quantile(ahead, 0.9)) if has.any() else None,
                      "agree_with_oracle": float(agree[has].mean()) if has.any() else None,

@@ -84,6 +84,7 @@ def rest_goal_rows(features: np.ndarray, lengths: Sequence[int], tol: float, set
         for k in range(1, settle + 1):
             still_ahead[:n - k] &= ~moving[k:]
         onsets = np.flatnonzero(moving & still_ahead)
+        motion_starts = np.flatnonzero(moving & ~np.concatenate([[False], moving[:-1]]))  # first frame of each motion
         move_rows = np.append(np.flatnonzero(moving), n)  # n: no move ahead
         next_move = move_rows[np.searchsorted(move_rows, onsets, side="right")]  # the first move after each onset
         if away > 0:
@@ -105,7 +106,6 @@ def rest_goal_rows(features: np.ndarray, lengths: Sequence[int], tol: float, set
         if before_approach == "far":
             assert arm_dist is not None and group_of is not None
             d = arm_dist[start:start + n]
-            motion_starts = np.flatnonzero(moving & ~np.concatenate([[False], moving[:-1]]))
             if len(motion_starts):
                 r = np.arange(n)
                 k = np.searchsorted(motion_starts, r)  # the first motion start at or after each row
@@ -118,7 +118,7 @@ def rest_goal_rows(features: np.ndarray, lengths: Sequence[int], tol: float, set
         elif before_approach != "keep":
             assert arm_dist is not None and group_of is not None
             d, prev_end = arm_dist[start:start + n], 0
-            for m in np.flatnonzero(moving & ~np.concatenate([[False], moving[:-1]])).tolist():  # motion starts
+            for m in motion_starts.tolist():
                 dm = d[:, np.unique(group_of[changed[m]])].min(axis=1)
                 a = m  # walk back over the approach: the distance falls towards m (up to the slack)
                 while a - 1 >= prev_end and dm[a - 1] > dm[a] - approach_slack:

@@ -291,8 +291,10 @@ def _markdown(doc: dict[str, Any], names: list[str], seeds: list[int], rungs: li
                 "far": f"; rows over {rc.get('rest_approach_far')} m from what moves next and not "
                        f"{rc.get('rest_approach_slack')} m closer to it within {rc.get('rest_approach_steps')} steps "
                        "keep their own frame"}[before]
+        lift = (f"; a lift over {rc['rest_lift_rise']} m that puts its object back within {rc.get('rest_lift_back')} m "
+                "gives its rows before the highest frame that frame" if rc.get("rest_lift_rise") else "")
         return (f"rest goals: the next frame where the goal features come to rest{away}, + {rc.get('rest_after')}; "
-                f"the first {rc.get('rest_stay')} rows of each rest keep it as their goal{lead}"
+                f"the first {rc.get('rest_stay')} rows of each rest keep it as their goal{lead}{lift}"
                 if rc.get("relabel") == "rest" else f"hindsight goals {rc.get('hindsight')} steps ahead")
 
     rd = b.get("recipe_d", {})

@@ -313,6 +313,26 @@ def test_rest_goals_far_judges_each_row_so_a_bump_in_the_approach_does_not_cut_i
         rest_goal_rows(x, [17], before_approach="far", **{**kw, "approach_steps": 0})
 
 
+def test_rest_goals_lift_peaks_give_a_put_back_lift_its_highest_frame():
+    """``lift_rise``: an object lifted more than lift_rise and put back where it was (the player's lift) makes the
+    rows before its highest frame aim at that frame; the rest after it looks like the rest before it, so the rest
+    goal alone never shows a lifted object. A lift that ends elsewhere (a place) keeps its rest goal."""
+    z = np.array([0.0] * 5 + [0.02, 0.04, 0.06, 0.08, 0.10, 0.07, 0.04, 0.01] + [0.0] * 7)  # peak at row 9
+    x = np.zeros_like(z)
+    lift = np.stack([x, x, z, np.full_like(z, 0.3)], axis=1)  # an object (x, y, z) and a drawer opening
+    kw = dict(tol=1e-3, settle=2, after=0, groups=[0, 0, 0, 1])
+    plain = rest_goal_rows(lift, [20], **kw)
+    assert plain[:14].tolist() == [13] * 13 + [-1]  # the last move, row 13, is the rest every row before aims at
+    lifted = rest_goal_rows(lift, [20], lift_rise=0.05, **kw)
+    assert lifted[:14].tolist() == [9] * 9 + [13] * 4 + [-1]
+    assert (lifted[14:] == plain[14:]).all()
+    placed = lift.copy()
+    placed[10:, 0] = np.linspace(0.01, 0.1, 3).tolist() + [0.1] * 7  # set down 10 cm away: a place, not a lift
+    assert (rest_goal_rows(placed, [20], lift_rise=0.05, **kw) == rest_goal_rows(placed, [20], **kw)).all()
+    with pytest.raises(ValueError, match="lift_rise"):
+        rest_goal_rows(lift, [20], tol=1e-3, settle=2, lift_rise=0.05)
+
+
 # ---------------------------------------------------------------------------------------------- policy
 def _policy(goal: bool = False, **kw) -> BCPolicy:
     torch.manual_seed(0)

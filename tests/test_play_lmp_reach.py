@@ -114,6 +114,12 @@ def test_rest_relabelling_trains_rungs_c_and_d_through_the_ladder(play_file, lat
     demos_far, _ = load_demos([play_file], 2, goal=True, hindsight=far.hindsight, rest=far)
     own = [int((d.goal_rows[d.rows] == d.rows).sum()) for d in (demos_away, demos_far)]
     assert len(demos_far) == len(demos_away) and own[1] > own[0]
+    # lift peaks (the player lifts and puts back) re-aim rows at an earlier frame ahead of them; none gained or lost
+    lift = BCRecipe(**{**far.to_dict(), "rest_lift_rise": 0.05})
+    demos_lift, _ = load_demos([play_file], 2, goal=True, hindsight=lift.hindsight, rest=lift)
+    moved = np.flatnonzero(demos_lift.goal_rows != demos_far.goal_rows)
+    assert len(moved) and len(demos_lift) == len(demos_far) and (demos_lift.goal_rows[moved] > moved).all()
+    assert (demos_lift.goal_rows[moved] < demos_far.goal_rows[moved]).all()
     with pytest.raises(ValueError, match="rest_before_approach"):
         BCRecipe(rest_before_approach="skip")
 

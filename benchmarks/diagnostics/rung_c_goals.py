@@ -59,38 +59,6 @@ def next_changing_goal(features: Any, goal_rows: Any, row_ends: Any, tol: float 
     return out
 
 
-def lift_peak_goals(features: Any, lengths: Any, goal_rows: Any, groups: Any, tol: float = 1e-3,
-                    rise: float = 0.05, back: float = 0.02) -> Any:
-    """Rest goals never show a lifted object: the player's lift holds it up a moment and puts it back where it was,
-    so the rest after a lift looks like the rest before it. Here an excursion of an object (x, y, z columns of one
-    group) more than ``rise`` m above its last still height, which ends within ``back`` m of where it started, is a
-    lift: the forward rows before its highest frame that share that frame's goal get the highest frame instead."""
-    import numpy as np
-
-    out, start, groups = goal_rows.copy(), 0, np.asarray(groups)
-    objects = [np.flatnonzero(groups == g) for g in np.unique(groups)]
-    objects = [c for c in objects if len(c) == 3]  # positions (x, y, z); the drawer's opening is one column
-    for n in np.asarray(lengths).tolist():
-        f, g = features[start:start + n], out[start:start + n]
-        for cols in objects:
-            p = f[:, cols]
-            still = np.r_[True, (np.abs(np.diff(p, axis=0)) <= tol).all(1)]
-            last_still = np.maximum.accumulate(np.where(still, np.arange(n), 0))
-            lifted = p[:, 2] > p[last_still, 2] + rise
-            edges = np.flatnonzero(np.diff(np.r_[0, lifted.astype(int), 0]))
-            for a, b in zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True):
-                before = p[last_still[a]]
-                after_rows = np.flatnonzero(still[b:])
-                if not len(after_rows) or np.abs(p[b + after_rows[0]] - before).max() > back:
-                    continue  # not put back where it was: a place or a stack, whose rest goal is right
-                peak = a + int(np.argmax(p[a:b, 2]))
-                r = np.arange(peak)
-                sel = r[(g[:peak] == g[peak]) & (g[:peak] > r)]
-                out[start + sel] = start + peak
-        start += n
-    return out
-
-
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--dataset", default="", help="play HDF5 from skill-rl play collect")
@@ -109,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
                         "own frame; oracle_rest_stays: the oracle's goals, but its stay rows get the rest goals; "
                         "rest_lookahead_stays: rest goals, and rows far from what moves next and not closing in on "
                         "it become stays (rest_goal_rows' before_approach='far'); rest_far_lift_peaks: the same, and the rows of a lift "
-                        "that puts its object back get the lift's highest frame as goal (lift_peak_goals)")
+                        "that puts its object back get the lift's highest frame as goal (rest_goal_rows' lift_rise=0.05)")
     p.add_argument("--debug", action="store_true", help="tiny play, 30 steps, 1 episode of 20 steps per task")
     p.add_argument("--out", type=Path, default=RESULTS)
     args = p.parse_args(argv)
@@ -155,9 +123,8 @@ def main(argv: list[str] | None = None) -> int:
     elif args.goals in ("rest_lookahead_stays", "rest_far_lift_peaks"):
         arm_dist, groups = arm_distances(data, GOAL_KEYS)
         goal_rows = rest_goal_rows(obs[:, cols], data.episode_lengths, 1e-3, 10, args.after, 10, 0.1,
-                                   arm_dist, groups, before_approach="far")
-        if args.goals == "rest_far_lift_peaks":
-            goal_rows = lift_peak_goals(obs[:, cols], data.episode_lengths, goal_rows, groups)
+                                   arm_dist, groups, before_approach="far",
+                                   lift_rise=0.05 if args.goals == "rest_far_lift_peaks" else 0.0)
         demos.rows = np.flatnonzero(goal_rows >= 0)
     demos.goal = obs[np.maximum(goal_rows, 0)]
     cfg = BCConfig(obs_dim=obs.shape[1], act_dim=data.actions.shape[1], history=2, hidden=hidden, layers=2,

@@ -17,7 +17,8 @@ __all__ = ["BCBatch", "DemoSet", "PlanBatch", "PlanWindows", "rest_goal_rows"]
 def rest_goal_rows(features: np.ndarray, lengths: Sequence[int], tol: float, settle: int, after: int = 0,
                    stay: int = 0, away: float = 0.0, arm_dist: np.ndarray | None = None,
                    groups: Sequence[int] | None = None, before_approach: str = "keep",
-                   approach_slack: float = 0.01, approach_far: float = 0.12, approach_steps: int = 5) -> np.ndarray:
+                   approach_slack: float = 0.01, approach_far: float = 0.12, approach_steps: int = 5,
+                   lift_rise: float = 0.0, lift_back: float = 0.02) -> np.ndarray:
     """Each row's goal row from the observations alone: the next frame where the ``features`` (e.g. the objects'
     positions and the drawer) come to rest after moving, plus ``after`` steps (cut at the episode's last row);
     -1 where the episode has no such frame ahead.
@@ -48,7 +49,14 @@ def rest_goal_rows(features: np.ndarray, lengths: Sequence[int], tol: float, set
     than ``approach_far`` m from what moves next and does not get ``approach_slack`` m closer to it over the next
     ``approach_steps`` steps (or up to the motion) gets its own frame as the goal. Against the oracle's stay rows
     on the 3 h play: precision 88 %, recall 60 % ("stay" 68 / 63 %; ``rest_goals.json``); rung c 32.2 % against
-    25.6 % without (docs/play.md)."""
+    25.6 % without (docs/play.md).
+
+    ``lift_rise`` > 0 (needs ``groups``; objects are the groups of three feature columns, x, y, z): an excursion of
+    an object more than ``lift_rise`` m above its last still height, which ends within ``lift_back`` m of where it
+    started, is a lift that put its object back; the rows before its highest frame that share that frame's goal
+    (and have it ahead) get the highest frame instead. Why: the rest after such a lift looks like the rest before
+    it, so no rest goal shows a lifted object, which is what a held-out lift's goal is (docs/play.md, session 10:
+    lift red 10 -> 60-65 % in the pilot)."""
     features = np.asarray(features, np.float64)
     lengths_a = np.asarray(lengths, np.int64)
     if features.ndim != 2 or int(lengths_a.sum()) != len(features) or (lengths_a < 1).any():
@@ -61,6 +69,10 @@ def rest_goal_rows(features: np.ndarray, lengths: Sequence[int], tol: float, set
         raise ValueError(f"before_approach must be 'keep', 'stay', 'drop' or 'far', got {before_approach!r}")
     if approach_steps < 1 or approach_far < 0:
         raise ValueError(f"need approach_steps >= 1 and approach_far >= 0, got {approach_steps}, {approach_far}")
+    if lift_rise < 0 or lift_back < 0:
+        raise ValueError(f"need lift_rise >= 0 and lift_back >= 0, got {lift_rise}, {lift_back}")
+    if lift_rise > 0 and groups is None:
+        raise ValueError("lift_rise > 0 needs groups (F,): the object each feature column belongs to")
     group_of = None
     if away > 0 or before_approach != "keep":
         if arm_dist is None or groups is None:
@@ -127,8 +139,38 @@ def rest_goal_rows(features: np.ndarray, lengths: Sequence[int], tol: float, set
                 rows = rows[goal_rows[start + rows] > start + rows]  # stays keep theirs
                 goal_rows[start + rows] = start + rows if before_approach == "stay" else -1
                 prev_end = m + int(np.argmin(moving[m:])) if not moving[m:].all() else n
+        if lift_rise > 0:
+            assert groups is not None
+            _lift_peak_goals(f, goal_rows[start:start + n], start, np.asarray(groups, np.int64), tol, lift_rise,
+                             lift_back)
         start += n
     return goal_rows
+
+
+def _lift_peak_goals(f: np.ndarray, goal_rows: np.ndarray, start: int, groups: np.ndarray, tol: float, rise: float,
+                     back: float) -> None:
+    """In place, one episode (``goal_rows`` hold absolute rows, the episode starting at ``start``): see
+    :func:`rest_goal_rows`' ``lift_rise``."""
+    n = len(f)
+    if len(groups) != f.shape[1]:
+        raise ValueError(f"groups must be ({f.shape[1]},), got {groups.shape}")
+    for g in np.unique(groups):
+        cols = np.flatnonzero(groups == g)
+        if len(cols) != 3:
+            continue  # positions are (x, y, z); the drawer's opening is one column
+        p = f[:, cols]
+        still = np.r_[True, (np.abs(np.diff(p, axis=0)) <= tol).all(1)]
+        last_still = np.maximum.accumulate(np.where(still, np.arange(n), 0))
+        lifted = p[:, 2] > p[last_still, 2] + rise
+        edges = np.flatnonzero(np.diff(np.r_[0, lifted.astype(int), 0]))
+        for a, b in zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True):
+            after_rows = np.flatnonzero(still[b:])
+            if not len(after_rows) or np.abs(p[b + after_rows[0]] - p[last_still[a]]).max() > back:
+                continue  # not put back where it was: a place or a stack, whose rest goal is right
+            peak = a + int(np.argmax(p[a:b, 2]))
+            r = np.arange(peak)
+            sel = r[(goal_rows[:peak] == goal_rows[peak]) & (goal_rows[:peak] > start + r)]
+            goal_rows[sel] = start + peak
 
 
 class BCBatch(NamedTuple):
@@ -222,16 +264,17 @@ class DemoSet:
                    goal_cols: Sequence[int], tol: float, settle: int, after: int, stay: int = 0, away: float = 0.0,
                    arm_dist: np.ndarray | None = None, groups: Sequence[int] | None = None,
                    before_approach: str = "keep", approach_slack: float = 0.01, approach_far: float = 0.12,
-                   approach_steps: int = 5) -> DemoSet:
+                   approach_steps: int = 5, lift_rise: float = 0.0, lift_back: float = 0.02) -> DemoSet:
         """Unsegmented play as goal-conditioned data, each row's goal the next frame where the ``goal_cols``
-        features come to rest (:func:`rest_goal_rows`, also for ``away``, ``arm_dist``, ``groups`` and the
-        ``approach_*`` settings); rows with no rest ahead in their episode are not trained on (they stay history frames)."""
+        features come to rest (:func:`rest_goal_rows`, also for ``away``, ``arm_dist``, ``groups``, the
+        ``approach_*`` and ``lift_*`` settings); rows with no rest ahead in their episode are not trained on (they stay history frames)."""
         base = cls.from_arrays(obs, actions, lengths, history)
         cols = np.asarray(goal_cols, np.int64)
         if cols.ndim != 1 or len(cols) == 0 or cols.min() < 0 or cols.max() >= base.obs.shape[1]:
             raise ValueError(f"goal_cols must index the {base.obs.shape[1]} observation columns, got {list(cols)}")
         goal_rows = rest_goal_rows(base.obs[:, cols], lengths, tol, settle, after, stay, away, arm_dist, groups,
-                                   before_approach, approach_slack, approach_far, approach_steps)
+                                   before_approach, approach_slack, approach_far, approach_steps, lift_rise,
+                                   lift_back)
         rows = np.flatnonzero(goal_rows >= 0)
         if len(rows) == 0:
             raise ValueError(f"no frame comes to rest after moving (tol {tol}, settle {settle}): nothing to train on")

@@ -74,6 +74,10 @@ class BCRecipe:
     rest_approach_slack: float = 0.01  # m of distance noise the approach may have
     rest_approach_far: float = 0.12
     rest_approach_steps: int = 5
+    # > 0: a lift that puts its object back (up more than rest_lift_rise m, back within rest_lift_back m) gives its
+    # rows before the highest frame that frame as goal, since no rest shows a lifted object (rest_goal_rows)
+    rest_lift_rise: float = 0.0
+    rest_lift_back: float = 0.02
     # rung d (Play-LMP): a latent plan of latent_dim (0 = none) inferred from play windows of hindsight's length;
     # plan_steps of each window's steps per batch (batch_size // plan_steps windows), KL weight kl_beta
     latent_dim: int = 0
@@ -122,12 +126,14 @@ def load_demos(paths: Sequence[str | Path], history: int, goal: bool, skip_stay:
             if rest is not None and rest.relabel == "rest":
                 cols = goal_index(data, rest.goal_keys) or list(range(data.flat_obs().shape[1]))
                 arm_dist, groups = arm_distances(data, rest.goal_keys, dataset=str(p)) \
-                    if rest.rest_away > 0 or rest.rest_before_approach != "keep" else (None, None)
+                    if rest.rest_away > 0 or rest.rest_before_approach != "keep" or rest.rest_lift_rise > 0 \
+                    else (None, None)
                 parts.append(DemoSet.rest_goals(data.flat_obs(), data.actions, data.episode_lengths, history, cols,
                                                 rest.rest_tol, rest.rest_settle, rest.rest_after, rest.rest_stay,
                                                 rest.rest_away, arm_dist, groups, rest.rest_before_approach,
                                                 rest.rest_approach_slack, rest.rest_approach_far,
-                                                rest.rest_approach_steps))
+                                                rest.rest_approach_steps, rest.rest_lift_rise,
+                                                rest.rest_lift_back))
             else:
                 parts.append(DemoSet.hindsight(data.flat_obs(), data.actions, data.episode_lengths, history,
                                                (int(hindsight[0]), int(hindsight[1]))))

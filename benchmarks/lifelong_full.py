@@ -6,15 +6,19 @@
     # the whole matrix (hours), in the background on idle CPU only; rerun the same line to resume
     OMP_NUM_THREADS=1 nohup nice -n 19 python benchmarks/lifelong_full.py --work runs/lifelong_full \
         > runs/lifelong_full/matrix.log 2>&1 &
-    python benchmarks/lifelong_full.py --work runs/lifelong_full --table-only      # table of finished cells
+    # two cores: one process per suite list (each skips the others' finished cells), then the whole table
+    ... --suites tabletop-spatial,tabletop-goal --out /tmp/lf_a   and   ... --suites tabletop-object,tabletop-long --out /tmp/lf_b
+    python benchmarks/lifelong_full.py --table-only                                 # table of finished cells
     python benchmarks/lifelong_full.py --debug --work /tmp/lf --out /tmp/lf               # seconds: smoke
 
 Every (suite, algorithm, seed) is one cell: ``run_lifelong`` with that one seed (LIBERO's protocol, metrics
-and checkpoint rule; ``skill_rl.lifelong.protocol``), its result written to ``<work>/cells/<suite>__<algo>__
-seed<s>.json`` when it finishes. A finished cell is skipped; an interrupted one resumes from its run folder's
-last finished task (``<work>/runs/<suite>-<algo>-seed<s>-*``, checkpoint after every task). Cells run seed
-by seed (every suite and algorithm of seed 100 first), so a partial matrix has a first seed everywhere. The
-demonstrations (50 per task, the scripted demonstrator) are made once under ``<work>/demos/<suite>``.
+and checkpoint rule; ``skill_rl.lifelong.protocol``), its result written to ``<cells>/cells/<suite>__<algo>__
+seed<s>.json`` when it finishes; ``--cells`` defaults to ``benchmarks/results/lifelong_full``, in git, so that
+finished cells outlive the machine and the matrix (~30 h of one core) grows over sittings. A finished cell is
+skipped; an interrupted one resumes from its run folder's last finished task (``<work>/runs/<suite>-<algo>-
+seed<s>-*``, checkpoint after every task; scratch). Cells run seed by seed (every suite and algorithm of seed
+100 first), so a partial matrix has a first seed everywhere. The demonstrations (50 per task, the scripted
+demonstrator) are made once under ``<work>/demos/<suite>``.
 
 After the cells (or with ``--table-only``), ``benchmarks/results/lifelong_full.{json,md}`` (``--out`` for
 another folder) get, per suite x algorithm: FWT, NBT, AUC and final success as mean ± sample std over the
@@ -57,8 +61,9 @@ def protocol_of(suite: str, debug: bool) -> dict[str, Any]:
     return {**(DEBUG if debug else PROTOCOL), "max_steps": 20 if debug else MAX_STEPS.get(suite, 300)}
 
 
-def cell_path(work: Path, suite: str, algo: str, seed: int) -> Path:
-    return work / "cells" / f"{suite}__{algo}__seed{seed}.json"
+def cell_path(cells: Path, suite: str, algo: str, seed: int) -> Path:
+    """Where a finished cell's result lives under ``cells`` (``--cells``; the tests pass a temporary folder)."""
+    return cells / "cells" / f"{suite}__{algo}__seed{seed}.json"
 
 
 def _git_commit() -> str | None:
@@ -69,8 +74,9 @@ def _git_commit() -> str | None:
         return None
 
 
-def run_cell(work: Path, suite: str, algo: str, seed: int, protocol: dict[str, Any]) -> dict[str, Any]:
-    """One (suite, algo, seed): resume its run folder if one is unfinished, else start one; write the cell."""
+def run_cell(work: Path, cells: Path, suite: str, algo: str, seed: int, protocol: dict[str, Any]) -> dict[str, Any]:
+    """One (suite, algo, seed): resume its run folder (under ``work``) if one is unfinished, else start one; write
+    the cell (under ``cells``)."""
     from skill_rl.fileio import atomic_write_text
     from skill_rl.lifelong.protocol import LifelongConfig, run_lifelong
 
@@ -91,7 +97,7 @@ def run_cell(work: Path, suite: str, algo: str, seed: int, protocol: dict[str, A
             "result": seed_result, "wall_s": round(time.perf_counter() - t0, 1), "train_s": seed_result["train_s"],
             "eval_s": seed_result["eval_s"], "resumed": bool(unfinished), "run_dir": summary["run_dir"],
             "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"), "git_commit": _git_commit()}
-    path = cell_path(work, suite, algo, seed)
+    path = cell_path(cells, suite, algo, seed)
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(path, json.dumps(cell, indent=2) + "\n")
     return cell
@@ -106,14 +112,14 @@ def _mean_std(values: list[float]) -> dict[str, Any]:
     return {"mean": mean, "std": std, "n": len(v)}
 
 
-def build_table(work: Path, suites: list[str], algos: list[str], seeds: list[int], debug: bool) -> dict[str, Any]:
+def build_table(cells_root: Path, suites: list[str], algos: list[str], seeds: list[int], debug: bool) -> dict[str, Any]:
     """Every finished cell of the matrix, aggregated; missing cells listed. Raises on a mixed protocol."""
     cells: dict[str, dict[str, dict[int, dict[str, Any]]]] = {}
     missing = []
     for suite in suites:
         for algo in algos:
             for seed in seeds:
-                path = cell_path(work, suite, algo, seed)
+                path = cell_path(cells_root, suite, algo, seed)
                 if not path.is_file():
                     missing.append(f"{suite}/{algo}/seed{seed}")
                     continue
@@ -214,10 +220,10 @@ def to_markdown(t: dict[str, Any]) -> str:
     return "\n".join(md)
 
 
-def write_table(work: Path, out: Path, suites: list[str], algos: list[str], seeds: list[int], debug: bool) -> dict:
+def write_table(cells: Path, out: Path, suites: list[str], algos: list[str], seeds: list[int], debug: bool) -> dict:
     from skill_rl.fileio import atomic_write_text
 
-    t = build_table(work, suites, algos, seeds, debug)
+    t = build_table(cells, suites, algos, seeds, debug)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "lifelong_full.json", json.dumps(t, indent=2) + "\n")
     atomic_write_text(out / "lifelong_full.md", to_markdown(t))
@@ -226,7 +232,10 @@ def write_table(work: Path, out: Path, suites: list[str], algos: list[str], seed
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--work", default=str(Path("runs") / "lifelong-full"), help="cells, run folders and demos")
+    p.add_argument("--work", default=str(Path("runs") / "lifelong-full"), help="run folders and demos (scratch)")
+    p.add_argument("--cells", default="", help="folder whose cells/ holds the finished cells' results (default: "
+                   "benchmarks/results/lifelong_full, kept in git so that the matrix grows over sittings and "
+                   "machines; with --debug: --work)")
     p.add_argument("--suites", default=",".join(SUITES))
     p.add_argument("--algos", default=",".join(ALGOS))
     p.add_argument("--seeds", default=",".join(map(str, SEEDS)))
@@ -239,6 +248,7 @@ def main() -> int:
 
     torch.set_num_threads(1)
     work = Path(args.work)
+    cells = Path(args.cells) if args.cells else work if args.debug else RESULTS / "lifelong_full"
     suites, algos = args.suites.split(","), args.algos.split(",")
     seeds = [int(s) for s in args.seeds.split(",")]
     unknown = sorted(set(algos) - set(ALGOS))
@@ -255,16 +265,16 @@ def main() -> int:
         for seed in seeds:
             for suite in suites:
                 for algo in algos:
-                    if cell_path(work, suite, algo, seed).is_file():
+                    if cell_path(cells, suite, algo, seed).is_file():
                         continue
                     print(f"{datetime.now():%H:%M:%S} start {suite} {algo} seed {seed}", flush=True)
-                    cell = run_cell(work, suite, algo, seed, protocol_of(suite, args.debug))
+                    cell = run_cell(work, cells, suite, algo, seed, protocol_of(suite, args.debug))
                     r = cell["result"]
                     print(f"{datetime.now():%H:%M:%S} done {suite} {algo} seed {seed}: " + ", ".join(
                         f"{m} {r.get(m):.3f}" for m in METRICS if r.get(m) is not None) +
                         f" ({cell['wall_s']:.0f} s)", flush=True)
-                    write_table(work, Path(args.out), suites, algos, seeds, args.debug)
-    t = write_table(work, Path(args.out), suites, algos, seeds, args.debug)
+                    write_table(cells, Path(args.out), suites, algos, seeds, args.debug)
+    t = write_table(cells, Path(args.out), suites, algos, seeds, args.debug)
     print(to_markdown(t))
     return 0
 

@@ -76,6 +76,15 @@ def _git_commit() -> str | None:
         return None
 
 
+def same_protocol(config_yaml: Path, protocol: dict[str, Any]) -> bool:
+    """Whether an unfinished run folder was started under ``protocol``: one of another (e.g. 30 epochs before the
+    change to 50) is not resumed, or its cell would claim a protocol it was not trained under."""
+    import yaml
+
+    cfg = yaml.safe_load(config_yaml.read_text(encoding="utf-8")) or {}
+    return all(cfg.get(k) == v for k, v in protocol.items())
+
+
 def run_cell(work: Path, cells: Path, suite: str, algo: str, seed: int, protocol: dict[str, Any]) -> dict[str, Any]:
     """One (suite, algo, seed): resume its run folder (under ``work``) if one is unfinished, else start one; write
     the cell (under ``cells``)."""
@@ -84,8 +93,8 @@ def run_cell(work: Path, cells: Path, suite: str, algo: str, seed: int, protocol
 
     name = f"{suite}-{algo}-seed{seed}"
     runs = work / "runs"
-    unfinished = [d for d in sorted(runs.glob(f"{name}-*"))
-                  if (d / "config.yaml").is_file() and not (d / "summary.json").is_file()]
+    unfinished = [d for d in sorted(runs.glob(f"{name}-*")) if (d / "config.yaml").is_file()
+                  and not (d / "summary.json").is_file() and same_protocol(d / "config.yaml", protocol)]
     if unfinished:
         cfg = LifelongConfig(resume=str(unfinished[-1]), progress=False)
     else:

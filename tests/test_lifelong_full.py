@@ -57,3 +57,14 @@ def test_a_cell_of_another_protocol_is_refused(tmp_path: Path) -> None:
     _cell(mod, tmp_path, "seql", 100, {"fwt": 0.5, "nbt": 0.6, "auc": 0.3, "final_success": 0.2}, other)
     with pytest.raises(SystemExit, match="another protocol"):
         mod.build_table(tmp_path, ["tabletop-object"], ["seql"], [100], debug=True)
+
+
+def test_an_unfinished_run_of_another_protocol_is_not_resumed(tmp_path: Path) -> None:
+    """A run folder left by an older protocol (30 epochs) must start afresh, not be resumed under the new one."""
+    mod = _module()
+    proto = mod.protocol_of("tabletop-object", False)
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text("".join(f"{k}: {v}\n" for k, v in {**proto, "suite": "tabletop-object"}.items()))
+    assert mod.same_protocol(cfg, proto)
+    cfg.write_text("".join(f"{k}: {v}\n" for k, v in {**proto, "epochs": 30}.items()))
+    assert not mod.same_protocol(cfg, proto)

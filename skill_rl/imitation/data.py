@@ -142,22 +142,22 @@ def rest_goal_rows(features: np.ndarray, lengths: Sequence[int], tol: float, set
                 prev_end = m + int(np.argmin(moving[m:])) if not moving[m:].all() else n
         if lift_rise > 0:
             assert groups is not None
-            _lift_peak_goals(f, goal_rows[start:start + n], start, np.asarray(groups), tol, lift_rise, lift_back)
+            _lift_peak_goals(f, changed, goal_rows[start:start + n], start, np.asarray(groups), lift_rise, lift_back)
         start += n
     return goal_rows
 
 
-def _lift_peak_goals(f: np.ndarray, goal_rows: np.ndarray, start: int, groups: np.ndarray, tol: float, rise: float,
-                     back: float) -> None:
-    """In place, one episode (``goal_rows`` hold absolute rows, the episode starting at ``start``): see
-    :func:`rest_goal_rows`' ``lift_rise``."""
+def _lift_peak_goals(f: np.ndarray, changed: np.ndarray, goal_rows: np.ndarray, start: int, groups: np.ndarray,
+                     rise: float, back: float) -> None:
+    """In place, one episode (``changed`` its (n, F) per-step changes over the rest tolerance, ``goal_rows``
+    absolute rows, the episode starting at ``start``): see :func:`rest_goal_rows`' ``lift_rise``."""
     n = len(f)
     for g in np.unique(groups):
         cols = np.flatnonzero(groups == g)
         if len(cols) != 3:
             continue  # positions are (x, y, z); the drawer's opening is one column
         p = f[:, cols]
-        still = np.r_[True, (np.abs(np.diff(p, axis=0)) <= tol).all(1)]
+        still = ~changed[:, cols].any(axis=1)  # the object did not move from the row before
         last_still = np.maximum.accumulate(np.where(still, np.arange(n), 0))
         lifted = p[:, 2] > p[last_still, 2] + rise
         edges = np.flatnonzero(np.diff(np.r_[0, lifted.astype(int), 0]))

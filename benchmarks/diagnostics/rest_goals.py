@@ -6,8 +6,10 @@ read from the player's log, as ``rung_c_goals.py``)? Agreement is counted in the
 
     python benchmarks/diagnostics/rest_goals.py --dataset <3 h DART play.hdf5> --out <rest_goals.json>
 
-For each (tol, settle[, stay, away]) setting: the share of rows that get a goal, how far ahead the goals are, and the share
-agreeing with the oracle, over all rows and over the rows whose oracle goal moves something. Seconds.
+For each (tol, settle[, stay, away, lift_rise]) setting: the share of rows that get a goal, how far ahead the goals
+are, and the share agreeing with the oracle, over all rows, over the rows whose oracle goal moves something, and by
+the player's primitive. Also how often something (the cylinder) still moves at the oracle's goal frame, and how often
+the cylinder lies on its side: what keeps play from coming to rest where a behaviour ended. Seconds.
 """
 
 from __future__ import annotations
@@ -25,6 +27,21 @@ from rung_c_goals import GOAL_KEYS, segment_goal_rows  # noqa: E402
 os.environ.setdefault("MUJOCO_GL", "osmesa")
 
 
+def primitive_of_rows(dataset: str, data: object) -> object:
+    """Each row's player primitive (``attrs["primitives"]``, the player's log: debug metadata)."""
+    import h5py
+    import numpy as np
+
+    out = np.empty(len(data.actions), object)  # type: ignore[attr-defined]
+    with h5py.File(dataset) as f:
+        for name, s, e in zip(data.demo_names, data.episode_starts, data.episode_ends, strict=True):  # type: ignore[attr-defined]
+            log = json.loads(f["data"][name].attrs["primitives"])
+            starts = [int(r[0]) for r in log]
+            for r, b in zip(log, [*starts[1:], int(e - s)], strict=True):
+                out[s + int(r[0]): s + b] = r[1]
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--dataset", default="", help="play HDF5 from skill-rl play collect")
@@ -35,6 +52,8 @@ def main(argv: list[str] | None = None) -> int:
                    "each of --stays): a rest counts once the arm leaves what moved")
     p.add_argument("--before-approach", nargs="+", default=[], choices=["stay", "drop", "far"],
                    help="rest_goal_rows' before_approach (slack 1 cm; far: 12 cm, 5 steps) with each --aways and --stays")
+    p.add_argument("--lift-rise", type=float, nargs="+", default=[0.0],
+                   help="rest_goal_rows' lift_rise (m; lift_back 0.02) with each --aways setting; 0 = off")
     p.add_argument("--after", type=int, default=5)
     p.add_argument("--debug", action="store_true", help="a tiny play file collected on the spot")
     p.add_argument("--out", type=Path, required=True)
@@ -60,18 +79,20 @@ def main(argv: list[str] | None = None) -> int:
     # (stay rows, whose goal is the state they are in, have goal <= row; agreement counts them like any goal)
     rows = []
     arm_dist, groups = arm_distances(data, GOAL_KEYS)
-    grid = [(tol, settle, 0, 0.0, "keep") for tol in args.tols for settle in args.settles]
-    grid += [(1e-3, 10, stay, 0.0, "keep") for stay in args.stays if stay]
-    grid += [(1e-3, 10, stay, away, mode) for mode in ["keep", *args.before_approach] for away in args.aways
-             for stay in args.stays]
-    for tol, settle, stay, away, mode in grid:
+    grid = [(tol, settle, 0, 0.0, "keep", 0.0) for tol in args.tols for settle in args.settles]
+    grid += [(1e-3, 10, stay, 0.0, "keep", 0.0) for stay in args.stays if stay]
+    grid += [(1e-3, 10, stay, away, mode, rise) for mode in ["keep", *args.before_approach] for away in args.aways
+             for stay in args.stays for rise in args.lift_rise]
+    primitive = primitive_of_rows(args.dataset, data)
+    for tol, settle, stay, away, mode, rise in grid:
         goal = rest_goal_rows(feats, data.episode_lengths, tol, settle, args.after, stay, away, arm_dist, groups,
-                              mode)
+                              mode, lift_rise=rise, lift_back=0.02)
         has = goal >= 0
         ahead = (goal - np.arange(len(goal)))[has]
         agree = np.abs(feats[np.maximum(goal, 0)] - feats[oracle]).max(1) < 0.01
         stays = has & (goal <= np.arange(len(goal)))  # vs the oracle's stays: rows whose goal moves nothing
         rows.append({"tol": tol, "settle": settle, "stay": stay, "away": away, "before_approach": mode,
+                     "lift_rise": rise,
                      "rows_with_goal": float(has.mean()),
                      "stay_rows": float(stays.mean()),
                      "stay_precision": float((stays & ~oracle_moves).sum() / max(stays.sum(), 1)),
@@ -80,15 +101,27 @@ def main(argv: list[str] | None = None) -> int:
                      "steps_ahead_p90": float(np.quantile(ahead, 0.9)) if has.any() else None,
                      "agree_with_oracle": float(agree[has].mean()) if has.any() else None,
                      "agree_where_oracle_moves": float(agree[has & oracle_moves].mean())
-                     if (has & oracle_moves).any() else None})
+                     if (has & oracle_moves).any() else None,
+                     "agree_by_primitive": {name: round(float(agree[has & (primitive == name)].mean()), 4)
+                                            for name in sorted(set(primitive)) if (has & (primitive == name)).any()}})
     # the baseline: uniform hindsight goals 16-60 steps ahead (rung c's protocol), one draw per row
     ends = np.repeat(data.episode_ends, data.episode_lengths)
     uniform = np.minimum(np.arange(len(feats)) + np.random.default_rng(0).integers(16, 61, len(feats)), ends - 1)
     agree_u = np.abs(feats[uniform] - feats[oracle]).max(1) < 0.01
     rows.append({"uniform_hindsight": [16, 60], "agree_with_oracle": float(agree_u.mean()),
                  "agree_where_oracle_moves": float(agree_u[oracle_moves].mean()) if oracle_moves.any() else None})
+    # what still moves at the oracle's goal frame (more than 1 mm per step), and the cylinder lying on its side
+    step = np.zeros_like(feats)
+    step[1:] = np.abs(np.diff(feats, axis=0))
+    step[np.asarray(data.episode_starts)] = 0.0
+    cylinder = [GOAL_KEYS.index("cylinder_pos") * 3 + k for k in range(3)]
+    quat = data.flat_obs()[:, goal_index(data, ["cylinder_quat"])].astype(np.float64)
+    up = 1.0 - 2.0 * (quat[:, 1] ** 2 + quat[:, 2] ** 2)  # z of the cylinder's axis in the world
     result = {"issue": 18, "dataset": str(args.dataset), "after": args.after, "rows": int(len(feats)),
-              "oracle_goal_moves_something": float(oracle_moves.mean()), "settings": rows,
+              "oracle_goal_moves_something": float(oracle_moves.mean()),
+              "moving_at_oracle_goal_frame": float((step[oracle].max(1) > 1e-3).mean()),
+              "cylinder_moving_at_oracle_goal_frame": float((step[oracle][:, cylinder].max(1) > 1e-3).mean()),
+              "cylinder_on_its_side": float((np.abs(up) < 0.5).mean()), "settings": rows,
               "elapsed_s": round(time.time() - t0, 2)}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=1) + "\n")

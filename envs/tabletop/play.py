@@ -1,8 +1,8 @@
 """The play scene: several objects at once and no task, for collecting unsegmented play data (Play-LMP).
 
 Objects, in observation order: a red cube (2 cm half-size), a blue cube (2.5 cm), a squat yellow cylinder
-(radius 2.4 cm, 4.4 cm tall), a
-green target region and the drawer cabinet. The observation follows the tabletop conventions (robot
+(radius 2.4 cm, 4.4 cm tall; rolling friction 1 cm, so that once knocked over it stops instead of rolling off the
+table), a green target region and the drawer cabinet. The observation follows the tabletop conventions (robot
 fields first, then per object ``cube_red_pos/quat/to_eef``, ``cube_blue_...``, ``cylinder_...``,
 ``region_pos``, ``cabinet_opening``, ``cabinet_handle_pos``). Play has no task: ``success`` is always False
 and the dense reward is 0.
@@ -32,6 +32,7 @@ PLAY_EPISODE_STEPS = 1000  # default episode length of TabletopPlay-v0 (50 s at 
 FREE_OBJECTS = ("cube_red", "cube_blue", "cylinder")
 OBJECT_HALF_HEIGHT = {"cube_red": 0.02, "cube_blue": 0.025, "cylinder": 0.022}
 CYLINDER_RADIUS = 0.024
+CYLINDER_ROLLING_FRICTION = 0.01  # m; a cylinder on its side stops within ~1 cm (0: rolls on for ~1.3 m)
 
 
 def cabinet_keepout(cabinet_xy: np.ndarray, margin: float = 0.03) -> tuple[np.ndarray, np.ndarray]:
@@ -48,7 +49,8 @@ class Play(Task):
     objects = (
         ObjectSpec("cube_red", "cube", (0.02,), "red", 0.05),
         ObjectSpec("cube_blue", "cube", (0.025,), "blue", 0.08),
-        ObjectSpec("cylinder", "cylinder", (CYLINDER_RADIUS, OBJECT_HALF_HEIGHT["cylinder"]), "yellow", 0.06),  # squat: rolls less
+        ObjectSpec("cylinder", "cylinder", (CYLINDER_RADIUS, OBJECT_HALF_HEIGHT["cylinder"]), "yellow", 0.06,
+                   CYLINDER_ROLLING_FRICTION),  # squat and rolling friction: tips less, stops where it falls
         ObjectSpec("region", "region", (0.05, 0.05), "region"),
         ObjectSpec("cabinet", "drawer", colour="wood"),
     )

@@ -10,6 +10,7 @@ robot base sits at ``ROBOT_BASE`` on it. Units: metres, kilograms, radians.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -50,6 +51,10 @@ class ObjectSpec:
     no collision) or "drawer" (a cabinet whose
     drawer slides along -x towards the robot). ``size`` is the box half-extent for cubes, (radius,
     half-height) for cylinders, (half-x, half-y) for regions, unused for drawers.
+
+    ``rolling_friction`` (m, cylinders only; 0 = off): MuJoCo's rolling friction (``condim`` 6). Why: a cylinder
+    knocked on its side otherwise rolls on for a metre and off the table, and play never comes to rest where the
+    push that knocked it ended (docs/play.md, "Session 12").
     """
 
     name: str
@@ -57,6 +62,7 @@ class ObjectSpec:
     size: tuple[float, ...] = (0.02,)
     colour: str = "red"
     mass: float = 0.05
+    rolling_friction: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -159,6 +165,10 @@ def _panda_xml(joint_actuator: str) -> tuple[str, str]:
 
 def _object_xml(obj: ObjectSpec) -> str:
     rgba = COLOURS.get(obj.colour, obj.colour)
+    if not (math.isfinite(obj.rolling_friction) and obj.rolling_friction >= 0):
+        raise ValueError(f"{obj.name}: rolling_friction must be a finite number >= 0 (m), got {obj.rolling_friction}")
+    if obj.rolling_friction > 0 and obj.kind != "cylinder":
+        raise ValueError(f"{obj.name}: rolling_friction is for cylinders, not {obj.kind!r} objects")
     if obj.kind == "cube":
         s = obj.size[0]
         return (
@@ -167,9 +177,10 @@ def _object_xml(obj: ObjectSpec) -> str:
         )
     if obj.kind == "cylinder":
         r, h = obj.size
+        rolling = f'condim="6" friction="1 0.02 {obj.rolling_friction}" ' if obj.rolling_friction > 0 else ""
         return (
             f'<body name="{obj.name}" pos="0 0 {h}"><freejoint name="{obj.name}_joint"/>'
-            f'<geom name="{obj.name}_geom" class="object" type="cylinder" size="{r} {h}" mass="{obj.mass}" rgba="{rgba}"/></body>'
+            f'<geom name="{obj.name}_geom" class="object" {rolling}type="cylinder" size="{r} {h}" mass="{obj.mass}" rgba="{rgba}"/></body>'
         )
     if obj.kind == "region":
         hx, hy = obj.size

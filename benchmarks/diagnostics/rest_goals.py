@@ -20,25 +20,21 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from rung_c_goals import GOAL_KEYS, segment_goal_rows  # noqa: E402
+from rung_c_goals import GOAL_KEYS, player_segments, segment_goal_rows  # noqa: E402
 
 os.environ.setdefault("MUJOCO_GL", "osmesa")
 
 
-def primitive_of_rows(dataset: str, data: object) -> object:
-    """Each row's player primitive (``attrs["primitives"]``, the player's log: debug metadata)."""
-    import h5py
+def primitive_of_rows(dataset: str, data: Any) -> Any:
+    """Each row's player primitive (the player's log: debug metadata)."""
     import numpy as np
 
-    out = np.empty(len(data.actions), object)  # type: ignore[attr-defined]
-    with h5py.File(dataset) as f:
-        for name, s, e in zip(data.demo_names, data.episode_starts, data.episode_ends, strict=True):  # type: ignore[attr-defined]
-            log = json.loads(f["data"][name].attrs["primitives"])
-            starts = [int(r[0]) for r in log]
-            for r, b in zip(log, [*starts[1:], int(e - s)], strict=True):
-                out[s + int(r[0]): s + b] = r[1]
+    out = np.empty(len(data.actions), object)
+    for a, b, _, primitive in player_segments(dataset, data):
+        out[a:b] = primitive
     return out
 
 
@@ -74,7 +70,8 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit("--dataset <play.hdf5> is needed")
     t0 = time.time()
     data, oracle = segment_goal_rows(args.dataset, args.after)
-    feats = data.flat_obs()[:, goal_index(data, GOAL_KEYS)].astype(np.float64)
+    obs = data.flat_obs()
+    feats = obs[:, goal_index(data, GOAL_KEYS)].astype(np.float64)
     oracle_moves = np.abs(feats[oracle] - feats).max(1) >= 0.01  # the oracle's goal differs from the row
     # (stay rows, whose goal is the state they are in, have goal <= row; agreement counts them like any goal)
     rows = []
@@ -115,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     step[1:] = np.abs(np.diff(feats, axis=0))
     step[np.asarray(data.episode_starts)] = 0.0
     cylinder = [GOAL_KEYS.index("cylinder_pos") * 3 + k for k in range(3)]
-    quat = data.flat_obs()[:, goal_index(data, ["cylinder_quat"])].astype(np.float64)
+    quat = obs[:, goal_index(data, ["cylinder_quat"])].astype(np.float64)
     up = 1.0 - 2.0 * (quat[:, 1] ** 2 + quat[:, 2] ** 2)  # z of the cylinder's axis in the world
     result = {"issue": 18, "dataset": str(args.dataset), "after": args.after, "rows": int(len(feats)),
               "oracle_goal_moves_something": float(oracle_moves.mean()),

@@ -20,6 +20,7 @@ import json
 import os
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,20 +30,29 @@ RESULTS = Path(__file__).resolve().parents[1] / "results" / "rung_c_goals.jsonl"
 GOAL_KEYS = ["cube_red_pos", "cube_blue_pos", "cylinder_pos", "cabinet_opening"]
 
 
+def player_segments(dataset: str, data: Any) -> Iterator[tuple[int, int, int, str]]:
+    """(first row, end row, episode end row, primitive) of every player segment, from the player's log that every
+    play episode keeps (``attrs["primitives"]``); rows are absolute rows of ``data``."""
+    import h5py
+
+    with h5py.File(dataset) as f:
+        for name, s, e in zip(data.demo_names, data.episode_starts, data.episode_ends, strict=True):
+            log = json.loads(f["data"][name].attrs["primitives"])
+            starts = [int(r[0]) for r in log]
+            for (a, primitive, *_), b in zip(log, [*starts[1:], int(e - s)], strict=True):
+                yield s + int(a), s + b, int(e), str(primitive)
+
+
 def segment_goal_rows(dataset: str, after: int) -> tuple[object, object]:
     """(read play data, each row's goal row: the last row of its segment + ``after``, cut at its episode's end)."""
-    import h5py
     import numpy as np
 
     from skill_rl.play.dataset import read_play_dataset
 
     data = read_play_dataset(dataset, load_states=False)
     goal_rows = np.empty(len(data.actions), np.int64)
-    with h5py.File(dataset) as f:
-        for name, s, e in zip(data.demo_names, data.episode_starts, data.episode_ends, strict=True):
-            starts = [int(r[0]) for r in json.loads(f["data"][name].attrs["primitives"])]
-            for a, b in zip(starts, [*starts[1:], int(e - s)], strict=True):
-                goal_rows[s + a: s + b] = min(s + b - 1 + after, e - 1)
+    for a, b, e, _ in player_segments(dataset, data):
+        goal_rows[a:b] = min(b - 1 + after, e - 1)
     return data, goal_rows
 
 

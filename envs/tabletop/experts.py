@@ -316,9 +316,15 @@ class DrawerExpert(ScriptedExpert):
     pull_distance = 0.15
     handle_width = 0.016  # the handle bar between the fingers (m; scene.py: a 16 mm square bar)
 
+    drawer = "cabinet"  # the drawer's name in the observation (``<drawer>_handle_pos``, ``<drawer>_opening``)
+
+    def retreat_target(self, eef: np.ndarray, handle: np.ndarray) -> np.ndarray:
+        """Where the hand goes once it has let go: 5 cm up from where it is."""
+        return eef + [0, 0, 0.05]
+
     def _act(self, obs):
-        handle = self.get(obs, "cabinet_handle_pos")  # top of the handle bar
-        opening = float(self.get(obs, "cabinet_opening")[0])
+        handle = self.get(obs, f"{self.drawer}_handle_pos")  # top of the handle bar
+        opening = float(self.get(obs, f"{self.drawer}_opening")[0])
         eef = self.get(obs, "eef_pos")
         grip = float(self.get(obs, "gripper_qpos").sum())
         grasp = handle + [0, 0, -0.018]
@@ -347,7 +353,7 @@ class DrawerExpert(ScriptedExpert):
             if not (grip > self.handle_width + 0.02 or self.timeout(20)):
                 return self.move(obs, eef, gripper=-1.0)
             self.goto("retreat")
-        return self.move(obs, eef + [0, 0, 0.05], gripper=-1.0, max_speed=0.5)
+        return self.move(obs, self.retreat_target(eef, handle), gripper=-1.0, max_speed=0.5)
 
 
 EXPERTS: dict[str, type[ScriptedExpert]] = {

@@ -24,7 +24,7 @@ from typing import Any
 import mujoco
 import numpy as np
 
-from .experts import LiftExpert, PlaceExpert, PushExpert, ScriptedExpert, yaw_of
+from .experts import DrawerExpert, LiftExpert, PlaceExpert, PushExpert, ScriptedExpert, yaw_of
 from .play import HANDLE_OFFSET
 from .predicates import DRAWER_CLOSED_M
 from .scene import HOME_QPOS
@@ -245,7 +245,7 @@ class Push(ScriptedPrimitive, PushExpert):
         return bool(self.phase == "retreat" and (self.get(obs, "eef_pos")[2] > 0.1 or self.timeout(25)))
 
 
-class OpenDrawer(ScriptedPrimitive):
+class OpenDrawer(ScriptedPrimitive, DrawerExpert):
     """Grasp the drawer's vertical handle bar from above and pull it out along -x, then let go and back off.
 
     Every switch acts on the observation that triggers it, on what the observation shows (the fingers closed on
@@ -255,9 +255,6 @@ class OpenDrawer(ScriptedPrimitive):
 
     name = "open_drawer"
     horizon = 220
-    phases = ("above", "descend", "close", "pull", "release", "retreat")
-    pull_distance = 0.15
-    handle_width = 0.016  # the handle bar between the fingers (m; scene.py: a 16 mm square bar)
 
     def __init__(self, env: Any, drawer: str) -> None:
         super().__init__(env, drawer=drawer)
@@ -265,36 +262,9 @@ class OpenDrawer(ScriptedPrimitive):
             raise ValueError(f"open_drawer: {drawer!r} is a {self.kind(drawer)}, not a drawer (cabinet)")
         self.drawer = drawer
 
-    def _act(self, obs):
-        handle = self.get(obs, f"{self.drawer}_handle_pos")
-        opening = float(self.get(obs, f"{self.drawer}_opening")[0])
-        eef = self.get(obs, "eef_pos")
-        grip = float(self.get(obs, "gripper_qpos").sum())
-        grasp = handle + [0, 0, -0.018]
-        if self.phase == "pull" and grip < 0.004:  # slipped off the handle
-            self.goto("above")
-        if self.phase == "above":
-            target = grasp + [0, 0, 0.07]
-            if not (self.near(obs, target, 0.012) or self.timeout(60)):
-                return self.move(obs, target, approach=True)
-            self.goto("descend")
-        if self.phase == "descend":
-            if not (abs(eef[2] - grasp[2]) < 0.006 or self.timeout(40)):
-                return self.move(obs, grasp, gain=0.8, approach=True)
-            self.goto("close")
-        if self.phase == "close":
-            if not (grip < self.handle_width + 0.006 or self.timeout(20)):
-                return self.move(obs, grasp, gripper=1.0, max_speed=0.2)
-            self.goto("pull")
-        if self.phase == "pull":
-            if not (opening > self.pull_distance - 0.005 or self.timeout(60)):
-                return self.move(obs, grasp + [-0.04, 0, 0], gripper=1.0, max_speed=0.4)
-            self.goto("release")
-        if self.phase == "release":
-            if not (grip > self.handle_width + 0.02 or self.timeout(20)):
-                return self.move(obs, eef, gripper=-1.0)
-            self.goto("retreat")
-        return self.move(obs, [eef[0], eef[1], handle[2] + 0.1], gripper=-1.0, max_speed=0.5)
+    def retreat_target(self, eef: np.ndarray, handle: np.ndarray) -> np.ndarray:
+        """Back up to 10 cm above the handle, where :meth:`finished` sees it."""
+        return np.array([eef[0], eef[1], handle[2] + 0.1])
 
     def finished(self, obs):
         # back above the handle (visible), not a number of steps after letting go

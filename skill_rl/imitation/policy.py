@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -38,7 +39,8 @@ from .history import ObsHistory
 from .latent import PlanProposal
 from .nets import Normaliser, PolicyNet
 
-__all__ = ["FORMAT", "BCConfig", "BCLoss", "BCPolicy", "HistoryPolicy", "PolicyLoadError", "checked_index"]
+__all__ = ["FORMAT", "BCConfig", "BCLoss", "BCPolicy", "HistoryPolicy", "PolicyLoadError", "checked_index",
+           "read_policy_file", "write_policy_file"]
 
 FORMAT = "skill_rl.imitation.policy/1"
 
@@ -188,6 +190,47 @@ class PolicyLoadError(UserError, ValueError):
     """A saved policy file is missing, unreadable, corrupt or of another format; the message names it."""
 
 
+def write_policy_file(path: str | os.PathLike[str], fmt: str, config: dict[str, Any], module: nn.Module) -> Path:
+    """Write ``module``'s weights and ``config`` to ``path`` atomically, plus a readable ``.json`` sidecar.
+
+    One file format for every policy of the stack (the core's and Play-LMP's): ``torch.save`` of ``{"format",
+    "config": <JSON text>, "state_dict"}``, plain tensors and strings only, so ``weights_only=True`` loads it."""
+    path = Path(path)
+    if path.suffix == ".json":
+        raise ValueError(f"{path}: the weights file must not end in .json (that name is the config sidecar)")
+    state = {k: v.detach().cpu().clone() for k, v in module.state_dict().items()}
+    with atomic_path(path) as tmp:
+        torch.save({"format": fmt, "config": json.dumps(config), "state_dict": state}, tmp)
+    atomic_write_text(path.with_suffix(".json"), json.dumps({"format": fmt, **config}, indent=2) + "\n")
+    return path
+
+
+def read_policy_file(path: str | os.PathLike[str], fmt: str, what: str,
+                     build: Callable[[dict[str, Any]], nn.Module]) -> tuple[nn.Module, dict[str, Any]]:
+    """Read a file of :func:`write_policy_file`: ``build(config)`` makes the module, the weights go in.
+
+    Returns ``(module, config)``. :class:`PolicyLoadError` names the file when it is missing, truncated or
+    corrupt, of another format (``what`` says which kind was expected), or its weights do not fit its config."""
+    path = Path(path)
+    if not path.is_file():
+        raise PolicyLoadError(f"policy file not found: {path}")
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises RuntimeError, UnpicklingError, EOFError, zipfile errors...
+        raise PolicyLoadError(f"{path}: cannot read the policy file (truncated or corrupt?): "
+                              f"{type(exc).__name__}: {exc}") from None
+    if not isinstance(blob, dict) or blob.get("format") != fmt:
+        got = blob.get("format") if isinstance(blob, dict) else type(blob).__name__
+        raise PolicyLoadError(f"{path}: not a skill_rl {what} (format {got!r}, expected {fmt!r})")
+    try:
+        config = json.loads(blob["config"])
+        module = build(config)
+        module.load_state_dict(blob["state_dict"])
+    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+        raise PolicyLoadError(f"{path}: policy config and weights do not match: {exc}") from None
+    return module, config
+
+
 class HistoryPolicy:
     """A :class:`BCPolicy` for acting: keeps the observation history; ``act(obs, goal)`` takes raw (D,) or
     (N, D) observations (N parallel episodes) and returns float32 actions (A,) or (N, A)."""
@@ -224,34 +267,13 @@ class HistoryPolicy:
 
     def save(self, path: str | os.PathLike[str], meta: dict[str, Any] | None = None) -> Path:
         """Write ``path`` (weights + config, atomically) and a ``.json`` sidecar; returns ``path``."""
-        path = Path(path)
-        if path.suffix == ".json":
-            raise ValueError(f"{path}: the weights file must not end in .json (that name is the config sidecar)")
-        config = {"policy": self.config.to_dict(), "meta": meta or {}}
-        state = {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()}
-        with atomic_path(path) as tmp:
-            torch.save({"format": FORMAT, "config": json.dumps(config), "state_dict": state}, tmp)
-        atomic_write_text(path.with_suffix(".json"), json.dumps({"format": FORMAT, **config}, indent=2) + "\n")
-        return path
+        return write_policy_file(path, FORMAT, {"policy": self.config.to_dict(), "meta": meta or {}}, self.model)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], *, deterministic: bool = True,
              device: str | torch.device = "cpu") -> HistoryPolicy:
         """Load a policy written by :meth:`save`; :class:`PolicyLoadError` names the file on any problem."""
-        path = Path(path)
-        if not path.is_file():
-            raise PolicyLoadError(f"policy file not found: {path}")
-        try:
-            blob = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as exc:  # torch raises RuntimeError, UnpicklingError, EOFError, zipfile errors...
-            raise PolicyLoadError(f"{path}: cannot read the policy file (truncated or corrupt?): "
-                                  f"{type(exc).__name__}: {exc}") from None
-        if not isinstance(blob, dict) or blob.get("format") != FORMAT:
-            got = blob.get("format") if isinstance(blob, dict) else type(blob).__name__
-            raise PolicyLoadError(f"{path}: not a skill_rl imitation policy (format {got!r}, expected {FORMAT!r})")
-        try:
-            model = BCPolicy(BCConfig(**json.loads(blob["config"])["policy"]))
-            model.load_state_dict(blob["state_dict"])
-        except (KeyError, TypeError, ValueError, RuntimeError) as exc:
-            raise PolicyLoadError(f"{path}: policy config and weights do not match: {exc}") from None
+        model, _ = read_policy_file(path, FORMAT, "imitation policy",
+                                    lambda config: BCPolicy(BCConfig(**config["policy"])))
+        assert isinstance(model, BCPolicy)
         return cls(model, deterministic=deterministic, device=device)

@@ -22,7 +22,6 @@ human-readable ``<name>.json`` sidecar with the same config (not needed to load)
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -30,18 +29,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from skill_rl.errors import UserError
-from skill_rl.fileio import atomic_path, atomic_write_text
+from skill_rl.imitation.policy import PolicyLoadError, read_policy_file, write_policy_file
 
 from .models import ActorConfig, PlanActor
 
 __all__ = ["FORMAT", "LatentPlanPolicy", "PolicyLoadError"]
 
 FORMAT = "skill_rl.play.policy/1"
-
-
-class PolicyLoadError(UserError, ValueError):
-    """A saved policy file is missing, unreadable, corrupt or of another format; the message names it."""
 
 
 class LatentPlanPolicy:
@@ -109,15 +103,8 @@ class LatentPlanPolicy:
 
     def save(self, path: str | os.PathLike[str], meta: dict[str, Any] | None = None) -> Path:
         """Write ``path`` (weights + config, atomically) and a ``.json`` sidecar; returns ``path``."""
-        path = Path(path)
-        if path.suffix == ".json":
-            raise ValueError(f"{path}: the weights file must not end in .json (that name is the config sidecar)")
         config = {"actor": self.config.to_dict(), **self.extra(), "meta": meta or {}}
-        state = {k: v.detach().cpu().clone() for k, v in self.actor.state_dict().items()}
-        with atomic_path(path) as tmp:
-            torch.save({"format": FORMAT, "config": json.dumps(config), "state_dict": state}, tmp)
-        atomic_write_text(path.with_suffix(".json"), json.dumps({"format": FORMAT, **config}, indent=2) + "\n")
-        return path
+        return write_policy_file(path, FORMAT, config, self.actor)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], *, deterministic: bool = False,
@@ -128,22 +115,8 @@ class LatentPlanPolicy:
         Raises :class:`PolicyLoadError` naming the file if it is missing, truncated/corrupt, not a policy
         file, or its weights do not match its config.
         """
-        path = Path(path)
-        if not path.is_file():
-            raise PolicyLoadError(f"policy file not found: {path}")
-        try:
-            blob = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as exc:  # torch raises RuntimeError, UnpicklingError, EOFError, zipfile errors...
-            raise PolicyLoadError(f"{path}: cannot read the policy file (truncated or corrupt?): "
-                                  f"{type(exc).__name__}: {exc}") from None
-        if not isinstance(blob, dict) or blob.get("format") != FORMAT:
-            got = blob.get("format") if isinstance(blob, dict) else type(blob).__name__
-            raise PolicyLoadError(f"{path}: not a skill_rl play policy (format {got!r}, expected {FORMAT!r})")
-        try:
-            config = json.loads(blob["config"])
-            actor = PlanActor(ActorConfig(**config["actor"]))
-            actor.load_state_dict(blob["state_dict"])
-        except (KeyError, TypeError, ValueError, RuntimeError) as exc:
-            raise PolicyLoadError(f"{path}: policy config and weights do not match: {exc}") from None
+        actor, config = read_policy_file(path, FORMAT, "play policy",
+                                         lambda config: PlanActor(ActorConfig(**config["actor"])))
+        assert isinstance(actor, PlanActor)
         every = replan_every if replan_every is not None else int(config.get("replan_every", 20))
         return cls(actor, replan_every=every, deterministic=deterministic, device=device, sample_plan=sample_plan)

@@ -1,0 +1,194 @@
+#!/usr/bin/env python
+"""Why the ``push`` BC primitive stops near 80 % (``bc_primitives.json``: 79 % ± 3, its scripted demonstrator 100 %).
+
+    nice -n 10 python benchmarks/diagnostics/bc_push.py --out benchmarks/results/bc_push_diagnosis.json
+
+Each variant is one ``train_bc_primitive("TabletopPush-v0", "push", cube -> region)`` run (the benchmark's
+demos, evaluation seeds and moved starts) with one thing changed: training steps, demos, DART noise, history,
+batch size or action head. Its policy is then replayed on the same held-out episodes, logging what the cube
+and the hand do, so each failure gets a cause: the cube pushed *off the line* (the angle between where it went
+and where the region was, seen from its start), and the hand *frozen* after it (moved < 1 cm over the last 50
+steps). The scripted demonstrator is run on the same starts with DART noise 0 / 0.1 / 0.2 as the reference:
+how far off the line it pushes, and that it recovers. Finished variants are kept in ``--out`` and skipped
+(rerun the same line to resume); ~1.5-3 min per variant on one idle core.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("MUJOCO_GL", "osmesa")
+
+WORLD, PRIMITIVE, CALL = "TabletopPush-v0", "push", {"obj": "cube", "target_xy": "region"}
+# tag -> overrides of the benchmark's push/default budget (100 demos, 18000 steps, DART noise 0.1, history 2,
+# batch 32, Gaussian head)
+VARIANTS: dict[str, dict[str, Any]] = {
+    "default": {}, "steps_36k": {"steps": 36000}, "steps_72k": {"steps": 72000}, "demos_200": {"demos": 200},
+    "noise_0.05": {"noise": 0.05}, "noise_0.2": {"noise": 0.2}, "history_4": {"history": 4},
+    "batch_128": {"batch_size": 128}, "head_gmm": {"head": "gmm"}, "head_logistic": {"head": "logistic"},
+}
+DEFAULT_RUNS = ["default:0", "default:1", "default:2", "steps_36k:0", "steps_36k:1", "steps_36k:2", "steps_72k:0",
+                "demos_200:0", "noise_0.05:0", "noise_0.2:0", "history_4:0", "batch_128:0",
+                "head_gmm:0", "head_logistic:0"]
+OFF_LINE_DEG = 20.0  # the scripted pushes stay within ~18 degrees of the line even at DART noise 0.2
+FROZEN_M = 0.01
+
+
+def episode_stats(env: Any, act: Any, reset: Any, succeeded: Any, seed: int, moved: bool, horizon: int,
+                  rng: Any = None, noise: float = 0.0) -> dict[str, Any]:
+    """Run one episode (``act(obs)`` each step, success checked every step); where the cube and the hand went."""
+    import numpy as np
+
+    from skill_rl.imitation.bc_primitive import move_arm_to_a_random_start
+
+    lay = env.unwrapped.obs_layout
+    obs, _ = env.reset(seed=seed)
+    if moved:
+        obs = move_arm_to_a_random_start(env, obs, np.random.default_rng([seed, 7]))
+    reset()
+    cube0, region = obs[lay["cube_pos"]].copy(), obs[lay["region_pos"]][:2].copy()
+    cubes, hands, ok = [], [], False
+    for _ in range(horizon):
+        action = np.asarray(act(obs), np.float32)
+        if noise > 0:
+            action = action.copy()
+            action[:-1] = np.clip(action[:-1] + rng.normal(0.0, noise, action.size - 1), -1.0, 1.0)
+        obs, *_ = env.step(action)
+        cubes.append(obs[lay["cube_pos"]][:2].copy())
+        hands.append(obs[lay["eef_pos"]].copy())
+        if succeeded(obs):
+            ok = True
+            break
+    cube, hand = np.array(cubes), np.array(hands)
+    went, wanted = cube[-1] - cube0[:2], region - cube0[:2]
+    cos = float(went @ wanted / (np.linalg.norm(went) * np.linalg.norm(wanted) + 1e-9))
+    return {"seed": seed, "moved_start": moved, "success": ok, "steps": len(cube),
+            "start_distance_m": float(np.linalg.norm(wanted)),
+            "final_distance_m": float(np.linalg.norm(cube[-1] - region)),
+            "closest_m": float(np.linalg.norm(cube - region, axis=1).min()),
+            "displacement_m": float(np.linalg.norm(went)),
+            "off_line_deg": float(np.degrees(np.arccos(np.clip(cos, -1.0, 1.0)))),
+            "hand_moved_last50_m": float(np.linalg.norm(hand[-1] - hand[max(0, len(hand) - 50)]))}
+
+
+def summarise(episodes: list[dict[str, Any]]) -> dict[str, Any]:
+    fails = [e for e in episodes if not e["success"]]
+    wins = [e for e in episodes if e["success"]]
+
+    def mean(xs: list[float]) -> float | None:
+        return statistics.fmean(xs) if xs else None
+
+    return {"success": statistics.fmean(e["success"] for e in episodes),
+            "success_reset_starts": mean([e["success"] for e in episodes if not e["moved_start"]]),
+            "success_moved_starts": mean([e["success"] for e in episodes if e["moved_start"]]),
+            "failures": len(fails),
+            "failures_off_line": sum(e["off_line_deg"] > OFF_LINE_DEG for e in fails),
+            "failures_frozen": sum(e["hand_moved_last50_m"] < FROZEN_M for e in fails),
+            "off_line_deg_failures_mean": mean([e["off_line_deg"] for e in fails]),
+            "off_line_deg_successes_mean": mean([e["off_line_deg"] for e in wins]),
+            "off_line_deg_max_success": max((e["off_line_deg"] for e in wins), default=None),
+            "median_steps_successes": statistics.median([e["steps"] for e in wins]) if wins else None}
+
+
+def expert_reference(episodes: int, noises: list[float]) -> dict[str, Any]:
+    """The scripted push on the evaluation starts of seed 0, with DART noise executed (not recorded)."""
+    import numpy as np
+
+    from skill_rl.imitation.bc_primitive import EVAL_SEED_BASE, make_scripted, make_world
+    from skill_rl.library import primitive
+
+    env, spec, out = make_world(WORLD), primitive(PRIMITIVE), {}
+    for noise in noises:
+        skill, rng = make_scripted(env, PRIMITIVE, **CALL), np.random.default_rng(0)
+        eps = [episode_stats(env, skill.act, skill.reset, lambda o: spec.succeeded(env, o, CALL), EVAL_SEED_BASE + r,
+                             r < episodes // 2, skill.horizon, rng, noise) for r in range(episodes)]
+        out[f"noise_{noise}"] = summarise(eps)
+    env.close()
+    return out
+
+
+def run_variant(tag: str, seed: int, episodes: int, debug: bool) -> dict[str, Any]:
+    """Train the variant (the benchmark's ``train_bc_primitive``), then replay its policy with logging."""
+    import skill_rl.imitation.bc_primitive as bp
+    from skill_rl.imitation.bc_primitive import DEBUG_BUDGET, EVAL_SEED_BASE, SEED_STRIDE, make_world
+
+    over = dict(VARIANTS[tag])
+    demos, steps, noise = over.pop("demos", 100), over.pop("steps", 18000), over.pop("noise", 0.1)
+    if debug:
+        demos, steps, episodes = DEBUG_BUDGET["demos"], DEBUG_BUDGET["steps"], DEBUG_BUDGET["eval_episodes"]
+    prim_over = {k: over.pop(k) for k in ("history", "batch_size") if k in over}
+    original_prim, original_policy = bp.BCPrimitiveConfig, bp.BCConfig
+    try:  # the module's own constructors, with this variant's fields; put back below
+        if prim_over:
+            bp.BCPrimitiveConfig = lambda **kw: original_prim(**{**kw, **prim_over})  # type: ignore[assignment,misc]
+        if over:
+            bp.BCConfig = lambda **kw: original_policy(**{**kw, **over})  # type: ignore[assignment,misc]
+        t0 = time.perf_counter()
+        with tempfile.TemporaryDirectory(prefix="bc-push-") as tmp:
+            res = bp.train_bc_primitive(WORLD, PRIMITIVE, CALL, demos=demos, steps=steps, seed=seed, library=tmp + "/lib",
+                                        name="bc_push", out_dir=tmp, eval_episodes=episodes, action_noise=noise,
+                                        progress=False)
+            wall = time.perf_counter() - t0
+            env = make_world(WORLD)
+            assert res.entry is not None
+            skill = res.entry.load(env)
+            seeds = [EVAL_SEED_BASE + SEED_STRIDE * seed + r for r in range(episodes)]
+            eps = [episode_stats(env, skill.act, skill.reset, skill.success, s, r < round(0.5 * episodes),
+                                 skill.horizon) for r, s in enumerate(seeds)]
+            env.close()
+    finally:
+        bp.BCPrimitiveConfig, bp.BCConfig = original_prim, original_policy
+    s = res.summary
+    return {"tag": tag, "seed": seed, "overrides": VARIANTS[tag], "benchmark_success": res.success_rate,
+            **summarise(eps), "demo_mean_length": s["demos"]["mean_length"], "demo_attempts": s["demos"]["attempts"],
+            "final_nll": s["train"]["final"].get("nll"), "wall_s": round(wall, 1), "episodes": eps}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--runs", nargs="+", default=DEFAULT_RUNS, help="tag:seed, tags: " + ", ".join(VARIANTS))
+    p.add_argument("--episodes", type=int, default=50)
+    p.add_argument("--debug", action="store_true", help="one variant at the debug budget (seconds)")
+    p.add_argument("--out", type=Path, default=Path("benchmarks/results/bc_push_diagnosis.json"))
+    args = p.parse_args(argv)
+    from skill_rl.fileio import atomic_write_text
+
+    runs = ["default:0"] if args.debug else args.runs
+    for r in runs:
+        tag, _, seed = r.partition(":")
+        if tag not in VARIANTS or not seed.isdigit():
+            p.error(f"--runs: {r!r} is not tag:seed with a tag among {', '.join(VARIANTS)}")
+    payload: dict[str, Any] = json.loads(args.out.read_text()) if args.out.is_file() else {}
+    payload.setdefault("variants", {})
+    if "expert" not in payload:
+        payload["expert"] = expert_reference(4 if args.debug else args.episodes, [0.0, 0.1, 0.2])
+    for r in runs:
+        if r in payload["variants"]:
+            continue
+        tag, _, seed = r.partition(":")
+        payload["variants"][r] = run_variant(tag, int(seed), args.episodes, args.debug)
+        v = payload["variants"][r]
+        print(f"{r}: {v['success']:.0%} (failures {v['failures']}: off the line {v['failures_off_line']}, "
+              f"frozen {v['failures_frozen']}; {v['wall_s']:.0f} s)", flush=True)
+        by_tag: dict[str, list[float]] = {}
+        for key, val in payload["variants"].items():
+            by_tag.setdefault(key.split(":")[0], []).append(val["success"])
+        payload["success_by_variant"] = {t: {"mean": statistics.fmean(v), "seeds": v} for t, v in by_tag.items()}
+        payload.update(created=time.strftime("%Y-%m-%d %H:%M:%S"), episodes=args.episodes, debug=args.debug,
+                       off_line_deg=OFF_LINE_DEG, frozen_m=FROZEN_M)
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(args.out, json.dumps(payload, indent=1) + "\n")  # after every variant: resumable
+    print(json.dumps(payload["success_by_variant"], indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -196,6 +196,22 @@ def test_bad_input_is_refused_before_anything_is_recorded(tmp_path, world, name,
     assert not (tmp_path / "runs").exists() and not (tmp_path / "lib").exists()
 
 
+@pytest.mark.parametrize(("recipe", "match"), [({"head": "mdn"}, r"head one of .*gaussian.*'mdn'"),
+                                             ({"history": 0}, "history and batch_size must be >= 1")])
+def test_a_bad_recipe_is_refused_before_anything_is_recorded(tmp_path, recipe, match):
+    with pytest.raises(BCPrimitiveError, match=match):
+        train_bc_primitive("TabletopPickPlace-v0", "lift", {"obj": "cube"}, demos=2, steps=10, seed=0,
+                           library=SkillLibrary(tmp_path / "lib"), out_dir=tmp_path / "runs", progress=False, **recipe)
+    assert not (tmp_path / "runs").exists() and not (tmp_path / "lib").exists()
+
+
+def test_the_recipe_reaches_the_trained_policy(tmp_path):
+    res = train_bc_primitive("TabletopPickPlace-v0", "lift", {"obj": "cube"}, demos=2, steps=4, seed=0, library=None,
+                             out_dir=tmp_path, eval_episodes=1, progress=False, head="gmm", history=3, batch_size=8)
+    trained = res.summary["train"]
+    assert (trained["policy"]["head"], trained["policy"]["history"], trained["fit"]["batch_size"]) == ("gmm", 3, 8)
+
+
 def test_parse_param_reads_yaml_values():
     assert parse_param("obj=cube") == ("obj", "cube")
     assert parse_param("target_xy=[0.1, -0.2]") == ("target_xy", [0.1, -0.2])

@@ -117,35 +117,31 @@ def expert_reference(episodes: int, noises: list[float]) -> dict[str, Any]:
 
 def run_variant(tag: str, seed: int, episodes: int, debug: bool) -> dict[str, Any]:
     """Train the variant (the benchmark's ``train_bc_primitive``), then replay its policy with logging."""
-    import skill_rl.imitation.bc_primitive as bp
-    from skill_rl.imitation.bc_primitive import DEBUG_BUDGET, EVAL_SEED_BASE, SEED_STRIDE, make_world
+    from skill_rl.imitation.bc_primitive import (
+        DEBUG_BUDGET,
+        EVAL_SEED_BASE,
+        SEED_STRIDE,
+        make_world,
+        train_bc_primitive,
+    )
 
     over = dict(VARIANTS[tag])
     demos, steps, noise = over.pop("demos", 100), over.pop("steps", 18000), over.pop("noise", 0.1)
     if debug:
         demos, steps, episodes = DEBUG_BUDGET["demos"], DEBUG_BUDGET["steps"], DEBUG_BUDGET["eval_episodes"]
-    prim_over = {k: over.pop(k) for k in ("history", "batch_size") if k in over}
-    original_prim, original_policy = bp.BCPrimitiveConfig, bp.BCConfig
-    try:  # the module's own constructors, with this variant's fields; put back below
-        if prim_over:
-            bp.BCPrimitiveConfig = lambda **kw: original_prim(**{**kw, **prim_over})  # type: ignore[assignment,misc]
-        if over:
-            bp.BCConfig = lambda **kw: original_policy(**{**kw, **over})  # type: ignore[assignment,misc]
-        t0 = time.perf_counter()
-        with tempfile.TemporaryDirectory(prefix="bc-push-") as tmp:
-            res = bp.train_bc_primitive(WORLD, PRIMITIVE, CALL, demos=demos, steps=steps, seed=seed, library=tmp + "/lib",
-                                        name="bc_push", out_dir=tmp, eval_episodes=episodes, action_noise=noise,
-                                        progress=False)
-            wall = time.perf_counter() - t0
-            env = make_world(WORLD)
-            assert res.entry is not None
-            skill = res.entry.load(env)
-            seeds = [EVAL_SEED_BASE + SEED_STRIDE * seed + r for r in range(episodes)]
-            eps = [episode_stats(env, skill.act, skill.reset, skill.success, s, r < round(0.5 * episodes),
-                                 skill.horizon) for r, s in enumerate(seeds)]
-            env.close()
-    finally:
-        bp.BCPrimitiveConfig, bp.BCConfig = original_prim, original_policy
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="bc-push-") as tmp:
+        res = train_bc_primitive(WORLD, PRIMITIVE, CALL, demos=demos, steps=steps, seed=seed, library=tmp + "/lib",
+                                 name="bc_push", out_dir=tmp, eval_episodes=episodes, action_noise=noise,
+                                 progress=False, **over)
+        wall = time.perf_counter() - t0
+        env = make_world(WORLD)
+        assert res.entry is not None  # a library was given
+        skill = res.entry.load(env)
+        seeds = [EVAL_SEED_BASE + SEED_STRIDE * seed + r for r in range(episodes)]
+        eps = [episode_stats(env, skill.act, skill.reset, skill.success, s, r < round(0.5 * episodes), skill.horizon)
+               for r, s in enumerate(seeds)]
+        env.close()
     s = res.summary
     return {"tag": tag, "seed": seed, "overrides": VARIANTS[tag], "benchmark_success": res.success_rate,
             **summarise(eps), "demo_mean_length": s["demos"]["mean_length"], "demo_attempts": s["demos"]["attempts"],
@@ -168,8 +164,10 @@ def main(argv: list[str] | None = None) -> int:
             p.error(f"--runs: {r!r} is not tag:seed with a tag among {', '.join(VARIANTS)}")
     payload: dict[str, Any] = json.loads(args.out.read_text()) if args.out.is_file() else {}
     payload.setdefault("variants", {})
+    args.out.parent.mkdir(parents=True, exist_ok=True)
     if "expert" not in payload:
         payload["expert"] = expert_reference(4 if args.debug else args.episodes, [0.0, 0.1, 0.2])
+        atomic_write_text(args.out, json.dumps(payload, indent=1) + "\n")
     for r in runs:
         if r in payload["variants"]:
             continue
@@ -184,7 +182,6 @@ def main(argv: list[str] | None = None) -> int:
         payload["success_by_variant"] = {t: {"mean": statistics.fmean(v), "seeds": v} for t, v in by_tag.items()}
         payload.update(created=time.strftime("%Y-%m-%d %H:%M:%S"), episodes=args.episodes, debug=args.debug,
                        off_line_deg=OFF_LINE_DEG, frozen_m=FROZEN_M)
-        args.out.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_text(args.out, json.dumps(payload, indent=1) + "\n")  # after every variant: resumable
     print(json.dumps(payload["success_by_variant"], indent=1))
     return 0

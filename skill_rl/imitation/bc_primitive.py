@@ -54,6 +54,7 @@ from skill_rl.library import BadParamsError, SkillEntry, SkillLibrary, add_bc_po
 from skill_rl.library.catalog import scene_kinds
 
 from .data import DemoSet
+from .heads import HEADS
 from .policy import BCConfig, BCPolicy
 from .train import FitConfig, fit
 
@@ -91,6 +92,7 @@ class BCPrimitiveConfig:
     threads: int = 1
     batch_size: int = 32
     history: int = 2
+    head: str = "gaussian"  # the core's action head (skill_rl.imitation.heads.HEADS)
     moved_starts: float = 0.5  # share of demos and evaluation episodes that start after a reach to a random point
     focus: bool = True  # the policy sees only the robot's fields and those of the objects the call names
 
@@ -349,18 +351,23 @@ def train_bc_primitive(world: str, primitive: str, params: Mapping[str, Any], *,
                        steps: int = 18000, seed: int = 0, library: SkillLibrary | str | os.PathLike[str] | None = None,
                        name: str | None = None, out_dir: str | os.PathLike[str] = "runs", eval_episodes: int = 20,
                        action_noise: float = 0.1, horizon: int | None = None, threads: int = 1,
-                       moved_starts: float = 0.5, progress: bool = True) -> BCPrimitiveResult:
+                       moved_starts: float = 0.5, history: int = 2, batch_size: int = 32, head: str = "gaussian",
+                       progress: bool = True) -> BCPrimitiveResult:
     """Record scripted demos of ``primitive(**params)`` in ``world``, train the core's BC recipe on them,
     evaluate the exported policy on held-out seeds and store it in ``library`` as a ``bc`` entry implementing
     the call (see the module docstring). ``library=None``: only the run folder (``<out_dir>/<name>-<time>``)
     gets the policy. Bad input (unknown world or primitive, a parameter out of range or naming no object of the
     world) raises a :class:`~skill_rl.errors.UserError` naming it before anything is recorded. ``moved_starts``:
     the share of demos, and of evaluation episodes, that start after a reach to a random point above the table
-    instead of the reset posture (a plan starts a skill where the last one ended)."""
+    instead of the reset posture (a plan starts a skill where the last one ended). ``history``, ``batch_size`` and
+    ``head``: the core's recipe (defaults: the recipe that learns the primitives)."""
     from skill_rl.runs import start_run
 
     if demos < 1 or steps < 1 or eval_episodes < 1:
         raise BCPrimitiveError(f"demos, steps and eval_episodes must be >= 1, got {demos}, {steps}, {eval_episodes}")
+    if history < 1 or batch_size < 1 or head not in HEADS:
+        raise BCPrimitiveError(f"history and batch_size must be >= 1 and head one of {', '.join(sorted(HEADS))}; "
+                               f"got {history}, {batch_size}, {head!r}")
     if demos * MAX_ATTEMPTS_FACTOR > SEED_STRIDE or eval_episodes > SEED_STRIDE or not 0 <= seed < 10_000:
         raise BCPrimitiveError(f"at most {SEED_STRIDE // MAX_ATTEMPTS_FACTOR} demos and {SEED_STRIDE} evaluation "
                                f"episodes, and a seed in [0, 10000)")
@@ -375,7 +382,7 @@ def train_bc_primitive(world: str, primitive: str, params: Mapping[str, Any], *,
         cfg = BCPrimitiveConfig(world=world, primitive=primitive, params=dict(call), demos=demos, steps=steps,
                                 seed=seed, name=name, library=str(lib.root) if lib is not None else "",
                                 eval_episodes=eval_episodes, action_noise=action_noise, horizon=budget, threads=threads,
-                                moved_starts=float(moved_starts))
+                                moved_starts=float(moved_starts), history=history, batch_size=batch_size, head=head)
         old_threads = torch.get_num_threads()
         torch.set_num_threads(max(1, threads))
         try:
@@ -404,7 +411,7 @@ def _run(env: Any, cfg: BCPrimitiveConfig, call: dict[str, Any], lib: SkillLibra
     torch.manual_seed(cfg.seed)
     ignored, ignore_index = ignored_fields(env.unwrapped.obs_layout, call) if cfg.focus else ([], [])
     model = BCPolicy(BCConfig(obs_dim=demo_set.obs.shape[1], act_dim=demo_set.actions.shape[1], history=cfg.history,
-                              ignore_index=ignore_index or None))
+                              head=cfg.head, ignore_index=ignore_index or None))
     model.set_normaliser(demo_set.obs.mean(0), demo_set.obs.std(0))
     fit_cfg = FitConfig(steps=cfg.steps, batch_size=cfg.batch_size, seed=cfg.seed, log_every=max(1, min(500, cfg.steps)))
     t1 = time.perf_counter()

@@ -23,7 +23,7 @@ import os
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 import numpy as np
 import torch
@@ -43,6 +43,7 @@ __all__ = ["FORMAT", "BCConfig", "BCLoss", "BCPolicy", "HistoryPolicy", "PolicyL
            "read_policy_file", "write_policy_file"]
 
 FORMAT = "skill_rl.imitation.policy/1"
+ModuleT = TypeVar("ModuleT", bound=nn.Module)
 
 
 def checked_index(name: str, index: list[int], dim: int, allow_empty: bool) -> list[int]:
@@ -206,7 +207,7 @@ def write_policy_file(path: str | os.PathLike[str], fmt: str, config: dict[str, 
 
 
 def read_policy_file(path: str | os.PathLike[str], fmt: str, what: str,
-                     build: Callable[[dict[str, Any]], nn.Module]) -> tuple[nn.Module, dict[str, Any]]:
+                     build: Callable[[dict[str, Any]], ModuleT]) -> tuple[ModuleT, dict[str, Any]]:
     """Read a file of :func:`write_policy_file`: ``build(config)`` makes the module, the weights go in.
 
     Returns ``(module, config)``. :class:`PolicyLoadError` names the file when it is missing, truncated or
@@ -275,5 +276,4 @@ class HistoryPolicy:
         """Load a policy written by :meth:`save`; :class:`PolicyLoadError` names the file on any problem."""
         model, _ = read_policy_file(path, FORMAT, "imitation policy",
                                     lambda config: BCPolicy(BCConfig(**config["policy"])))
-        assert isinstance(model, BCPolicy)
         return cls(model, deterministic=deterministic, device=device)

@@ -117,6 +117,5 @@ class LatentPlanPolicy:
         """
         actor, config = read_policy_file(path, FORMAT, "play policy",
                                          lambda config: PlanActor(ActorConfig(**config["actor"])))
-        assert isinstance(actor, PlanActor)
         every = replan_every if replan_every is not None else int(config.get("replan_every", 20))
         return cls(actor, replan_every=every, deterministic=deterministic, device=device, sample_plan=sample_plan)

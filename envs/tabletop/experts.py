@@ -261,6 +261,8 @@ class PushExpert(ScriptedExpert):
     half = 0.02
     paddle = 0.012  # half-thickness of the closed fingers along the push direction (m)
     push_height = 0.015
+    push_speed = 0.5  # top speed of the shove (action units, x max_step_m a step); a diagnosis varies it
+    push_lead = 0.04  # how far ahead of the cube the shove aims (m)
 
     def pushed_pos(self, obs) -> np.ndarray:
         """Position of the object to push (world, m); the Push task's cube."""
@@ -303,9 +305,9 @@ class PushExpert(ScriptedExpert):
             if np.linalg.norm(lateral) > 0.02 or np.dot(rel, d) < 0:
                 self.goto("above")
                 return self.move(obs, eef + [0, 0, 0.06], yaw, gripper=1.0)
-            target_xy = cube[:2] - (self.half + self.paddle) * d + min(dist, 0.04) * d + 0.8 * lateral
+            target_xy = cube[:2] - (self.half + self.paddle) * d + min(dist, self.push_lead) * d + 0.8 * lateral
             target = np.array([*target_xy, self.push_height])
-            return self.move(obs, target, yaw, gripper=1.0, gain=0.8, max_speed=0.5)
+            return self.move(obs, target, yaw, gripper=1.0, gain=0.8, max_speed=self.push_speed)
         return self.move(obs, [eef[0], eef[1], 0.15], self.memory.get("retreat_yaw", yaw), gripper=1.0, max_speed=0.5)
 
 

@@ -96,7 +96,7 @@ def demonstrator(overrides: dict[str, Any]):
     for the ``with`` block; restored after it."""
     from skill_rl.envs.tabletop.primitives import Push
 
-    patch: dict[str, Any] = {k: v for k, v in overrides.items() if k in ("push_speed", "push_lead")}
+    patch: dict[str, Any] = {k: v for k, v in overrides.items() if k in EXPERT_KEYS and k != "expert"}
     if overrides.get("expert") == "phase_free":
         patch["_act"] = phase_free_push_act
     saved = {k: Push.__dict__[k] for k in patch if k in Push.__dict__}

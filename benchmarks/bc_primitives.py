@@ -89,7 +89,8 @@ def run_case(label: str, seeds: int, episodes: int, debug: bool) -> dict[str, An
     return {"world": world, "primitive": prim, "params": params, "demos": demos, "steps": steps,
             "episodes_per_seed": episodes, "per_seed": per_seed, "success_mean": statistics.fmean(rates),
             "success_std": statistics.stdev(rates) if len(rates) > 1 else 0.0, "success_min": min(rates),
-            "random_success": rand, "wall_s_mean": statistics.fmean(walls), "wall_s_max": max(walls),
+            "random_success": rand, "head": s["train"]["policy"]["head"], "action_noise": s["action_noise"],
+            "wall_s_mean": statistics.fmean(walls), "wall_s_max": max(walls),
             "train_s_mean": statistics.fmean(r["wall_s"]["train"] for r in per_seed)}
 
 
@@ -125,6 +126,10 @@ def markdown(payload: dict[str, Any]) -> str:
         lines.append(f"| {label} | {c['world']} | {call} | {c['demos']} | {c['steps']} | {seeds} | "
                      f"{c['success_mean']:.0%} ± {c['success_std']:.0%} | {c['random_success']:.0%} | "
                      f"{c['wall_s_mean']:.0f} s / {c['wall_s_max']:.0f} s |")
+    own = [f"{label}: {c['head']} head, DART noise {c['action_noise']}" for label, c in payload["cases"].items()
+           if (c.get("head", "gaussian"), c.get("action_noise", 0.1)) != ("gaussian", 0.1)]
+    if own:  # skill_rl.imitation.bc_primitive.PRIMITIVE_RECIPES
+        lines += ["", "Recipes other than the core's (Gaussian head, DART noise 0.1): " + "; ".join(own) + "."]
     earlier = [f"{label} ({c['measured']['created']}, code at {c['measured']['git']['commit'][:7] or '?'})"
                for label, c in payload["cases"].items() if "measured" in c]
     if earlier:

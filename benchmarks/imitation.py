@@ -18,7 +18,7 @@ Protocol (every number is a flag; the JSON records them):
 * rung b: for each training seed, one goal-conditioned ``BCPolicy`` on all tasks' demos (goal = each demo's final
   observation, through the play goal layout), ``--steps-b`` steps (default: ``--steps``);
 * rung c: for each training seed, one goal-conditioned ``BCPolicy`` on the play file ``--play`` (``skill-rl play
-  collect``), each row's goal the observation ``k`` steps later in its play episode, ``k`` uniform in the recipe's
+  collect``; several files comma-separated, e.g. two collections with different ``seed``s: their episodes are pooled), each row's goal the observation ``k`` steps later in its play episode, ``k`` uniform in the recipe's
   ``hindsight`` (default ``[16, 150]``: the tasks take 40-160 steps), ``--steps-b`` steps;
 * rung d: as rung c, plus a latent plan z (``latent_dim``, default 16): a recognition network reads windows of
   play of the ``hindsight`` lengths, the policy is trained on ``plan_steps`` of each window's steps given the
@@ -213,7 +213,7 @@ def _play_job(out: str, play: str, names: list[str], seed: int, recipe: dict[str
 
     torch.set_num_threads(1)
     run = Path(out) / "runs" / rung / f"seed{seed}"
-    policy, train = train_bc([play], BCRecipe(**recipe), seed=seed, goal=True, ckpt_path=run / "ckpt.pt")
+    policy, train = train_bc(play.split(","), BCRecipe(**recipe), seed=seed, goal=True, ckpt_path=run / "ckpt.pt")
     policy.save(run / "policy.pt", meta={"rung": rung, "seed": seed, "play": play})
     return [_evaluate(policy, out, rung, n, seed, args, train, recipe) for n in names
             if not _result_path(out, rung, n, seed).is_file()]
@@ -342,7 +342,8 @@ def _markdown(doc: dict[str, Any], names: list[str], seeds: list[int], rungs: li
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--rungs", default="a,b", help="comma-separated rungs: a, b, c, d")
-    p.add_argument("--play", default="", help="rungs c, d: the play HDF5 (skill-rl play collect) to train on")
+    p.add_argument("--play", default="", help="rungs c, d: the play HDF5 (skill-rl play collect) "
+                   "to train on; several comma-separated are pooled")
     p.add_argument("--tasks", default="", help="comma-separated task names (default: all 14)")
     p.add_argument("--seeds", type=int, default=3, help="training seeds 0..n-1")
     p.add_argument("--first-seed", type=int, default=0, help="train seeds first..first+n-1 instead (split a run's "
@@ -382,6 +383,9 @@ def main() -> int:
         from skill_rl.play.collect import PlayCollectConfig, collect_play
 
         args.play = collect_play(PlayCollectConfig(debug=True, run_root=tmp), progress=False)["dataset"]
+    missing = [f for f in args.play.split(",") if f and not Path(f).is_file()] if {"c", "d"} & set(rungs) else []
+    if missing and not args.aggregate:
+        raise SystemExit(f"--play: no such file: {', '.join(missing)}")
     names, recipe = _tasks(args), _recipe(args)
     recipe_b = {**recipe.to_dict(), "steps": args.steps_b or args.steps, "latent_dim": 0}
     recipe_c = {**recipe_b, "hindsight": recipe.hindsight or [16, 150]}

@@ -319,6 +319,10 @@ def skills_train_bc_cmd(
     seed: Annotated[int, typer.Option("--seed", help="Seeds demos, training and the held-out evaluation.")] = 0,
     name: Annotated[str | None, typer.Option("--name", help="Library name (default bc_<primitive>_<objects>).")] = None,
     eval_episodes: Annotated[int, typer.Option("--eval-episodes", help="Held-out evaluation episodes.")] = 20,
+    head: Annotated[str | None, typer.Option("--head", help="Action head: gaussian, gmm or logistic (default: the "
+                                                             "primitive's measured best; push: gmm).")] = None,
+    action_noise: Annotated[float | None, typer.Option("--action-noise", help="DART noise std on the demos' executed "
+                                                                             "actions (default 0.1; push 0.05).")] = None,
     out_dir: Annotated[Path, typer.Option("--out-dir", help="Where the run folder goes.")] = Path("runs"),
     debug: Annotated[bool, typer.Option("--debug", help="Tiny mode: 4 demos, 200 steps, 3 episodes (seconds).")] = False,
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show progress bars.")] = True,
@@ -332,7 +336,7 @@ def skills_train_bc_cmd(
         params = dict(parse_param(p) for p in param or [])
         budget = DEBUG_BUDGET if debug else {"demos": demos, "steps": steps, "eval_episodes": eval_episodes}
         res = train_bc_primitive(world, primitive, params, **budget, seed=seed, library=SkillLibrary(library),
-                                 name=name, out_dir=out_dir, progress=progress)
+                                 name=name, out_dir=out_dir, head=head, action_noise=action_noise, progress=progress)
     except UserError as exc:
         raise fail(str(exc)) from None
     s = res.summary

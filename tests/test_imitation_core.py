@@ -249,6 +249,11 @@ def test_rest_goals_are_where_what_moved_comes_to_rest():
         DemoSet.rest_goals(obs, np.zeros((20, 1), np.float32), [14, 6], 2, goal_cols=[0], tol=10.0, settle=2, after=1)
     with pytest.raises(ValueError, match="sum"):
         rest_goal_rows(x[:, None], [10], tol=0.01, settle=2)
+    # an episode shorter than settle (play ends one early when an object falls off the table): its end is rest,
+    # and the episodes around it are relabelled as before
+    short = rest_goal_rows(x[:, None], [4, 10, 6], tol=0.01, settle=5, after=0)
+    assert short[:3].tolist() == [3] * 3 and short[3] == -1  # rows 0-2: the move 3 rests at the short episode's end
+    assert rest_goal_rows(x[:, None], [14, 6], tol=0.01, settle=2, after=1).tolist() == rows.tolist()
 
 
 def test_rest_goals_with_away_skip_pauses_while_the_arm_stays_at_what_moved():

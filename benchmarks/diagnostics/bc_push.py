@@ -44,12 +44,14 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "batch_128": {"batch_size": 128}, "head_gmm": {"head": "gmm"}, "head_logistic": {"head": "logistic"},
     "history_1": {"history": 1}, "slow_push": {"push_speed": 0.15, "push_lead": 0.02},
     "phase_free": {"expert": "phase_free"},
+    "gmm_noise_0.05": {"head": "gmm", "noise": 0.05},
 }
 EXPERT_KEYS = ("expert", "push_speed", "push_lead")  # overrides of the demonstrator rather than of the recipe
 DEFAULT_RUNS = ["default:0", "default:1", "default:2", "steps_36k:0", "steps_36k:1", "steps_36k:2", "steps_72k:0",
                 "demos_200:0", "noise_0.05:0", "noise_0.2:0", "history_4:0", "batch_128:0",
                 "head_gmm:0", "head_logistic:0", "history_1:0", "history_1:1", "history_1:2", "slow_push:0",
-                "slow_push:1", "slow_push:2", "phase_free:0", "phase_free:1", "phase_free:2"]
+                "slow_push:1", "slow_push:2", "phase_free:0", "phase_free:1", "phase_free:2", "head_gmm:1", "head_gmm:2",
+                "noise_0.05:1", "noise_0.05:2", "gmm_noise_0.05:0", "gmm_noise_0.05:1", "gmm_noise_0.05:2"]
 OFF_LINE_DEG = 20.0  # the scripted pushes stay within ~18 degrees of the line even at DART noise 0.2
 FROZEN_M = 0.01
 
@@ -210,6 +212,7 @@ def run_variant(tag: str, seed: int, episodes: int, debug: bool) -> dict[str, An
     over = dict(VARIANTS[tag])
     expert_over = {k: over.pop(k) for k in EXPERT_KEYS if k in over}
     demos, steps, noise = over.pop("demos", 100), over.pop("steps", 18000), over.pop("noise", 0.1)
+    over.setdefault("head", "gaussian")  # the recipe the variants change (push's library default is now a mixture)
     if debug:
         demos, steps, episodes = DEBUG_BUDGET["demos"], DEBUG_BUDGET["steps"], DEBUG_BUDGET["eval_episodes"]
     t0 = time.perf_counter()

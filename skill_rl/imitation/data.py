@@ -94,7 +94,7 @@ def rest_goal_rows(features: np.ndarray, lengths: Sequence[int], tol: float, set
         moving = changed.any(axis=1)
         # still_ahead[t]: no change in (t, t + settle]; the episode's end counts as rest
         still_ahead = np.ones(n, bool)
-        for k in range(1, settle + 1):
+        for k in range(1, min(settle, n) + 1):  # (an episode shorter than settle: an object fell off early)
             still_ahead[:n - k] &= ~moving[k:]
         onsets = np.flatnonzero(moving & still_ahead)
         motion_starts = np.flatnonzero(moving & ~np.concatenate([[False], moving[:-1]]))  # first frame of each motion

@@ -40,7 +40,7 @@ CASES: dict[str, tuple[str, str, dict[str, Any], int, int]] = {
     "pick_place/small": ("TabletopPickPlace-v0", "pick_place", PLACE, 30, 3000),
     "lift/small": ("TabletopPickPlace-v0", "lift", {"obj": "cube"}, 30, 2000),
     "lift_liftworld/small": ("TabletopLift-v0", "lift", {"obj": "cube"}, 30, 2000),
-    "push/default": ("TabletopPush-v0", "push", {"obj": "cube", "target_xy": "region"}, 100, 18000),
+    "push/default": ("TabletopPush-v0", "push", {"obj": "cube", "target_xy": "region"}, 200, 18000),  # its recipe's
     "open_drawer/default": ("TabletopDrawer-v0", "open_drawer", {"drawer": "cabinet"}, 100, 18000),
     "close_drawer/default": ("TabletopDrawer-v0", "close_drawer", {"drawer": "cabinet"}, 100, 18000),
 }

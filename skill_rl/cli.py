@@ -314,7 +314,8 @@ def skills_train_bc_cmd(
     primitive: Annotated[str, typer.Option("--primitive", help="Catalog primitive the policy learns to perform.")] = "pick_place",
     param: Annotated[list[str] | None, typer.Option("--param", "-p", help="Its arguments, key=value (repeat): obj=cube.")] = None,
     library: LibraryOpt = None,
-    demos: Annotated[int, typer.Option("--demos", help="Successful scripted demos to record.")] = 100,
+    demos: Annotated[int | None, typer.Option("--demos", help="Successful scripted demos to record (default 100; "
+                                                              "push 200).")] = None,
     steps: Annotated[int, typer.Option("--steps", help="Gradient steps.")] = 18000,
     seed: Annotated[int, typer.Option("--seed", help="Seeds demos, training and the held-out evaluation.")] = 0,
     name: Annotated[str | None, typer.Option("--name", help="Library name (default bc_<primitive>_<objects>).")] = None,

@@ -21,6 +21,7 @@ from skill_rl.imitation.bc_primitive import (
     evaluate_entry,
     export_acting_policy,
     parse_param,
+    recipe_for,
     record_primitive_demos,
     train_bc_primitive,
 )
@@ -214,8 +215,11 @@ def test_the_recipe_reaches_the_trained_policy(tmp_path):
 
 
 def test_push_takes_its_measured_recipe_unless_told_otherwise(tmp_path):
-    """PRIMITIVE_RECIPES: push trains with a mixture head on demos of DART noise 0.05 (88 % against 79 % with the
-    core's Gaussian, bc_push_diagnosis.json); an explicit head or noise wins; other primitives keep the core's."""
+    """PRIMITIVE_RECIPES: push trains with a mixture head on 200 demos of DART noise 0.05 (94 % against 79 % with
+    the core's recipe, bc_push_diagnosis.json); what the caller gives wins; other primitives keep the core's."""
+    assert recipe_for("push") == {"head": "gmm", "action_noise": 0.05, "demos": 200}
+    assert recipe_for("push", demos=50, head=None) == {"head": "gmm", "action_noise": 0.05, "demos": 50}
+    assert recipe_for("pick_place") == {"head": "gaussian", "action_noise": 0.1, "demos": 100}
     call = {"obj": "cube", "target_xy": "region"}
     kw = {"demos": 2, "steps": 4, "seed": 0, "library": None, "eval_episodes": 1, "progress": False}
     res = train_bc_primitive("TabletopPush-v0", "push", call, out_dir=tmp_path / "a", **kw)
@@ -245,6 +249,9 @@ def test_cli_train_bc_debug_stores_an_entry(tmp_path, monkeypatch):
     bad = CliRunner().invoke(app, ["skills", "train-bc", "--primitive", "lift", "--param", "obj=region",
                                    "--library", str(tmp_path / "lib"), "--debug"])
     assert bad.exit_code == 2 and "obj='region' is a region" in bad.output
+    bad_head = CliRunner().invoke(app, ["skills", "train-bc", "--primitive", "lift", "--param", "obj=cube", "--head",
+                                        "mdn", "--library", str(tmp_path / "lib"), "--debug"])
+    assert bad_head.exit_code == 2 and "'mdn'" in bad_head.output
 
 
 def test_close_drawer_demos_and_evaluation_start_from_an_opened_drawer():

@@ -45,13 +45,16 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "history_1": {"history": 1}, "slow_push": {"push_speed": 0.15, "push_lead": 0.02},
     "phase_free": {"expert": "phase_free"},
     "gmm_noise_0.05": {"head": "gmm", "noise": 0.05},
+    "gmm_noise_0.05_demos_200": {"head": "gmm", "noise": 0.05, "demos": 200},
+    "gmm_noise_0.05_steps_36k": {"head": "gmm", "noise": 0.05, "steps": 36000},
 }
 EXPERT_KEYS = ("expert", "push_speed", "push_lead")  # overrides of the demonstrator rather than of the recipe
 DEFAULT_RUNS = ["default:0", "default:1", "default:2", "steps_36k:0", "steps_36k:1", "steps_36k:2", "steps_72k:0",
                 "demos_200:0", "noise_0.05:0", "noise_0.2:0", "history_4:0", "batch_128:0",
                 "head_gmm:0", "head_logistic:0", "history_1:0", "history_1:1", "history_1:2", "slow_push:0",
                 "slow_push:1", "slow_push:2", "phase_free:0", "phase_free:1", "phase_free:2", "head_gmm:1", "head_gmm:2",
-                "noise_0.05:1", "noise_0.05:2", "gmm_noise_0.05:0", "gmm_noise_0.05:1", "gmm_noise_0.05:2"]
+                "noise_0.05:1", "noise_0.05:2", "gmm_noise_0.05:0", "gmm_noise_0.05:1", "gmm_noise_0.05:2",
+                *(f"gmm_noise_0.05_{v}:{s}" for v in ("demos_200", "steps_36k") for s in range(3))]
 OFF_LINE_DEG = 20.0  # the scripted pushes stay within ~18 degrees of the line even at DART noise 0.2
 FROZEN_M = 0.01
 

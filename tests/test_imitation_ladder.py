@@ -72,3 +72,23 @@ def test_ladder_demos_of_another_noise_level_are_an_error_not_reused(tmp_path):
     assert bench._demos_job(str(tmp_path), "close_drawer", 1, 0.2)["wall_s"] == done["wall_s"]  # reused
     with pytest.raises(SystemExit, match=r"close_drawer.hdf5 holds demos of DART noise 0.2, not --demo-noise 0.1"):
         bench._demos_job(str(tmp_path), "close_drawer", 1, 0.1)
+
+
+def test_ladder_play_takes_several_files_and_names_a_missing_one(tmp_path, monkeypatch):
+    """``benchmarks/imitation.py --play a,b``: the files' episodes are pooled (two collections with different seeds
+    make a longer play); a missing file is refused by name before anything is trained."""
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).parents[1] / "benchmarks" / "imitation.py"
+    spec = importlib.util.spec_from_file_location("imitation_bench", script)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    there = tmp_path / "play.hdf5"
+    there.write_bytes(b"")
+    monkeypatch.setattr(sys, "argv", ["imitation.py", "--rungs", "c", "--play", f"{there},{tmp_path / 'gone.hdf5'}",
+                                      "--out-dir", str(tmp_path / "out")])
+    with pytest.raises(SystemExit, match=r"--play: no such file: .*gone\.hdf5"):
+        bench.main()
+    assert not (tmp_path / "out").exists()

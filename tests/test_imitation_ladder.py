@@ -92,3 +92,35 @@ def test_ladder_play_takes_several_files_and_names_a_missing_one(tmp_path, monke
     with pytest.raises(SystemExit, match=r"--play: no such file: .*gone\.hdf5"):
         bench.main()
     assert not (tmp_path / "out").exists()
+
+
+def test_the_ladder_judges_play_lmp_against_play_gcbc_on_the_same_play(tmp_path):
+    """``benchmarks/imitation_ladder.py``: a rung holds at its target; Play-LMP also needs Play-GCBC's success on the
+    same play (the paper's ordering), so 70 % is not enough beside a Play-GCBC of 80 %."""
+    import importlib.util
+    import json
+    import shutil
+    from pathlib import Path
+
+    script = Path(__file__).parents[1] / "benchmarks" / "imitation_ladder.py"
+    spec = importlib.util.spec_from_file_location("imitation_ladder", script)
+    ladder = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ladder)
+    for name in [f for f, *_ in ladder.RUNGS.values()] + [ladder.LMP_SAME_PLAY_GCBC]:
+        shutil.copy(ladder.RESULTS / name, tmp_path / name)
+
+    def set_mean(name, key, value):
+        doc = json.loads((tmp_path / name).read_text())
+        doc[key]["mean"] = value
+        (tmp_path / name).write_text(json.dumps(doc))
+
+    lmp_file = ladder.RUNGS["play_lmp_success"][0]
+    set_mean(lmp_file, "play_lmp_success", 0.7)
+    set_mean(ladder.LMP_SAME_PLAY_GCBC, "play_gcbc_success", 0.8)
+    doc = ladder.build(tmp_path)
+    assert not doc["play_lmp_success"]["met"] and doc["play_lmp_success"]["gcbc_same_play"] == 0.8
+    set_mean(ladder.LMP_SAME_PLAY_GCBC, "play_gcbc_success", 0.65)
+    assert ladder.build(tmp_path)["play_lmp_success"]["met"]
+    set_mean(ladder.RUNGS["play_gcbc_success"][0], "play_gcbc_success", 0.59)
+    assert not ladder.build(tmp_path)["play_gcbc_success"]["met"]
+    assert "| `play_lmp_success` |" in ladder.markdown(doc)

@@ -126,10 +126,13 @@ def markdown(payload: dict[str, Any]) -> str:
         lines.append(f"| {label} | {c['world']} | {call} | {c['demos']} | {c['steps']} | {seeds} | "
                      f"{c['success_mean']:.0%} ± {c['success_std']:.0%} | {c['random_success']:.0%} | "
                      f"{c['wall_s_mean']:.0f} s / {c['wall_s_max']:.0f} s |")
+    from skill_rl.imitation.bc_primitive import CORE_RECIPE
+
+    core = (CORE_RECIPE["head"], CORE_RECIPE["action_noise"])
     own = [f"{label}: {c['head']} head, DART noise {c['action_noise']}" for label, c in payload["cases"].items()
-           if (c.get("head", "gaussian"), c.get("action_noise", 0.1)) != ("gaussian", 0.1)]
+           if (c.get("head", core[0]), c.get("action_noise", core[1])) != core]
     if own:  # skill_rl.imitation.bc_primitive.PRIMITIVE_RECIPES
-        lines += ["", "Recipes other than the core's (Gaussian head, DART noise 0.1): " + "; ".join(own) + "."]
+        lines += ["", f"Recipes other than the core's ({core[0]} head, DART noise {core[1]}): " + "; ".join(own) + "."]
     earlier = [f"{label} ({c['measured']['created']}, code at {c['measured']['git']['commit'][:7] or '?'})"
                for label, c in payload["cases"].items() if "measured" in c]
     if earlier:

@@ -18,7 +18,8 @@ Protocol (every number is a flag; the JSON records them):
 * rung b: for each training seed, one goal-conditioned ``BCPolicy`` on all tasks' demos (goal = each demo's final
   observation, through the play goal layout), ``--steps-b`` steps (default: ``--steps``);
 * rung c: for each training seed, one goal-conditioned ``BCPolicy`` on the play file ``--play`` (``skill-rl play
-  collect``; several files comma-separated, e.g. two collections with different ``seed``s: their episodes are pooled), each row's goal the observation ``k`` steps later in its play episode, ``k`` uniform in the recipe's
+  collect``; several files comma-separated, e.g. two collections with different ``seed``s: their episodes are
+  pooled), each row's goal the observation ``k`` steps later in its play episode, ``k`` uniform in the recipe's
   ``hindsight`` (default ``[16, 150]``: the tasks take 40-160 steps), ``--steps-b`` steps;
 * rung d: as rung c, plus a latent plan z (``latent_dim``, default 16): a recognition network reads windows of
   play of the ``hindsight`` lengths, the policy is trained on ``plan_steps`` of each window's steps given the
@@ -383,9 +384,9 @@ def main() -> int:
         from skill_rl.play.collect import PlayCollectConfig, collect_play
 
         args.play = collect_play(PlayCollectConfig(debug=True, run_root=tmp), progress=False)["dataset"]
-    missing = [f for f in args.play.split(",") if f and not Path(f).is_file()] if {"c", "d"} & set(rungs) else []
-    if missing and not args.aggregate:
-        raise SystemExit(f"--play: no such file: {', '.join(missing)}")
+    if {"c", "d"} & set(rungs) and not args.aggregate:
+        if missing := [f for f in args.play.split(",") if not Path(f).is_file()]:
+            raise SystemExit(f"--play: no such file: {', '.join(missing)}")
     names, recipe = _tasks(args), _recipe(args)
     recipe_b = {**recipe.to_dict(), "steps": args.steps_b or args.steps, "latent_dim": 0}
     recipe_c = {**recipe_b, "hindsight": recipe.hindsight or [16, 150]}

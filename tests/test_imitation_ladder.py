@@ -75,8 +75,8 @@ def test_ladder_demos_of_another_noise_level_are_an_error_not_reused(tmp_path):
 
 
 def test_ladder_play_takes_several_files_and_names_a_missing_one(tmp_path, monkeypatch):
-    """``benchmarks/imitation.py --play a,b``: the files' episodes are pooled (two collections with different seeds
-    make a longer play); a missing file is refused by name before anything is trained."""
+    """``benchmarks/imitation.py --play a,b`` (two collections pooled into a longer play): a missing file is refused
+    by name before anything is trained."""
     import importlib.util
     import sys
     from pathlib import Path

@@ -204,6 +204,7 @@ def run_variant(tag: str, seed: int, episodes: int, debug: bool) -> dict[str, An
     import numpy as np
 
     from skill_rl.imitation.bc_primitive import (
+        CORE_RECIPE,
         DEBUG_BUDGET,
         EVAL_SEED_BASE,
         SEED_STRIDE,
@@ -215,7 +216,7 @@ def run_variant(tag: str, seed: int, episodes: int, debug: bool) -> dict[str, An
     over = dict(VARIANTS[tag])
     expert_over = {k: over.pop(k) for k in EXPERT_KEYS if k in over}
     demos, steps, noise = over.pop("demos", 100), over.pop("steps", 18000), over.pop("noise", 0.1)
-    over.setdefault("head", "gaussian")  # the recipe the variants change (push's library default is now a mixture)
+    over.setdefault("head", CORE_RECIPE["head"])  # the recipe the variants change (push's own default is a mixture)
     if debug:
         demos, steps, episodes = DEBUG_BUDGET["demos"], DEBUG_BUDGET["steps"], DEBUG_BUDGET["eval_episodes"]
     t0 = time.perf_counter()

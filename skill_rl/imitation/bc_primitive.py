@@ -58,7 +58,7 @@ from .heads import HEADS
 from .policy import BCConfig, BCPolicy
 from .train import FitConfig, fit
 
-__all__ = ["DEBUG_BUDGET", "BCPrimitiveConfig", "BCPrimitiveError", "BCPrimitiveResult", "export_acting_policy", "make_world",
+__all__ = ["CORE_RECIPE", "DEBUG_BUDGET", "BCPrimitiveConfig", "BCPrimitiveError", "BCPrimitiveResult", "export_acting_policy", "make_world",
            "PRELUDES", "PRIMITIVE_RECIPES", "parse_param", "recipe_for", "record_primitive_demos", "run_prelude", "train_bc_primitive"]
 
 DEMO_SEED_BASE = 100_000_000

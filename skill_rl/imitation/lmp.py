@@ -4,6 +4,11 @@
 loss = β-NLL of the window's sampled steps under π(a | o, g, z), z ~ Φ(z | window) (reparameterised, one per
 window) + ``kl_beta`` · KL(Φ(z | window) || Ψ(z | s_0, g)). Only the policy (with its proposal Ψ) is deployed;
 the recognition network Φ exists for training.
+
+A :class:`PlanRowsBatch` adds goal-conditioned rows (rung c's) on which the policy acts on the plan it is given
+when deployed, Ψ's mean (detached, so Ψ stays trained by the KL alone): the paper's policy only ever sees the
+recognition's samples in training and the proposal's plans in use, a gap our runs showed costs more than the plan
+gives (docs/play.md). The NLL is the mean over all policy rows of both parts.
 """
 
 from __future__ import annotations
@@ -14,12 +19,12 @@ import torch
 from torch import nn
 from torch.distributions import kl_divergence
 
-from .data import PlanBatch
+from .data import BCBatch, PlanBatch
 from .heads import beta_nll
 from .latent import PlanRecognition
 from .policy import BCPolicy
 
-__all__ = ["PlanLearner", "PlanLoss"]
+__all__ = ["PlanLearner", "PlanLoss", "PlanRowsBatch"]
 
 
 class PlanLoss(NamedTuple):
@@ -28,6 +33,13 @@ class PlanLoss(NamedTuple):
     total: torch.Tensor
     nll: torch.Tensor
     kl: torch.Tensor
+
+
+class PlanRowsBatch(NamedTuple):
+    """Play-LMP's windows plus goal-conditioned rows that the policy is trained on under Ψ's plan."""
+
+    plan: PlanBatch
+    rows: BCBatch
 
 
 class PlanLearner(nn.Module):
@@ -45,7 +57,10 @@ class PlanLearner(nn.Module):
         self.kl_beta = float(kl_beta)
         self.stride = int(stride)  # the recognition reads every stride-th step: the GRU is most of a step's cost
 
-    def loss(self, batch: PlanBatch) -> PlanLoss:
+    def loss(self, batch: PlanBatch | PlanRowsBatch) -> PlanLoss:
+        rows = None
+        if isinstance(batch, PlanRowsBatch):
+            batch, rows = batch.plan, batch.rows
         pol = self.policy
         every = slice(None, None, self.stride)  # real steps come first, so the mask stays a prefix
         q = self.recognition(pol.norm(batch.window_obs[:, every]),
@@ -56,4 +71,14 @@ class PlanLearner(nn.Module):
         goal = batch.goal.repeat_interleave(k, dim=0)
         params = pol.params(batch.obs.flatten(0, 1), goal, z)
         nll, train = beta_nll(pol.net.head, params, batch.actions.flatten(0, 1), beta=pol.cfg.nll_beta)
+        if rows is not None:
+            if rows.goal is None:
+                raise ValueError("the prior-plan rows need goals")
+            plan = pol.propose(rows.obs[:, -1], rows.goal).mean.detach()
+            nll_r, train_r = beta_nll(pol.net.head, pol.params(rows.obs, rows.goal, plan), rows.actions,
+                                      beta=pol.cfg.nll_beta)
+            n_w, n_r = batch.actions.shape[0] * k, rows.actions.shape[0]
+            nll = (nll * n_w + nll_r * n_r) / (n_w + n_r)
+            train = (train * n_w + train_r * n_r) / (n_w + n_r)
         return PlanLoss(train + self.kl_beta * kl, nll, kl)
+

@@ -84,10 +84,15 @@ class BCRecipe:
     plan_steps: int = 8
     kl_beta: float = 0.01
     recognition_stride: int = 1  # rung d: the recognition network reads every n-th step of a window (speed)
+    # rung d: this fraction of each batch's policy rows are rung c's goal-conditioned rows, acted on with the
+    # proposal's plan as when deployed (lmp.PlanRowsBatch); 0 = the paper's Play-LMP
+    prior_rows: float = 0.0
 
     def __post_init__(self) -> None:
         if self.relabel not in ("uniform", "rest"):
             raise ValueError(f"relabel must be 'uniform' or 'rest', got {self.relabel!r}")
+        if not 0.0 <= self.prior_rows < 1.0:
+            raise ValueError(f"prior_rows must be in [0, 1), got {self.prior_rows!r}")
         if self.rest_before_approach not in ("keep", "stay", "drop", "far"):
             raise ValueError(f"rest_before_approach must be 'keep', 'stay', 'drop' or 'far', got "
                              f"{self.rest_before_approach!r}")
@@ -176,7 +181,13 @@ def train_bc(paths: Sequence[str | Path], recipe: BCRecipe, *, seed: int, goal: 
 
         windows = PlanWindows(demos, (int(recipe.hindsight[0]), int(recipe.hindsight[1])), recipe.plan_steps)
         learner, sample = PlanLearner(model, recipe.kl_beta, stride=recipe.recognition_stride), windows.sample
-        batch = max(1, recipe.batch_size // recipe.plan_steps)
+        n_rows = int(round(recipe.batch_size * recipe.prior_rows))
+        batch = max(1, (recipe.batch_size - n_rows) // recipe.plan_steps)
+        if n_rows:  # rung c's rows beside the windows, acted on with Ψ's plan
+            from skill_rl.imitation.lmp import PlanRowsBatch
+
+            def sample(rng: np.random.Generator, n: int) -> PlanRowsBatch:
+                return PlanRowsBatch(windows.sample(rng, n), demos.sample(rng, n_rows))
     fit_cfg = FitConfig(steps=recipe.steps, batch_size=batch, lr=recipe.lr, lr_min=recipe.lr_min,
                         weight_decay=recipe.weight_decay, grad_clip=recipe.grad_clip, seed=seed,
                         ckpt_every=max(1000, recipe.steps // 5))

@@ -66,15 +66,17 @@ def test_small_lmp_reaches_play_goals_better_than_random(play_file, tmp_path):
     assert Path(out["run_dir"], "summary.json").is_file() and 0.0 <= out["success_rate"] <= 1.0
 
 
-@pytest.mark.parametrize("latent_dim", [0, 8], ids=["gcbc", "lmp"])
-def test_core_gcbc_with_hindsight_goals_reaches_play_goals_better_than_random(play_file, tmp_path, latent_dim):
+@pytest.mark.parametrize(("latent_dim", "prior_rows"), [(0, 0.0), (8, 0.0), (8, 0.5)],
+                         ids=["gcbc", "lmp", "lmp-prior-rows"])
+def test_core_gcbc_with_hindsight_goals_reaches_play_goals_better_than_random(play_file, tmp_path, latent_dim,
+                                                                              prior_rows):
     """Rung c's learner (the imitation core's BC on play, each row's goal a later frame of its episode) and rung
-    d's (the same with a latent plan from play windows): each reaches gripper goals taken from the play file far
-    more often than random actions."""
+    d's (the same with a latent plan from play windows, and with half its rows acted on under the proposal's
+    plan): each reaches gripper goals taken from the play file far more often than random actions."""
     from skill_rl.play.ladder import BCRecipe, train_bc
 
     recipe = BCRecipe(hidden=64, steps=800, batch_size=64, lr=2e-3, goal_keys=["eef_pos"], goal_delta=True,
-                      hindsight=[4, 20], latent_dim=latent_dim, plan_steps=4)
+                      hindsight=[4, 20], latent_dim=latent_dim, plan_steps=4, prior_rows=prior_rows)
     policy, summary = train_bc([play_file], recipe, seed=0, goal=True)
     assert summary["final"]["nll"] < summary["first"]["nll"]
     kw = dict(trials=30, horizon=60, tol_m=0.05)

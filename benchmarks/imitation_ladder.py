@@ -28,11 +28,11 @@ RUNGS: dict[str, tuple[str, float, str]] = {
                             "play scene before its cylinder got rolling friction; experts unaffected)"),
     "multitask_bc_success": ("imitation_b.json", 0.80, "b: one goal-conditioned BC policy on the same demos"),
     "play_gcbc_success": ("imitation_c_roll14.json", 0.60, "c: Play-GCBC on 14 h of DART play, rest goals"),
-    "play_lmp_success": ("imitation_d_roll.json", 0.60, "d: Play-LMP on 3 h of DART play (the rolling-friction "
-                         "scene's), uniform 16-60-step windows"),
+    "play_lmp_success": ("imitation_d_roll14_prior.json", 0.60, "d: Play-LMP on the same 14 h of play, rest-goal "
+                         "windows, half of each batch's rows acted on under the proposal's plan (prior_rows=0.5)"),
 }
 #: Play-LMP is judged against Play-GCBC on the same play as well (the paper's ordering)
-LMP_SAME_PLAY_GCBC = "imitation_c_roll.json"
+LMP_SAME_PLAY_GCBC = "imitation_c_roll14.json"
 
 
 def build(results: Path) -> dict[str, Any]:

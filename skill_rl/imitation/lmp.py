@@ -7,8 +7,8 @@ the recognition network Φ exists for training.
 
 A :class:`PlanRowsBatch` adds goal-conditioned rows (rung c's) on which the policy acts on the plan it is given
 when deployed, Ψ's mean (detached, so Ψ stays trained by the KL alone): the paper's policy only ever sees the
-recognition's samples in training and the proposal's plans in use, a gap our runs showed costs more than the plan
-gives (docs/play.md). The NLL is the mean over all policy rows of both parts.
+recognition's samples in training and the proposal's plans in use. Measured on 14 h of play it lifts rung d from
+24.1 to 26.8 %, far from Play-GCBC's 61.2 % (docs/play.md, session 16). The NLL is the mean over all policy rows.
 """
 
 from __future__ import annotations
@@ -81,4 +81,3 @@ class PlanLearner(nn.Module):
             nll = (nll * n_w + nll_r * n_r) / (n_w + n_r)
             train = (train * n_w + train_r * n_r) / (n_w + n_r)
         return PlanLoss(train + self.kl_beta * kl, nll, kl)
-

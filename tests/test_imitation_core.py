@@ -677,4 +677,6 @@ def test_prior_plan_rows_train_the_policy_on_the_proposals_plan_not_the_proposal
     window_nll = learner.loss(plan).nll
     torch.testing.assert_close(both, (window_nll * 12 + nll_rows * 5) / 17)
     with pytest.raises(ValueError, match="prior_rows"):
-        BCRecipe(prior_rows=1.0)
+        BCRecipe(prior_rows=1.0, latent_dim=4)
+    with pytest.raises(ValueError, match="latent_dim"):
+        BCRecipe(prior_rows=0.5)  # no plan to act on

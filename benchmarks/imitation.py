@@ -388,9 +388,10 @@ def main() -> int:
         if missing := [f for f in args.play.split(",") if not Path(f).is_file()]:
             raise SystemExit(f"--play: no such file: {', '.join(missing)}")
     names, recipe = _tasks(args), _recipe(args)
-    recipe_b = {**recipe.to_dict(), "steps": args.steps_b or args.steps, "latent_dim": 0}
+    recipe_b = {**recipe.to_dict(), "steps": args.steps_b or args.steps, "latent_dim": 0,
+                "prior_rows": 0.0}  # no plan below rung d
     recipe_c = {**recipe_b, "hindsight": recipe.hindsight or [16, 150]}
-    recipe_d = {**recipe_c, "latent_dim": recipe.latent_dim or 16}
+    recipe_d = {**recipe_c, "latent_dim": recipe.latent_dim or 16, "prior_rows": recipe.prior_rows}
     seeds = list(range(args.seeds)) if args.aggregate else list(range(args.first_seed, args.first_seed + args.seeds))
     run_args = {"episodes": args.episodes, "horizon": args.horizon}
     budget = {"demos": args.demos, "demo_noise": args.demo_noise, "episodes": args.episodes, "horizon": args.horizon,

@@ -651,7 +651,7 @@ def test_prior_plan_rows_train_the_policy_on_the_proposals_plan_not_the_proposal
     from skill_rl.imitation.data import BCBatch
     from skill_rl.imitation.heads import beta_nll
     from skill_rl.imitation.lmp import PlanLearner, PlanRowsBatch
-    from skill_rl.play.ladder import BCRecipe
+    from skill_rl.play.ladder import BCRecipe, train_bc
 
     rng = np.random.default_rng(0)
     obs = rng.normal(0, 1, (200, 2)).astype(np.float32)
@@ -678,5 +678,5 @@ def test_prior_plan_rows_train_the_policy_on_the_proposals_plan_not_the_proposal
     torch.testing.assert_close(both, (window_nll * 12 + nll_rows * 5) / 17)
     with pytest.raises(ValueError, match="prior_rows"):
         BCRecipe(prior_rows=1.0, latent_dim=4)
-    with pytest.raises(ValueError, match="latent_dim"):
-        BCRecipe(prior_rows=0.5)  # no plan to act on
+    with pytest.raises(ValueError, match="latent_dim"):  # no plan to act on: refused before the data is read
+        train_bc(["never-read.hdf5"], BCRecipe(prior_rows=0.5), seed=0, goal=True)

@@ -93,8 +93,6 @@ class BCRecipe:
             raise ValueError(f"relabel must be 'uniform' or 'rest', got {self.relabel!r}")
         if not 0.0 <= self.prior_rows < 1.0:
             raise ValueError(f"prior_rows must be in [0, 1), got {self.prior_rows!r}")
-        if self.prior_rows and not self.latent_dim:  # acted on under the proposal's plan: there must be one
-            raise ValueError("prior_rows > 0 needs a latent plan (latent_dim > 0)")
         if self.rest_before_approach not in ("keep", "stay", "drop", "far"):
             raise ValueError(f"rest_before_approach must be 'keep', 'stay', 'drop' or 'far', got "
                              f"{self.rest_before_approach!r}")
@@ -162,6 +160,8 @@ def train_bc(paths: Sequence[str | Path], recipe: BCRecipe, *, seed: int, goal: 
     from skill_rl.imitation.policy import BCConfig, BCPolicy, HistoryPolicy
     from skill_rl.imitation.train import FitConfig, fit
 
+    if recipe.prior_rows and not recipe.latent_dim:  # rows acted on under the proposal's plan: there must be one
+        raise ValueError("prior_rows > 0 needs a latent plan (latent_dim > 0)")
     if recipe.latent_dim and not (goal and recipe.hindsight):
         raise ValueError("a latent plan (latent_dim > 0) is learnt from play windows: it needs goal=True and "
                          "hindsight=[low, high] (the windows' lengths)")
